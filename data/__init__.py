@@ -1,0 +1,1 @@
+"""The workspace: DuckDB schema, ingest of every format, queries, export, demo."""

@@ -1,0 +1,66 @@
+"""Writing a filtered set of predictions to CSV, JSONL or Parquet (chosen by the extension)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.filters import PredictionFilter, where_clause
+from orienteer.data.queries import _check_names, _from_clause
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+_COLUMNS = """r.name AS run, b.name AS benchmark, i.item_id, p.task, i.source, i.question,
+              {options} AS options, i.answer_letter AS gold_letter, p.gold_label,
+              p.letter AS pred_letter, p.pred_label, p.outcome, p.category, p.reply,
+              {images} AS images, b.image_root, p.probs"""
+
+
+def export_predictions(
+    con: duckdb.DuckDBPyConnection,
+    filt: PredictionFilter,
+    path: Path,
+    *,
+    force: bool = False,
+    item_keys: list[tuple[str, str]] | None = None,
+) -> int:
+    """Write the matching rows; refuses to overwrite without ``force``. Returns the row count.
+
+    ``item_keys`` restricts the export to (run, item_id) pairs, e.g. rows marked in the TUI.
+    The file is written to a temporary name and renamed, so a failed export leaves no half file.
+    """
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OrienteerError(f"{path}: unknown export type {path.suffix!r} (expected .csv, .jsonl or .parquet)")
+    if path.exists() and not force:
+        raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
+    if not path.parent.exists():
+        raise OrienteerError(f"{path.parent} does not exist (expected an existing folder for the export)")
+    _check_names(con, filt)
+    if fmt == "csv":
+        options = "array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), lambda x: x[1] || '. ' || x[2]), ' | ')"
+        images = "array_to_string(i.images, ';')"
+    else:
+        options = "map(i.option_letters, i.option_labels)"
+        images = "i.images"
+    where, params = where_clause(filt)
+    if item_keys is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE export_keys (run VARCHAR, item_id VARCHAR)")
+        if item_keys:
+            con.executemany("INSERT INTO export_keys VALUES (?, ?)", item_keys)
+        where += " AND EXISTS (SELECT 1 FROM export_keys k WHERE k.run = r.name AND k.item_id = i.item_id)"
+    select = (
+        f"SELECT {_COLUMNS.format(options=options, images=images)} {_from_clause()} "
+        f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"
+    )
+    count = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()[0]
+    tmp = path.with_name(f".{path.name}.partial")
+    copy_opts = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
+    try:
+        con.execute(f"COPY ({select}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({copy_opts})", params)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return int(count)

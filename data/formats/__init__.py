@@ -1,0 +1,1 @@
+"""Readers for benchmark and prediction files, one module per family of formats."""

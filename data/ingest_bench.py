@@ -1,0 +1,135 @@
+"""Importing a benchmark file as a named benchmark in the workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orienteer.data.catalog import find_bench
+from orienteer.data.errors import OrienteerError, WorkspaceError
+from orienteer.data.formats import bench_generic, bench_viewspatial
+from orienteer.data.formats.detect import BENCH_FORMATS, detect_bench_format
+from orienteer.data.images import count_present
+from orienteer.data.items import Item
+from orienteer.data.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BenchImport:
+    name: str
+    bench_id: int
+    n_items: int
+    tasks: dict[str, int]
+    format: str
+    image_root: str
+    images_found: int
+    images_checked: int
+    replaced: bool
+
+
+def read_benchmark(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None) -> tuple[str, list[Item]]:
+    fmt = fmt or detect_bench_format(path)
+    if fmt == bench_viewspatial.FORMAT:
+        return fmt, bench_viewspatial.read_viewspatial_bench(path)
+    if fmt == bench_generic.FORMAT:
+        return fmt, bench_generic.read_generic_bench(path, mapping)
+    raise OrienteerError(f"unknown benchmark format {fmt!r} (expected one of {', '.join(BENCH_FORMATS)})")
+
+
+def items_frame(items: Sequence[Item], bench_id: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "bench_id": [bench_id] * len(items),
+            "item_idx": list(range(len(items))),
+            "item_id": [i.item_id for i in items],
+            "task": [i.task for i in items],
+            "question": [i.question for i in items],
+            "option_letters": [i.option_letters for i in items],
+            "option_labels": [i.option_labels for i in items],
+            "answer_letter": [i.answer_letter for i in items],
+            "answer_label": [i.answer_label for i in items],
+            "images": [i.images for i in items],
+            "source": [i.source for i in items],
+            "reference_object": [i.reference_object for i in items],
+            "bbox": [i.bbox for i in items],
+            "parent_item_id": [i.parent_item_id for i in items],
+        }
+    )
+
+
+def import_benchmark(
+    ws: Workspace,
+    path: Path,
+    name: str,
+    *,
+    images: Path | None = None,
+    fmt: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    replace: bool = False,
+    notes: str | None = None,
+    parent: str | None = None,
+) -> BenchImport:
+    if images is not None and not images.is_dir():
+        raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
+    if not name.strip():
+        raise OrienteerError("benchmark name must not be empty")
+    fmt, items = read_benchmark(path, fmt, mapping)
+    image_root = (images or path.resolve().parent).resolve()
+    found, checked = count_present(image_root, [i.images[0] for i in items])
+    with ws.staging() as con:
+        with ws.attach_for_write(con):
+            existing = find_bench(con, name, catalog="ws")
+            parent_id = None
+            if parent is not None:
+                parent_info = find_bench(con, parent, catalog="ws")
+                if parent_info is None:
+                    raise WorkspaceError(f"no parent benchmark named {parent!r}")
+                parent_id = parent_info.bench_id
+            if existing is not None and not replace:
+                raise WorkspaceError(f"benchmark {name!r} already exists; pass --replace to replace it")
+            if existing is not None:
+                bench_id = existing.bench_id
+                _check_replaceable(con, bench_id, name, items)
+                con.execute("DELETE FROM ws.items WHERE bench_id = ?", [bench_id])
+                con.execute("DELETE FROM ws.benchmarks WHERE bench_id = ?", [bench_id])
+            else:
+                bench_id = con.execute("SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks").fetchone()[0]
+            con.execute(
+                """INSERT INTO ws.benchmarks (bench_id, name, source_path, source_format, image_root, n_items,
+                                              parent_bench_id, notes, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
+                [bench_id, name, str(path.resolve()), fmt, str(image_root), len(items), parent_id, notes],
+            )
+            con.register("items_view", items_frame(items, bench_id))
+            con.execute("INSERT INTO ws.items SELECT * FROM items_view")
+            con.unregister("items_view")
+    tasks: dict[str, int] = {}
+    for item in items:
+        tasks[item.task] = tasks.get(item.task, 0) + 1
+    return BenchImport(name, bench_id, len(items), tasks, fmt, str(image_root), found, checked, existing is not None)
+
+
+def _check_replaceable(con: duckdb.DuckDBPyConnection, bench_id: int, name: str, items: Sequence[Item]) -> None:
+    """A benchmark with runs may be replaced only by the same questions (e.g. to fix image paths)."""
+    n_runs = con.execute("SELECT count(*) FROM ws.runs WHERE bench_id = ?", [bench_id]).fetchone()[0]
+    if not n_runs:
+        return
+    old = con.execute(
+        "SELECT item_id, task, answer_letter, option_labels FROM ws.items WHERE bench_id = ? ORDER BY item_idx", [bench_id]
+    ).fetchall()
+    new = [(i.item_id, i.task, i.answer_letter, i.option_labels) for i in items]
+    if len(old) != len(new):
+        raise WorkspaceError(
+            f"benchmark {name!r} has {n_runs} run(s) scored against {len(old)} items; the new file has {len(new)}. "
+            "Import it under a new name instead"
+        )
+    for index, (a, b) in enumerate(zip(old, new)):
+        if tuple(a[:3]) != tuple(b[:3]) or list(a[3]) != list(b[3]):
+            raise WorkspaceError(
+                f"benchmark {name!r} has {n_runs} run(s); item {index} differs in the new file "
+                f"(id/task/answer/options), which would invalidate their scores. Import it under a new name instead"
+            )

@@ -1,0 +1,213 @@
+"""Importing a predictions file as one or more runs of a benchmark.
+
+Everything that can fail is checked in an in-memory DuckDB before the workspace is
+touched: the file's format, its item ids, duplicates, tasks and gold answers. The
+workspace is then attached once, for a single transaction that writes the run(s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orienteer.core.answers import PARSERS, split_option_line
+from orienteer.data.catalog import get_bench, bench_items_frame
+from orienteer.data.errors import InputError, OrienteerError
+from orienteer.data.formats.detect import PRED_FORMATS, detect_pred_format
+from orienteer.data.formats.predictions import READERS, RawPredictions
+from orienteer.data.scoring import score_staged
+from orienteer.data.store import RunSpec, existing_runs, write_runs
+from orienteer.data.workspace import Workspace
+
+# A key is an item id, a 0-based index ("123") or a padded id ("viewspatial_test_000123").
+_ORDINAL_RE = r"^(?:.*[_-])?0*(\d+)$"
+
+
+@dataclass(frozen=True)
+class RunImport:
+    name: str
+    run_id: int
+    rows: int
+    correct: int
+    n_items: int
+
+
+def read_predictions(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None) -> RawPredictions:
+    fmt = fmt or detect_pred_format(path)
+    if fmt not in READERS:
+        raise OrienteerError(f"unknown predictions format {fmt!r} (expected one of {', '.join(PRED_FORMATS)})")
+    return READERS[fmt](path, mapping)
+
+
+def import_predictions(
+    ws: Workspace,
+    path: Path,
+    bench: str,
+    run: str | None = None,
+    *,
+    fmt: str | None = None,
+    parser: str = "viewspatial",
+    replace: bool = False,
+    model: str | None = None,
+    notes: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    created_by_job: str | None = None,
+) -> list[RunImport]:
+    if parser not in PARSERS:
+        raise OrienteerError(f"unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
+    with ws.read() as con:
+        info = get_bench(con, bench)
+        items = bench_items_frame(con, info.bench_id)
+    raw = read_predictions(path, fmt, mapping)
+    with ws.staging() as con:
+        _stage(con, raw, items)
+        names = _run_names(con, raw, run)
+        _resolve_keys(con, raw, bench)
+        _check_gold(con, raw, bench)
+        _check_tasks(con, raw, bench)
+        score_staged(con, parser)
+        with ws.read() as ro:
+            clash = [n for n in names if n in _names(ro)]
+        if clash and not replace:
+            raise OrienteerError(f"run {', '.join(clash)} already exists; pass --replace to replace it")
+        specs = [
+            RunSpec(name=n, model=model, notes=notes, parser=parser, source_path=str(path.resolve()),
+                    source_format=raw.format, created_by_job=created_by_job)
+            for n in names
+        ]
+        with ws.attach_for_write(con):
+            get_bench(con, bench, catalog="ws")
+            ids = write_runs(con, info.bench_id, specs, replace=replace)
+        summary = con.execute("SELECT run, count(*), count(*) FILTER (WHERE correct) FROM scored GROUP BY run").fetchall()
+    counts = {r: (n, c) for r, n, c in summary}
+    return [RunImport(n, ids[n], counts[n][0], counts[n][1], info.n_items) for n in names]
+
+
+def _names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT name FROM runs").fetchall()}
+
+
+def _stage(con: duckdb.DuckDBPyConnection, raw: RawPredictions, items: pd.DataFrame) -> None:
+    con.register("items_view", items)
+    con.execute("CREATE TEMP TABLE items AS SELECT * FROM items_view")
+    con.unregister("items_view")
+    if raw.frame is not None:
+        con.register("raw_view", raw.frame)
+        con.execute(
+            """CREATE TEMP TABLE raw AS
+               SELECT line::BIGINT AS line, key::VARCHAR AS key, reply::VARCHAR AS reply, letter::VARCHAR AS letter,
+                      gold::VARCHAR AS gold, verdict::BOOLEAN AS verdict, probs::VARCHAR AS probs,
+                      task::VARCHAR AS task, run::VARCHAR AS run
+               FROM raw_view"""
+        )
+        con.unregister("raw_view")
+    else:
+        try:
+            con.execute(f"CREATE TEMP TABLE raw AS {raw.sql}")
+        except duckdb.Error as exc:
+            raise InputError(raw.path, f"unreadable: {str(exc).splitlines()[0]}") from None
+    if con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
+        raise InputError(raw.path, "no prediction rows")
+
+
+def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | None) -> list[str]:
+    in_file = [r[0] for r in con.execute("SELECT DISTINCT run FROM raw WHERE run IS NOT NULL ORDER BY run").fetchall()]
+    missing = con.execute("SELECT min(line) FROM raw WHERE run IS NULL").fetchone()[0]
+    if run is not None:
+        if len(in_file) > 1:
+            raise InputError(raw.path, f"holds {len(in_file)} runs ({', '.join(in_file[:5])}...); leave out --run to import each")
+        con.execute("UPDATE raw SET run = ?", [run])
+        return [run]
+    if not in_file:
+        raise OrienteerError(f"{raw.path}: name the run with --run NAME")
+    if missing is not None:
+        raise InputError(raw.path, "no run name on this row (the file names runs in a run column)", where=raw.location(missing))
+    return in_file
+
+
+def _resolve_keys(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str) -> None:
+    con.execute(
+        f"""
+        CREATE TEMP TABLE keyed AS
+        WITH k AS (
+            SELECT r.*, a.item_idx AS by_id,
+                   TRY_CAST(NULLIF(regexp_extract(r.key, '{_ORDINAL_RE}', 1), '') AS BIGINT) AS ordinal
+            FROM raw r LEFT JOIN items a ON a.item_id = r.key
+        )
+        SELECT k.line, k.run, COALESCE(k.by_id, b.item_idx) AS item_idx, k.key, k.reply,
+               k.letter AS given_letter, k.gold, k.verdict, k.probs, k.task
+        FROM k LEFT JOIN items b ON k.by_id IS NULL AND b.item_idx = k.ordinal
+        """
+    )
+    unknown = con.execute("SELECT line, key FROM keyed WHERE item_idx IS NULL ORDER BY line LIMIT 1").fetchone()
+    if unknown:
+        n = con.execute("SELECT count(*) FROM keyed WHERE item_idx IS NULL").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM items").fetchone()[0]
+        raise InputError(
+            raw.path,
+            f"id {unknown[1]!r} matches no item of benchmark {bench!r} (expected an item id, an index 0-{total - 1} "
+            f"or a padded id like viewspatial_test_000123); {n} row(s) like this",
+            where=raw.location(unknown[0]),
+        )
+    dup = con.execute(
+        """SELECT run, item_idx, list(line ORDER BY line) AS lines FROM keyed
+           GROUP BY run, item_idx HAVING count(*) > 1 ORDER BY min(line) LIMIT 1"""
+    ).fetchone()
+    if dup:
+        lines = dup[2]
+        raise InputError(
+            raw.path,
+            f"duplicate id: {raw.where}s {lines[0]} and {lines[1]} both answer item {dup[1]}"
+            + (f" of run {dup[0]!r}" if dup[0] else ""),
+            where=raw.location(lines[1]),
+        )
+
+
+def _check_tasks(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str) -> None:
+    bad = con.execute(
+        """SELECT k.line, k.task, i.task, i.item_id FROM keyed k JOIN items i USING (item_idx)
+           WHERE k.task IS NOT NULL AND trim(k.task) <> '' AND trim(k.task) <> i.task ORDER BY k.line LIMIT 1"""
+    ).fetchone()
+    if bad:
+        raise InputError(
+            raw.path,
+            f"task {bad[1]!r} is not the task of item {bad[3]} in benchmark {bench!r} (expected {bad[2]!r})",
+            where=raw.location(bad[0]),
+        )
+
+
+def gold_agrees(gold: str, letters: list[str], labels: list[str], answer_letter: str) -> bool:
+    """Whether a file's gold cell ("A", "A. right", "(A)", "right") names the item's answer."""
+    text = gold.strip()
+    answer_label = labels[letters.index(answer_letter)]
+    bare = text.strip("()").rstrip(".").strip()
+    if len(bare) == 1 and bare.isalpha():
+        return bare.upper() == answer_letter
+    try:
+        letter, label = split_option_line(text)
+        return letter == answer_letter and label.casefold() == answer_label.casefold()
+    except ValueError:
+        return text.casefold() == answer_label.casefold()
+
+
+def _check_gold(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str) -> None:
+    combos = con.execute(
+        """WITH g AS (SELECT gold, item_idx, min(line) AS line FROM keyed
+                      WHERE gold IS NOT NULL AND trim(gold) <> '' GROUP BY gold, item_idx)
+           SELECT g.gold, i.item_id, i.option_letters, i.option_labels, i.answer_letter, i.answer_label, g.line
+           FROM g JOIN items i USING (item_idx)"""
+    ).fetchall()
+    bad = [c for c in combos if not gold_agrees(c[0], c[2], c[3], c[4])]
+    if bad:
+        first = min(bad, key=lambda c: c[6])
+        raise InputError(
+            raw.path,
+            f"gold answer {first[0]!r} disagrees with item {first[1]} of benchmark {bench!r} "
+            f"({first[4]}. {first[5]}); {len(bad)} of {len(combos)} answered items disagree: "
+            "is this file for another benchmark?",
+            where=raw.location(first[6]),
+        )

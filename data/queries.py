@@ -1,0 +1,401 @@
+"""The read side of the workspace: every table, report and page the CLI and the TUI show.
+
+Each function takes an open connection and returns plain dataclasses or dicts, so the CLI
+prints them with rich or as JSON and the TUI renders them without knowing SQL. The queries
+are shaped for millions of predictions: reports read the cached per-(run, task) counts,
+per-run queries filter on ``run_id`` (predictions are stored in run order, so DuckDB's zone
+maps skip other runs), and pages are fetched with LIMIT from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from orienteer.core.directions import CATEGORY_ORDER, Category
+from orienteer.core.stats import mcnemar_exact, wilson_interval
+from orienteer.data.catalog import get_run
+from orienteer.data.errors import WorkspaceError
+from orienteer.data.filters import PredictionFilter, where_clause
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: str
+    benchmark: str
+    items: int
+    answered: int
+    coverage: float
+    correct: int
+    accuracy: float
+    parser: str
+    model: str | None
+    source_format: str | None
+    created: datetime
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, bench: str | None = None) -> list[RunRow]:
+    rows = con.execute(
+        """SELECT r.name, b.name, sum(s.n_items), sum(s.answered), sum(s.correct), r.parser, r.model,
+                  r.source_format, r.created_at
+           FROM runs r JOIN benchmarks b USING (bench_id) JOIN run_task_stats s USING (run_id)
+           WHERE ? IS NULL OR b.name = ?
+           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at
+           ORDER BY r.run_id""",
+        [bench, bench],
+    ).fetchall()
+    return [
+        RunRow(run=name, benchmark=bname, items=int(n), answered=int(a), coverage=a / n if n else 0.0, correct=int(c),
+               accuracy=c / n if n else 0.0, parser=parser, model=model, source_format=fmt, created=created)
+        for name, bname, n, a, c, parser, model, fmt, created in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Accuracy of one run on one task (or overall): missing answers count as wrong."""
+
+    n: int
+    correct: int
+    answered: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+
+    @classmethod
+    def of(cls, n: int, correct: int, answered: int) -> "Cell":
+        low, high = wilson_interval(correct, n)
+        return cls(n, correct, answered, correct / n if n else 0.0, low, high)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Run minus baseline on the same items, with the exact McNemar test on the pairs."""
+
+    delta: float
+    fixed: int
+    broken: int
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+@dataclass
+class RunReport:
+    run: str
+    benchmark: str
+    tasks: dict[str, Cell]
+    overall: Cell
+    deltas: dict[str, Delta] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    benchmark: str
+    tasks: list[str]
+    baseline: str | None
+    runs: list[RunReport]
+
+
+def task_report(
+    con: duckdb.DuckDBPyConnection,
+    runs: list[str] | None = None,
+    bench: str | None = None,
+    baseline: str | None = None,
+) -> list[Report]:
+    """Per-task accuracy for runs, grouped by benchmark; deltas against the baseline run.
+
+    The baseline is ``baseline`` when given (it must be one of the benchmark's runs), else
+    the first run of each benchmark in the selection.
+    """
+    for name in runs or []:
+        get_run(con, name)
+    rows = con.execute(
+        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered
+           FROM run_task_stats s JOIN runs r USING (run_id) JOIN benchmarks b USING (bench_id)
+           WHERE (? IS NULL OR b.name = ?) AND (? IS NULL OR list_contains(?, r.name))
+           ORDER BY b.bench_id, r.run_id, s.task""",
+        [bench, bench, runs, runs],
+    ).fetchall()
+    by_bench: dict[str, dict[int, RunReport]] = {}
+    order: dict[str, list[str]] = {}
+    run_ids: dict[str, int] = {}
+    for bname, run_id, rname, task, n, correct, answered in rows:
+        reports = by_bench.setdefault(bname, {})
+        report = reports.get(run_id)
+        if report is None:
+            report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0))
+            run_ids[rname] = run_id
+        report.tasks[task] = Cell.of(n, correct, answered)
+        order.setdefault(bname, [])
+        if task not in order[bname]:
+            order[bname].append(task)
+    result: list[Report] = []
+    for bname, reports in by_bench.items():
+        run_reports = list(reports.values())
+        for rr in run_reports:
+            rr.overall = Cell.of(
+                sum(c.n for c in rr.tasks.values()),
+                sum(c.correct for c in rr.tasks.values()),
+                sum(c.answered for c in rr.tasks.values()),
+            )
+        base_name = baseline if baseline is not None else run_reports[0].run
+        if baseline is not None and baseline not in {r.run for r in run_reports}:
+            base_info = get_run(con, baseline)
+            if base_info.bench_name != bname:
+                raise WorkspaceError(f"baseline {baseline!r} is a run of {base_info.bench_name!r}, not of {bname!r}")
+            raise WorkspaceError(f"baseline {baseline!r} is not among the selected runs")
+        if len(run_reports) > 1:
+            _add_deltas(con, run_ids[base_name], [r for r in run_reports if r.run != base_name], run_ids, reports)
+        tasks = sorted(order[bname])
+        result.append(Report(bname, tasks, base_name if len(run_reports) > 1 else None, run_reports))
+    return result
+
+
+def _add_deltas(
+    con: duckdb.DuckDBPyConnection,
+    base_id: int,
+    others: list[RunReport],
+    run_ids: dict[str, int],
+    reports: dict[int, RunReport],
+) -> None:
+    """Paired counts of every run against the baseline, per task and overall, in one query."""
+    base = reports[base_id]
+    ids = [run_ids[r.run] for r in others]
+    rows = con.execute(
+        """WITH b AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?),
+                o AS (SELECT run_id, item_idx, task, correct FROM predictions WHERE list_contains(?, run_id))
+           SELECT o.run_id, o.task,
+                  count(*) FILTER (WHERE o.correct AND NOT COALESCE(b.correct, FALSE)) AS fixed,
+                  count(*) FILTER (WHERE NOT o.correct AND COALESCE(b.correct, FALSE)) AS broken
+           FROM o LEFT JOIN b USING (item_idx)
+           GROUP BY o.run_id, o.task""",
+        [base_id, ids],
+    ).fetchall()
+    # Items a run did not answer count as wrong; those the baseline got right are "broken".
+    missing = con.execute(
+        """SELECT r.run_id, p.task, count(*) FROM predictions p
+           CROSS JOIN (SELECT unnest(?::INTEGER[]) AS run_id) r
+           WHERE p.run_id = ? AND p.correct
+             AND NOT EXISTS (SELECT 1 FROM predictions q WHERE q.run_id = r.run_id AND q.item_idx = p.item_idx)
+           GROUP BY r.run_id, p.task""",
+        [ids, base_id],
+    ).fetchall()
+    pairs: dict[tuple[int, str], list[int]] = {}
+    for run_id, task, fixed, broken in rows:
+        pairs[(run_id, task)] = [fixed, broken]
+    for run_id, task, n in missing:
+        pairs.setdefault((run_id, task), [0, 0])[1] += n
+    for rr in others:
+        rid = run_ids[rr.run]
+        total_fixed = total_broken = 0
+        for task, cell in rr.tasks.items():
+            fixed, broken = pairs.get((rid, task), [0, 0])
+            total_fixed += fixed
+            total_broken += broken
+            rr.deltas[task] = Delta(cell.accuracy - base.tasks[task].accuracy, fixed, broken, mcnemar_exact(fixed, broken))
+        rr.deltas[OVERALL] = Delta(
+            rr.overall.accuracy - base.overall.accuracy, total_fixed, total_broken, mcnemar_exact(total_fixed, total_broken)
+        )
+
+
+def report_json(reports: list[Report]) -> dict[str, Any]:
+    """The ``orienteer report --json`` document (accuracies as fractions)."""
+    runs = []
+    for report in reports:
+        for rr in report.runs:
+            entry: dict[str, Any] = {
+                "run": rr.run,
+                "benchmark": rr.benchmark,
+                "n": rr.overall.n,
+                "correct": rr.overall.correct,
+                "answered": rr.overall.answered,
+                "accuracy": rr.overall.accuracy,
+                "ci95": [rr.overall.ci_low, rr.overall.ci_high],
+                "tasks": {t: _cell_json(c) for t, c in rr.tasks.items()},
+            }
+            if rr.deltas:
+                entry["baseline"] = report.baseline
+                entry["delta"] = {t: asdict(d) | {"significant": d.significant} for t, d in rr.deltas.items()}
+            runs.append(entry)
+    return {"runs": runs}
+
+
+def _cell_json(cell: Cell) -> dict[str, Any]:
+    return {"n": cell.n, "correct": cell.correct, "answered": cell.answered, "accuracy": cell.accuracy,
+            "ci95": [cell.ci_low, cell.ci_high]}
+
+
+@dataclass
+class Confusion:
+    run: str
+    task: str | None
+    categories: dict[str, int]
+    matrix: list[dict[str, Any]]
+    labels: list[str]
+    errors: int
+    answered: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run": self.run, "task": self.task, "categories": self.categories, "matrix": self.matrix,
+                "labels": self.labels, "errors": self.errors, "answered": self.answered}
+
+
+UNPARSED_LABEL = "(unparsed)"
+INVALID_LABEL = "(invalid)"
+
+
+def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None) -> Confusion:
+    """Gold x predicted label counts of one run (all answered items) and its error categories."""
+    info = get_run(con, run)
+    if task is not None:
+        tasks = [r[0] for r in con.execute("SELECT DISTINCT task FROM items WHERE bench_id = ?", [info.bench_id]).fetchall()]
+        if task not in tasks:
+            raise WorkspaceError(f"benchmark {info.bench_name!r} has no task {task!r}; tasks are: {'; '.join(sorted(tasks))}")
+    rows = con.execute(
+        f"""SELECT gold_label,
+                   CASE outcome WHEN 'unparsed' THEN '{UNPARSED_LABEL}' WHEN 'invalid_option' THEN '{INVALID_LABEL}'
+                                ELSE pred_label END AS pred,
+                   count(*) AS n
+            FROM predictions WHERE run_id = ? AND (? IS NULL OR task = ?)
+            GROUP BY ALL ORDER BY gold_label, pred""",
+        [info.run_id, task, task],
+    ).fetchall()
+    cats = dict(con.execute(
+        """SELECT category, count(*) FROM predictions
+           WHERE run_id = ? AND (? IS NULL OR task = ?) AND NOT correct GROUP BY category""",
+        [info.run_id, task, task],
+    ).fetchall())
+    categories = {c.value: int(cats[c.value]) for c in CATEGORY_ORDER if cats.get(c.value)}
+    categories = dict(sorted(categories.items(), key=lambda kv: (-kv[1], _category_rank(kv[0]))))
+    labels = sorted({g for g, _, _ in rows} | {p for _, p, _ in rows if p not in (UNPARSED_LABEL, INVALID_LABEL)},
+                    key=_label_sort_key)
+    return Confusion(
+        run=run, task=task, categories=categories,
+        matrix=[{"gold": g, "pred": p, "n": int(n)} for g, p, n in rows],
+        labels=labels, errors=sum(categories.values()), answered=sum(int(n) for _, _, n in rows),
+    )
+
+
+def _category_rank(value: str) -> int:
+    return [c.value for c in CATEGORY_ORDER].index(value) if value in {c.value for c in Category} else 99
+
+
+_LABEL_ORDER = ("front", "front-right", "right", "back-right", "back", "back-left", "left", "front-left",
+                "above", "above-right", "above-left", "front-up", "back-up", "down", "down-right", "down-left",
+                "front-down", "back-down")
+
+
+def _label_sort_key(label: str) -> tuple[int, str]:
+    return (_LABEL_ORDER.index(label), label) if label in _LABEL_ORDER else (len(_LABEL_ORDER), label)
+
+
+# --- the failures list -------------------------------------------------------------------------
+
+SORTS = {
+    "item": "p.run_id, p.item_idx",
+    "task": "p.task, p.run_id, p.item_idx",
+    "category": "p.category, p.run_id, p.item_idx",
+    "gold": "p.gold_label, p.run_id, p.item_idx",
+    "pred": "p.pred_label, p.run_id, p.item_idx",
+}
+
+ROW_COLUMNS = """r.name AS run, i.item_id, p.item_idx, p.task, i.source, i.question, p.gold_label,
+                 i.answer_letter AS gold_letter, p.letter AS pred_letter, p.pred_label, p.outcome, p.category,
+                 p.reply, p.correct"""
+
+
+def _from_clause() -> str:
+    return """FROM predictions p JOIN runs r USING (run_id)
+              JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx"""
+
+
+def predictions_page(
+    con: duckdb.DuckDBPyConnection, filt: PredictionFilter, *, sort: str = "item", limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    """One page of predictions matching the filter (failures by default)."""
+    if sort not in SORTS:
+        raise WorkspaceError(f"unknown sort {sort!r} (expected one of {', '.join(SORTS)})")
+    _check_names(con, filt)
+    where, params = where_clause(filt)
+    cursor = con.execute(
+        f"SELECT {ROW_COLUMNS} {_from_clause()} WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
+        params + [limit, offset],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def count_predictions(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> int:
+    where, params = where_clause(filt)
+    return int(con.execute(f"SELECT count(*) {_from_clause()} WHERE {where}", params).fetchone()[0])
+
+
+def _check_names(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> None:
+    for name in filt.runs:
+        get_run(con, name)
+
+
+# --- audit and comparison ----------------------------------------------------------------------
+
+def audit(con: duckdb.DuckDBPyConnection, run: str, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Items where the file's own verdict disagrees with Orienteer's scoring: (with a verdict, rows)."""
+    info = get_run(con, run)
+    checked = con.execute(
+        "SELECT count(*) FROM predictions WHERE run_id = ? AND file_verdict IS NOT NULL", [info.run_id]
+    ).fetchone()[0]
+    cursor = con.execute(
+        f"""SELECT {ROW_COLUMNS}, p.file_verdict, p.source_line {_from_clause()}
+            WHERE p.run_id = ? AND p.file_verdict IS NOT NULL AND p.file_verdict <> p.correct
+            ORDER BY p.item_idx LIMIT ?""",
+        [info.run_id, limit if limit is not None else 2**62],
+    )
+    names = [d[0] for d in cursor.description]
+    return int(checked), [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    task: str
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    fixed: int
+    broken: int
+    p_value: float
+
+
+def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list[CompareRow]:
+    """Per task: items fixed (A wrong, B right) and broken (A right, B wrong), plus overall."""
+    a, b = get_run(con, run_a), get_run(con, run_b)
+    if a.bench_id != b.bench_id:
+        raise WorkspaceError(f"runs {run_a!r} ({a.bench_name}) and {run_b!r} ({b.bench_name}) are of different benchmarks")
+    rows = con.execute(
+        """WITH i AS (SELECT item_idx, task FROM items WHERE bench_id = ?),
+                pa AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?),
+                pb AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?)
+           SELECT i.task, count(*) AS n,
+                  count(*) FILTER (WHERE COALESCE(pa.correct, FALSE)) AS ca,
+                  count(*) FILTER (WHERE COALESCE(pb.correct, FALSE)) AS cb,
+                  count(*) FILTER (WHERE NOT COALESCE(pa.correct, FALSE) AND COALESCE(pb.correct, FALSE)) AS fixed,
+                  count(*) FILTER (WHERE COALESCE(pa.correct, FALSE) AND NOT COALESCE(pb.correct, FALSE)) AS broken
+           FROM i LEFT JOIN pa USING (item_idx) LEFT JOIN pb USING (item_idx)
+           GROUP BY i.task ORDER BY i.task""",
+        [a.bench_id, a.run_id, b.run_id],
+    ).fetchall()
+    out = [CompareRow(t, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)) for t, n, ca, cb, f, br in rows]
+    if out:
+        n = sum(r.n for r in out)
+        ca = sum(r.accuracy_a * r.n for r in out)
+        cb = sum(r.accuracy_b * r.n for r in out)
+        f = sum(r.fixed for r in out)
+        br = sum(r.broken for r in out)
+        out.append(CompareRow(OVERALL, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)))
+    return out

@@ -1,0 +1,120 @@
+"""The workspace schema, as an ordered list of migrations.
+
+Each migration runs once, in order, inside one transaction; ``meta.schema_version``
+records how many have run. Later issues append migrations; never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: benchmarks, items, runs, predictions and the per-(run, task) summary.
+    """
+    CREATE TABLE benchmarks (
+        bench_id        INTEGER NOT NULL,
+        name            VARCHAR NOT NULL,
+        source_path     VARCHAR,
+        source_format   VARCHAR,
+        image_root      VARCHAR,
+        n_items         INTEGER NOT NULL,
+        parent_bench_id INTEGER,
+        notes           VARCHAR,
+        created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE items (
+        bench_id         INTEGER NOT NULL,
+        item_idx         INTEGER NOT NULL,
+        item_id          VARCHAR NOT NULL,
+        task             VARCHAR NOT NULL,
+        question         VARCHAR NOT NULL,
+        option_letters   VARCHAR[] NOT NULL,
+        option_labels    VARCHAR[] NOT NULL,
+        answer_letter    VARCHAR NOT NULL,
+        answer_label     VARCHAR NOT NULL,
+        images           VARCHAR[] NOT NULL,
+        source           VARCHAR,
+        reference_object VARCHAR,
+        bbox             DOUBLE[],
+        parent_item_id   VARCHAR
+    );
+    CREATE TABLE runs (
+        run_id         INTEGER NOT NULL,
+        name           VARCHAR NOT NULL,
+        bench_id       INTEGER NOT NULL,
+        model          VARCHAR,
+        created_by_job VARCHAR,
+        notes          VARCHAR,
+        parser         VARCHAR NOT NULL,
+        source_path    VARCHAR,
+        source_format  VARCHAR,
+        n_rows         INTEGER NOT NULL,
+        created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE predictions (
+        run_id       INTEGER NOT NULL,
+        item_idx     INTEGER NOT NULL,
+        task         VARCHAR NOT NULL,
+        reply        VARCHAR,
+        given_letter VARCHAR,
+        letter       VARCHAR,
+        outcome      VARCHAR NOT NULL,
+        correct      BOOLEAN NOT NULL,
+        gold_label   VARCHAR NOT NULL,
+        pred_label   VARCHAR,
+        category     VARCHAR,
+        probs        VARCHAR,
+        file_verdict BOOLEAN,
+        source_line  INTEGER
+    );
+    CREATE TABLE run_task_stats (
+        run_id         INTEGER NOT NULL,
+        task           VARCHAR NOT NULL,
+        n_items        INTEGER NOT NULL,
+        answered       INTEGER NOT NULL,
+        correct        INTEGER NOT NULL,
+        unparsed       INTEGER NOT NULL,
+        invalid_option INTEGER NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> int:
+    """The number of migrations already applied (0 for an empty database)."""
+    prefix = f"{catalog}." if catalog else ""
+    has_meta = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'"
+        + (" AND database_name = ?" if catalog else ""),
+        [catalog] if catalog else [],
+    ).fetchone()[0]
+    if not has_meta:
+        return 0
+    row = con.execute(f"SELECT value FROM {prefix}meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the database up to ``SCHEMA_VERSION``; returns the number of migrations run."""
+    version = current_version(con)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"workspace schema version {version} is newer than this orienteer ({SCHEMA_VERSION}); upgrade orienteer"
+        )
+    if version == SCHEMA_VERSION:
+        return 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if version == 0:
+            con.execute("CREATE TABLE meta (key VARCHAR NOT NULL, value VARCHAR)")
+            con.execute("INSERT INTO meta VALUES ('schema_version', '0')")
+        for sql in MIGRATIONS[version:]:
+            con.execute(sql)
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION - version

@@ -1,0 +1,105 @@
+"""Scoring staged predictions in DuckDB with the parsers and the taxonomy from ``core``.
+
+The rules live in ``orienteer.core``; this module only makes them fast at scale: each
+distinct reply (or reply x options, for parsers that read the options) is parsed once in
+Python, each distinct (gold label, predicted label) pair is categorised once, and DuckDB
+joins the answers back onto millions of rows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from orienteer.core.answers import PARSER_NEEDS_OPTIONS, get_parser
+from orienteer.core.directions import Category, categorize
+
+# Staged tables this module reads: ``items`` (item_idx, task, option_letters, option_labels,
+# answer_letter, answer_label) and ``keyed`` (run, item_idx, reply, given_letter, probs,
+# verdict, line). It writes ``scored``, shaped like the workspace's predictions table.
+
+
+def score_staged(con: duckdb.DuckDBPyConnection, parser: str) -> None:
+    """Create ``scored`` from ``keyed`` and ``items`` with the named parser."""
+    parse = get_parser(parser)
+    needs_options = PARSER_NEEDS_OPTIONS[parser]
+    if needs_options:
+        pairs = con.execute(
+            """SELECT DISTINCT k.reply, k.item_idx, i.option_letters, i.option_labels
+               FROM keyed k JOIN items i USING (item_idx)
+               WHERE k.reply IS NOT NULL AND k.given_letter IS NULL"""
+        ).fetchall()
+        parsed = pd.DataFrame(
+            {
+                "reply": [p[0] for p in pairs],
+                "item_idx": pd.array([p[1] for p in pairs], dtype="int64"),
+                "parsed": [parse(p[0], dict(zip(p[2], p[3]))) for p in pairs],
+            },
+        )
+        join = "LEFT JOIN parsed p ON p.reply = k.reply AND p.item_idx = k.item_idx"
+    else:
+        replies = [r[0] for r in con.execute(
+            "SELECT DISTINCT reply FROM keyed WHERE reply IS NOT NULL AND given_letter IS NULL"
+        ).fetchall()]
+        parsed = pd.DataFrame({"reply": replies, "parsed": [parse(r, {}) for r in replies]})
+        join = "LEFT JOIN parsed p ON p.reply = k.reply"
+    parsed["parsed"] = parsed["parsed"].astype("object")
+    con.register("parsed_view", parsed)
+    columns = "reply::VARCHAR AS reply, parsed::VARCHAR AS parsed" + (", item_idx::INTEGER AS item_idx" if needs_options else "")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT {columns} FROM parsed_view")
+    con.unregister("parsed_view")
+
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE lettered AS
+        SELECT k.run, k.item_idx, k.reply, k.given_letter, k.probs, k.verdict, k.line,
+               COALESCE(k.given_letter, p.parsed) AS letter
+        FROM keyed k {join}
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE judged AS
+        SELECT l.*, i.task, i.answer_label AS gold_label,
+               CASE WHEN l.letter IS NULL THEN 'unparsed'
+                    WHEN NOT list_contains(i.option_letters, l.letter) THEN 'invalid_option'
+                    WHEN l.letter = i.answer_letter THEN 'correct'
+                    ELSE 'wrong' END AS outcome,
+               CASE WHEN list_contains(i.option_letters, l.letter)
+                    THEN i.option_labels[list_position(i.option_letters, l.letter)] END AS pred_label
+        FROM lettered l JOIN items i USING (item_idx)
+        """
+    )
+    label_pairs = con.execute(
+        "SELECT DISTINCT gold_label, pred_label FROM judged WHERE outcome = 'wrong'"
+    ).fetchall()
+    categories = pd.DataFrame(
+        {
+            "gold_label": [g for g, _ in label_pairs],
+            "pred_label": [p for _, p in label_pairs],
+            "category": [categorize(g, p).value for g, p in label_pairs],
+        }
+    )
+    con.register("pair_view", categories)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE pair_categories AS
+           SELECT gold_label::VARCHAR AS gold_label, pred_label::VARCHAR AS pred_label, category::VARCHAR AS category
+           FROM pair_view"""
+    )
+    con.unregister("pair_view")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE scored AS
+        SELECT j.run, j.item_idx, j.task, j.reply, j.given_letter, j.letter, j.outcome,
+               j.outcome = 'correct' AS correct, j.gold_label, j.pred_label,
+               CASE j.outcome WHEN 'wrong' THEN c.category
+                              WHEN 'unparsed' THEN '{Category.UNPARSED.value}'
+                              WHEN 'invalid_option' THEN '{Category.INVALID_OPTION.value}' END AS category,
+               j.probs, j.verdict AS file_verdict, j.line AS source_line
+        FROM judged j
+        LEFT JOIN pair_categories c ON j.outcome = 'wrong' AND c.gold_label = j.gold_label AND c.pred_label = j.pred_label
+        ORDER BY j.run, j.item_idx
+        """
+    )
+    con.execute("DROP TABLE lettered")
+    con.execute("DROP TABLE judged")

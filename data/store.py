@@ -1,0 +1,106 @@
+"""Writing scored runs into the workspace: one transaction, replacing a run atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    from orienteer.data.workspace import Workspace
+
+from orienteer.data.errors import WorkspaceError
+
+PREDICTION_COLUMNS = (
+    "run_id, item_idx, task, reply, given_letter, letter, outcome, correct, gold_label, "
+    "pred_label, category, probs, file_verdict, source_line"
+)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Metadata of one run about to be written; ``name`` matches ``scored.run``."""
+
+    name: str
+    model: str | None
+    notes: str | None
+    parser: str
+    source_path: str | None
+    source_format: str | None
+    created_by_job: str | None = None
+
+
+def existing_runs(con: duckdb.DuckDBPyConnection, names: list[str], catalog: str) -> dict[str, int]:
+    rows = con.execute(
+        f"SELECT name, run_id FROM {catalog}.runs WHERE list_contains(?, name)", [names]
+    ).fetchall()
+    return dict(rows)
+
+
+def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpec], replace: bool, catalog: str = "ws") -> dict[str, int]:
+    """Insert the staged ``scored`` rows as runs; must run inside the caller's transaction.
+
+    Returns run name -> new run id. Existing runs of the same names are removed first when
+    ``replace`` is set, else the call refuses and nothing is written.
+    """
+    names = [s.name for s in specs]
+    existing = existing_runs(con, names, catalog)
+    if existing and not replace:
+        listed = ", ".join(sorted(existing))
+        raise WorkspaceError(f"run {listed} already exists; pass --replace to replace it")
+    if existing:
+        old = list(existing.values())
+        for table in ("predictions", "run_task_stats", "runs"):
+            con.execute(f"DELETE FROM {catalog}.{table} WHERE list_contains(?, run_id)", [old])
+    next_id = con.execute(f"SELECT COALESCE(max(run_id), 0) + 1 FROM {catalog}.runs").fetchone()[0]
+    ids = {spec.name: next_id + i for i, spec in enumerate(specs)}
+    counts = dict(con.execute("SELECT run, count(*) FROM scored GROUP BY run").fetchall())
+    for spec in specs:
+        con.execute(
+            f"""INSERT INTO {catalog}.runs (run_id, name, bench_id, model, created_by_job, notes, parser,
+                                            source_path, source_format, n_rows, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+            [ids[spec.name], spec.name, bench_id, spec.model, spec.created_by_job, spec.notes, spec.parser,
+             spec.source_path, spec.source_format, int(counts.get(spec.name, 0))],
+        )
+    con.execute("CREATE OR REPLACE TEMP TABLE run_map (run VARCHAR, run_id INTEGER)")
+    con.executemany("INSERT INTO run_map VALUES (?, ?)", list(ids.items()))
+    con.execute(
+        f"""INSERT INTO {catalog}.predictions ({PREDICTION_COLUMNS})
+            SELECT m.run_id, s.item_idx, s.task, s.reply, s.given_letter, s.letter, s.outcome, s.correct,
+                   s.gold_label, s.pred_label, s.category, s.probs, s.file_verdict, s.source_line
+            FROM scored s JOIN run_map m USING (run)
+            ORDER BY m.run_id, s.item_idx"""
+    )
+    refresh_stats(con, list(ids.values()), bench_id, catalog)
+    return ids
+
+
+def refresh_stats(con: duckdb.DuckDBPyConnection, run_ids: list[int], bench_id: int, catalog: str = "ws") -> None:
+    """Recompute the cached per-(run, task) counts the reports read."""
+    con.execute(f"DELETE FROM {catalog}.run_task_stats WHERE list_contains(?, run_id)", [run_ids])
+    con.execute(
+        f"""INSERT INTO {catalog}.run_task_stats
+            SELECT r.run_id, t.task, t.n_items,
+                   COALESCE(p.answered, 0), COALESCE(p.correct, 0), COALESCE(p.unparsed, 0), COALESCE(p.invalid, 0)
+            FROM (SELECT unnest(?::INTEGER[]) AS run_id) r
+            CROSS JOIN (SELECT task, count(*)::INTEGER AS n_items FROM {catalog}.items WHERE bench_id = ? GROUP BY task) t
+            LEFT JOIN (SELECT run_id, task, count(*)::INTEGER AS answered,
+                              count(*) FILTER (WHERE correct)::INTEGER AS correct,
+                              count(*) FILTER (WHERE outcome = 'unparsed')::INTEGER AS unparsed,
+                              count(*) FILTER (WHERE outcome = 'invalid_option')::INTEGER AS invalid
+                       FROM {catalog}.predictions WHERE list_contains(?, run_id) GROUP BY run_id, task) p
+              ON p.run_id = r.run_id AND p.task = t.task""",
+        [run_ids, bench_id, run_ids],
+    )
+
+
+def delete_runs(ws: "Workspace", names: list[str]) -> None:
+    """Remove runs by name, all or nothing."""
+    from orienteer.data.catalog import get_run
+
+    with ws.write() as con:
+        ids = [get_run(con, name).run_id for name in names]
+        for table in ("predictions", "run_task_stats", "runs"):
+            con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])

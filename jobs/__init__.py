@@ -1,0 +1,1 @@
+"""The job runtime and job kinds (later issues)."""

@@ -1,0 +1,5 @@
+"""``python -m orienteer`` runs the command-line interface."""
+
+from orienteer.tui.cli import main
+
+main()

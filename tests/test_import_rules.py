@@ -1,0 +1,56 @@
+"""The import direction of ARCHITECTURE.md section 1, checked in fresh interpreters.
+
+core imports nothing of the project; data imports core; jobs imports core and data; tui
+imports all three. textual only under tui; torch, transformers, peft and ultralytics never
+at start-up (the CLI and the data layer must not pull them in).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ML = ("torch", "transformers", "peft", "ultralytics")
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def _project(mods: set[str]) -> set[str]:
+    return {m.split(".")[1] for m in mods if m.startswith("orienteer.") and m.count(".") >= 1}
+
+
+@pytest.mark.parametrize(
+    "package, allowed",
+    [
+        ("orienteer.core", {"core"}),
+        ("orienteer.data", {"core", "data"}),
+        ("orienteer.jobs", {"core", "data", "jobs"}),
+    ],
+)
+def test_package_imports_only_what_it_may(package, allowed):
+    import pkgutil
+    import importlib
+
+    pkg = importlib.import_module(package)
+    names = [package] + [m.name for m in pkgutil.walk_packages(pkg.__path__, package + ".")]
+    mods = _modules_after("\n".join(f"import {n}" for n in names))
+    assert _project(mods) <= allowed, (package, _project(mods) - allowed)
+    assert "textual" not in mods
+    assert not {m for m in mods if m.split(".")[0] in ML}
+
+
+def test_cli_start_imports_no_ml_packages():
+    mods = _modules_after("import orienteer.tui.cli\nimport orienteer.data.queries, orienteer.data.ingest_preds")
+    assert not {m for m in mods if m.split(".")[0] in ML}
+
+
+def test_no_top_level_core_data_jobs_tui_packages():
+    mods = _modules_after("import orienteer.core, orienteer.data, orienteer.jobs, orienteer.tui")
+    assert not {"core", "data", "jobs", "tui"} & mods

@@ -1,0 +1,384 @@
+"""The ``orienteer`` command: import, report, explore and export from the shell.
+
+Heavy modules (pandas, the data layer) are imported inside the commands, so ``--help``
+stays fast; torch and friends are never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="orienteer",
+    help="Find out why a vision-language model gets spatial questions wrong.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(help="Import a benchmark or a predictions file into the workspace.", no_args_is_help=True)
+export_app = typer.Typer(help="Export predictions to CSV, JSONL or Parquet.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+WorkspaceOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workspace", "-w", envvar="ORIENTEER_WORKSPACE",
+                 help="Workspace folder (default: ./orienteer-workspace).", show_envvar=True),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read FIELD from COLUMN (repeatable).")]
+
+
+class State:
+    workspace: Optional[Path] = None
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+    """Find out why a vision-language model gets spatial questions wrong."""
+    State.workspace = workspace
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+
+
+def _ws() -> Any:
+    from orienteer.data.workspace import Workspace
+
+    return Workspace(State.workspace)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the errors a user can act on into one red line and exit status 2."""
+    from orienteer.data.errors import OrienteerError
+
+    try:
+        yield
+    except OrienteerError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _mapping(pairs: list[str] | None) -> dict[str, str]:
+    from orienteer.data.errors import OrienteerError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise OrienteerError(f"--map {pair!r}: expected FIELD=COLUMN")
+        out[field.strip()] = column.strip()
+    return out
+
+
+# --- import ------------------------------------------------------------------------------------
+
+@import_app.command("bench")
+def import_bench(
+    file: Annotated[Path, typer.Argument(help="ViewSpatial-Bench JSON, or JSONL/CSV/Parquet items.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the benchmark in the workspace.")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Folder the image paths are relative to.")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="viewspatial-json or items (default: detect).")] = None,
+    mapping: MapOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a benchmark of the same name.")] = False,
+    notes: Annotated[Optional[str], typer.Option("--notes")] = None,
+) -> None:
+    """Import a benchmark (its items: questions, options, answers, images)."""
+    with _errors():
+        from orienteer.data.ingest_bench import import_benchmark
+
+        result = import_benchmark(_ws(), file, name, images=images, fmt=fmt, mapping=_mapping(mapping),
+                                  replace=replace, notes=notes)
+        verb = "replaced" if result.replaced else "imported"
+        console.print(f"{verb} benchmark [bold]{result.name}[/]: {result.n_items} items in {len(result.tasks)} tasks "
+                      f"({result.format})", highlight=False)
+        for task, n in result.tasks.items():
+            console.print(f"  {n:>6}  {task}", highlight=False)
+        found = f"{result.images_found} of {result.images_checked} sampled images found under {result.image_root}"
+        console.print(("  " if result.images_found else "  [yellow]warning:[/] ") + found, highlight=False)
+
+
+@import_app.command("preds")
+def import_preds(
+    file: Annotated[Path, typer.Argument(help="A predictions file (official CSV, results JSON, JSONL, lmms-eval, VLMEvalKit, CSV/Parquet).")],
+    bench: Annotated[str, typer.Option("--bench", "-b", help="The benchmark these predictions answer.")],
+    run: Annotated[Optional[str], typer.Option("--run", "-r", help="Run name (files with a run column may leave it out).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Force a format (default: detect).")] = None,
+    parser: Annotated[str, typer.Option("--parser", help="viewspatial (official rule) or strict.")] = "viewspatial",
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a run of the same name.")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model or checkpoint that produced the run.")] = None,
+    notes: Annotated[Optional[str], typer.Option("--notes")] = None,
+    mapping: MapOpt = None,
+) -> None:
+    """Import model answers as a run, scored against the benchmark."""
+    with _errors():
+        from orienteer.data.ingest_preds import import_predictions
+
+        results = import_predictions(_ws(), file, bench, run, fmt=fmt, parser=parser, replace=replace, model=model,
+                                     notes=notes, mapping=_mapping(mapping))
+        for r in results:
+            console.print(
+                f"imported run [bold]{r.name}[/]: {r.rows} answers to {r.n_items} items of {bench}, "
+                f"{r.correct} correct ({100 * r.correct / r.n_items:.2f}% of items, parser {parser})",
+                highlight=False,
+            )
+
+
+# --- read commands -----------------------------------------------------------------------------
+
+def _read(fn: Callable[[Any], T]) -> T:
+    ws = _ws()
+    with ws.read() as con:
+        return fn(con)
+
+
+@app.command("benchmarks")
+def benchmarks(as_json: JsonOpt = False) -> None:
+    """List the benchmarks in the workspace."""
+    with _errors():
+        rows = _read(lambda con: con.execute(
+            """SELECT b.name, b.n_items, count(DISTINCT i.task), b.source_format, b.image_root, b.created_at
+               FROM benchmarks b JOIN items i USING (bench_id) GROUP BY ALL ORDER BY b.bench_id""").fetchall())
+        if as_json:
+            _print_json([{"benchmark": r[0], "items": r[1], "tasks": r[2], "format": r[3], "image_root": r[4],
+                          "created": r[5]} for r in rows])
+            return
+        from rich.table import Table
+
+        table = Table(title="Benchmarks", header_style="bold")
+        for col in ("benchmark", "items", "tasks", "format", "image root"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r[0], str(r[1]), str(r[2]), r[3] or "", r[4] or "")
+        console.print(table)
+
+
+@app.command("runs")
+def runs(
+    bench: Annotated[Optional[str], typer.Option("--bench", "-b")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs: benchmark, items, coverage, accuracy, parser, created."""
+    with _errors():
+        from dataclasses import asdict
+
+        from orienteer.data.queries import list_runs
+        from orienteer.tui.render import runs_table
+
+        rows = _read(lambda con: list_runs(con, bench))
+        if as_json:
+            _print_json([asdict(r) for r in rows])
+        else:
+            console.print(runs_table(rows))
+
+
+@app.command("report")
+def report(
+    run: Annotated[Optional[list[str]], typer.Option("--run", "-r", help="Runs to include (repeatable; default all).")] = None,
+    bench: Annotated[Optional[str], typer.Option("--bench", "-b")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Run to compare against (default: the first).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-task accuracy with 95% intervals; runs side by side with deltas and McNemar tests."""
+    with _errors():
+        from orienteer.data.queries import report_json, task_report
+        from orienteer.tui.render import report_tables
+
+        reports = _read(lambda con: task_report(con, run or None, bench, baseline))
+        if as_json:
+            _print_json(report_json(reports))
+            return
+        if not reports:
+            console.print("no runs yet: import one with [bold]orienteer import preds[/]")
+        for table in report_tables(reports):
+            console.print(table)
+
+
+@app.command("confusion")
+def confusion(
+    run: Annotated[str, typer.Option("--run", "-r")],
+    task: Annotated[Optional[str], typer.Option("--task", "-t", help="One task (default: all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gold x predicted direction labels and the error categories of one run."""
+    with _errors():
+        from orienteer.data.queries import confusion as confusion_query
+        from orienteer.tui.render import confusion_tables
+
+        result = _read(lambda con: confusion_query(con, run, task))
+        if as_json:
+            _print_json(result.as_json())
+            return
+        for table in confusion_tables(result):
+            console.print(table)
+
+
+@app.command("audit")
+def audit(
+    run: Annotated[str, typer.Option("--run", "-r")],
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Items where the file's own correct/incorrect verdict disagrees with Orienteer's scoring."""
+    with _errors():
+        from orienteer.data.queries import audit as audit_query
+        from orienteer.tui.render import prediction_rows_table
+
+        checked, rows = _read(lambda con: audit_query(con, run))
+        if as_json:
+            _print_json({"run": run, "checked": checked, "disagreements": len(rows), "rows": rows})
+            return
+        if not checked:
+            console.print(f"run {run} carries no verdicts of its own: nothing to audit")
+            return
+        console.print(f"{len(rows)} of {checked} items disagree with the file's own verdict", highlight=False)
+        if rows:
+            console.print(prediction_rows_table(f"Audit: {run}", rows[:limit], extra=("file_verdict", "source_line")))
+
+
+def _filter(run: list[str] | None, task: list[str] | None, category: list[str] | None, source: list[str] | None,
+            gold: list[str] | None, pred: list[str] | None, text: str | None, all_rows: bool) -> Any:
+    from orienteer.core.directions import category_from_name
+    from orienteer.data.errors import OrienteerError
+    from orienteer.data.filters import PredictionFilter
+
+    try:
+        categories = tuple(category_from_name(c).value for c in category or [])
+    except ValueError as exc:
+        raise OrienteerError(str(exc)) from None
+    return PredictionFilter(runs=tuple(run or ()), tasks=tuple(task or ()), categories=categories,
+                            sources=tuple(source or ()), gold_labels=tuple(gold or ()), pred_labels=tuple(pred or ()),
+                            text=text, failures_only=not all_rows)
+
+
+RunsOpt = Annotated[Optional[list[str]], typer.Option("--run", "-r", help="Run (repeatable).")]
+TaskOpt = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task (repeatable).")]
+CategoryOpt = Annotated[Optional[list[str]], typer.Option("--category", "-c", help="Error category, e.g. horizontal (repeatable).")]
+SourceOpt = Annotated[Optional[list[str]], typer.Option("--source", help="Image source, e.g. coco, scannet.")]
+GoldOpt = Annotated[Optional[list[str]], typer.Option("--gold", help="Gold label, e.g. left.")]
+PredOpt = Annotated[Optional[list[str]], typer.Option("--pred", help="Predicted label.")]
+TextOpt = Annotated[Optional[str], typer.Option("--text", help="Text in the question or reply.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Include correct answers too.")]
+
+
+@app.command("failures")
+def failures(
+    run: RunsOpt = None, task: TaskOpt = None, category: CategoryOpt = None, source: SourceOpt = None,
+    gold: GoldOpt = None, pred: PredOpt = None, text: TextOpt = None, all_rows: AllOpt = False,
+    sort: Annotated[str, typer.Option("--sort", help="item, task, category, gold or pred.")] = "item",
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    offset: Annotated[int, typer.Option("--offset")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """List failing items (or any filtered set) a page at a time."""
+    with _errors():
+        from orienteer.data.queries import count_predictions, predictions_page
+        from orienteer.tui.render import prediction_rows_table
+
+        filt = _filter(run, task, category, source, gold, pred, text, all_rows)
+        total, rows = _read(lambda con: (count_predictions(con, filt), predictions_page(con, filt, sort=sort, limit=limit, offset=offset)))
+        if as_json:
+            _print_json({"total": total, "offset": offset, "rows": rows})
+            return
+        console.print(prediction_rows_table(f"{total} matching, showing {offset + 1 if rows else 0}-{offset + len(rows)}", rows))
+
+
+@export_app.command("failures")
+def export_failures(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .csv, .jsonl or .parquet.")],
+    run: RunsOpt = None, task: TaskOpt = None, category: CategoryOpt = None, source: SourceOpt = None,
+    gold: GoldOpt = None, pred: PredOpt = None, text: TextOpt = None, all_rows: AllOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Export failures (or any filtered set, with --all) with questions, options, labels, replies and images."""
+    with _errors():
+        from orienteer.data.export import export_predictions
+
+        filt = _filter(run, task, category, source, gold, pred, text, all_rows)
+        count = _read(lambda con: export_predictions(con, filt, output, force=force))
+        console.print(f"wrote {count} rows to {output}", highlight=False)
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Run A (e.g. the baseline).")],
+    run_b: Annotated[str, typer.Argument(help="Run B.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Two runs of one benchmark: per task, items fixed and broken, with McNemar p-values."""
+    with _errors():
+        from dataclasses import asdict
+
+        from orienteer.data.queries import compare_runs
+        from orienteer.tui.render import compare_table
+
+        rows = _read(lambda con: compare_runs(con, run_a, run_b))
+        if as_json:
+            _print_json({"a": run_a, "b": run_b, "tasks": [asdict(r) for r in rows]})
+        else:
+            console.print(compare_table(run_a, run_b, rows))
+
+
+@app.command("rescore")
+def rescore(
+    run: Annotated[str, typer.Option("--run", "-r")],
+    parser: Annotated[str, typer.Option("--parser", help="viewspatial or strict.")],
+) -> None:
+    """Score a run's stored replies again with another parser."""
+    with _errors():
+        from orienteer.data.rescore import rescore_run
+
+        before, after = rescore_run(_ws(), run, parser)
+        console.print(f"re-scored {run} with {parser}: {before} -> {after} correct", highlight=False)
+
+
+@app.command("delete-run")
+def delete_run(run: Annotated[str, typer.Argument()]) -> None:
+    """Remove a run and its predictions."""
+    with _errors():
+        from orienteer.data.store import delete_runs
+
+        delete_runs(_ws(), [run])
+        console.print(f"deleted run {run}", highlight=False)
+
+
+@app.command("demo")
+def demo(
+    path: Annotated[Optional[Path], typer.Option("--path", help="Where to build it (default: ./orienteer-demo).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    items: Annotated[int, typer.Option("--items", help="Number of items.")] = 1000,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if it exists.")] = False,
+) -> None:
+    """Build the demo workspace: a rendered synthetic benchmark and three runs."""
+    with _errors():
+        from orienteer.data.demo import DEFAULT_DEMO_DIR, build_demo_workspace
+
+        target = path or Path.cwd() / DEFAULT_DEMO_DIR
+        summary = build_demo_workspace(target, seed=seed, n_items=items, rebuild=rebuild)
+        console.print(summary, highlight=False)
+        console.print(f"try: orienteer -w {summary.workspace} report", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Rich tables for the CLI's read commands (the ``--json`` forms live beside them in cli.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from orienteer.data.queries import OVERALL, CompareRow, Confusion, Report, RunRow
+from orienteer.tui.labels import category_name, short_task
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def runs_table(rows: list[RunRow]) -> Table:
+    table = Table(title="Runs", header_style="bold")
+    for name, justify in [("run", "left"), ("benchmark", "left"), ("items", "right"), ("coverage", "right"),
+                          ("accuracy", "right"), ("parser", "left"), ("format", "left"), ("created", "left")]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
+        table.add_row(r.run, r.benchmark, str(r.items), coverage, f"{pct(r.accuracy)}%", r.parser,
+                      r.source_format or "", r.created.strftime("%Y-%m-%d %H:%M"))
+    return table
+
+
+def _delta_text(delta: float, significant: bool) -> Text:
+    style = ("bold green" if delta > 0 else "bold red") if significant else "dim"
+    return Text(f"{'+' if delta >= 0 else ''}{pct(delta)}{'*' if significant else ''}", style=style)
+
+
+def report_tables(reports: list[Report]) -> list[Table]:
+    tables = []
+    for report in reports:
+        caption = "accuracy % [95% Wilson interval]; missing answers count as wrong"
+        if report.baseline:
+            caption += f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05"
+        table = Table(title=f"{report.benchmark}", caption=caption, header_style="bold")
+        table.add_column("task")
+        table.add_column("n", justify="right")
+        for rr in report.runs:
+            table.add_column(rr.run, justify="right")
+            if rr.deltas:
+                table.add_column("Δ", justify="right")
+        for task in [*report.tasks, OVERALL]:
+            cells: list[Any] = []
+            n = 0
+            for rr in report.runs:
+                cell = rr.overall if task == OVERALL else rr.tasks.get(task)
+                if cell is None:
+                    cells.append("")
+                else:
+                    n = cell.n
+                    cells.append(f"{pct(cell.accuracy)} [{pct(cell.ci_low)}–{pct(cell.ci_high)}]")
+                if rr.deltas:
+                    d = rr.deltas.get(task)
+                    cells.append(_delta_text(d.delta, d.significant) if d else "")
+            label = Text("Overall", style="bold") if task == OVERALL else short_task(task)
+            table.add_row(label, str(n), *cells, end_section=task == report.tasks[-1])
+        tables.append(table)
+    return tables
+
+
+def confusion_tables(c: Confusion) -> list[Table]:
+    scope = c.task or "all tasks"
+    cats = Table(title=f"Error categories: {c.run}, {scope}", header_style="bold")
+    cats.add_column("category")
+    cats.add_column("count", justify="right")
+    cats.add_column("share", justify="right")
+    cats.add_column("")
+    top = max(c.categories.values(), default=0)
+    for name, count in c.categories.items():
+        share = count / c.errors if c.errors else 0.0
+        bar = "█" * max(1, round(20 * count / top)) if top else ""
+        cats.add_row(category_name(name), str(count), f"{pct(share)}%", Text(bar, style="magenta"))
+    cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered}", "", end_section=True)
+
+    preds = [*c.labels] + [p for p in ("(unparsed)", "(invalid)") if any(m["pred"] == p for m in c.matrix)]
+    golds = [g for g in c.labels if any(m["gold"] == g for m in c.matrix)]
+    counts = {(m["gold"], m["pred"]): m["n"] for m in c.matrix}
+    peak = max((n for (g, p), n in counts.items() if g != p), default=1)
+    grid = Table(title="gold (rows) × predicted (columns)", header_style="bold", show_lines=False, padding=(0, 0))
+    grid.add_column("gold \\ pred")
+    for p in preds:
+        grid.add_column(_abbrev(p), justify="right")
+    for g in golds:
+        row: list[Any] = [g]
+        for p in preds:
+            n = counts.get((g, p), 0)
+            if not n:
+                row.append(Text(" ·", style="dim"))
+            elif g == p:
+                row.append(Text(f" {n}", style="green"))
+            else:
+                level = n / peak
+                style = "bold red" if level > 0.5 else ("red" if level > 0.15 else "yellow")
+                row.append(Text(f" {n}", style=style))
+        grid.add_row(*row)
+    return [cats, grid]
+
+
+def _abbrev(label: str) -> str:
+    parts = label.strip("()").split("-")
+    if label.startswith("("):
+        return label[:4] + ")"
+    return "-".join(p[:2] for p in parts) if len(parts) > 1 else label[:5]
+
+
+def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, header_style="bold")
+    for col in ("run", "item", "task", "gold", "pred", "category", "reply", *extra):
+        table.add_column(col, overflow="fold" if col == "reply" else "ellipsis")
+    for r in rows:
+        reply = (r.get("reply") or "").replace("\n", "⏎")
+        table.add_row(
+            r["run"], r["item_id"], short_task(r["task"]),
+            f"{r['gold_letter']}. {r['gold_label']}",
+            f"{r['pred_letter'] or '–'}. {r['pred_label'] or ''}" if r["pred_letter"] else "–",
+            category_name(r["category"]), reply[:60] + ("…" if len(reply) > 60 else ""),
+            *[str(r.get(e)) for e in extra],
+        )
+    return table
+
+
+def compare_table(run_a: str, run_b: str, rows: list[CompareRow]) -> Table:
+    table = Table(title=f"{run_a} → {run_b}", caption="fixed: A wrong, B right; broken: A right, B wrong; * p < 0.05 (exact McNemar)",
+                  header_style="bold")
+    for col in ("task", "n", run_a, run_b, "Δ", "fixed", "broken", "p"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for r in rows:
+        sig = r.p_value < 0.05
+        table.add_row(
+            Text("Overall", style="bold") if r.task == OVERALL else short_task(r.task), str(r.n),
+            pct(r.accuracy_a), pct(r.accuracy_b), _delta_text(r.accuracy_b - r.accuracy_a, sig),
+            Text(str(r.fixed), style="green"), Text(str(r.broken), style="red"), f"{r.p_value:.3g}",
+            end_section=r.task != OVERALL and rows[-1].task == OVERALL and r is rows[-2],
+        )
+    return table
