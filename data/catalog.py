@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-import pandas as pd
 
 from orienteer.data.errors import WorkspaceError
 
@@ -61,21 +60,13 @@ def find_bench(con: duckdb.DuckDBPyConnection, name: str, catalog: str = "") -> 
         return None
 
 
-def get_run(con: duckdb.DuckDBPyConnection, name: str) -> RunInfo:
+def get_run(con: duckdb.DuckDBPyConnection, name: str, catalog: str = "") -> RunInfo:
+    prefix = f"{catalog}." if catalog else ""
     row = con.execute(
-        """SELECT r.run_id, r.name, r.bench_id, b.name, r.parser
-           FROM runs r JOIN benchmarks b USING (bench_id) WHERE r.name = ?""",
+        f"""SELECT r.run_id, r.name, r.bench_id, b.name, r.parser
+            FROM {prefix}runs r JOIN {prefix}benchmarks b USING (bench_id) WHERE r.name = ?""",
         [name],
     ).fetchone()
     if row is None:
-        raise WorkspaceError(f"no run named {name!r}; {_listing(run_names(con), 'run')}")
+        raise WorkspaceError(f"no run named {name!r}; {_listing(run_names(con, catalog), 'run')}")
     return RunInfo(*row)
-
-
-def bench_items_frame(con: duckdb.DuckDBPyConnection, bench_id: int) -> pd.DataFrame:
-    """What scoring needs of a benchmark's items (small: one row per item)."""
-    return con.execute(
-        """SELECT item_idx, item_id, task, option_letters, option_labels, answer_letter, answer_label
-           FROM items WHERE bench_id = ? ORDER BY item_idx""",
-        [bench_id],
-    ).df()

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from orienteer.data.catalog import find_bench
 from orienteer.data.errors import OrienteerError, WorkspaceError
@@ -15,6 +14,7 @@ from orienteer.data.formats import bench_generic, bench_viewspatial
 from orienteer.data.formats.detect import BENCH_FORMATS, detect_bench_format
 from orienteer.data.images import count_present
 from orienteer.data.items import Item
+from orienteer.data.staging import load_columns
 from orienteer.data.workspace import Workspace
 
 
@@ -40,25 +40,33 @@ def read_benchmark(path: Path, fmt: str | None = None, mapping: Mapping[str, str
     raise OrienteerError(f"unknown benchmark format {fmt!r} (expected one of {', '.join(BENCH_FORMATS)})")
 
 
-def items_frame(items: Sequence[Item], bench_id: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "bench_id": [bench_id] * len(items),
-            "item_idx": list(range(len(items))),
-            "item_id": [i.item_id for i in items],
-            "task": [i.task for i in items],
-            "question": [i.question for i in items],
-            "option_letters": [i.option_letters for i in items],
-            "option_labels": [i.option_labels for i in items],
-            "answer_letter": [i.answer_letter for i in items],
-            "answer_label": [i.answer_label for i in items],
-            "images": [i.images for i in items],
-            "source": [i.source for i in items],
-            "reference_object": [i.reference_object for i in items],
-            "bbox": [i.bbox for i in items],
-            "parent_item_id": [i.parent_item_id for i in items],
-        }
-    )
+ITEM_TYPES: dict[str, str] = {
+    "bench_id": "INTEGER", "item_idx": "INTEGER", "item_id": "VARCHAR", "task": "VARCHAR", "question": "VARCHAR",
+    "option_letters": "VARCHAR[]", "option_labels": "VARCHAR[]", "answer_letter": "VARCHAR", "answer_label": "VARCHAR",
+    "images": "VARCHAR[]", "source": "VARCHAR", "reference_object": "VARCHAR", "bbox": "DOUBLE[]",
+    "parent_item_id": "VARCHAR",
+}
+
+
+def stage_items(con: duckdb.DuckDBPyConnection, items: Sequence[Item], bench_id: int, table: str = "new_items") -> None:
+    """The items as a temp table shaped like the workspace's ``items``."""
+    columns = {
+        "bench_id": [bench_id] * len(items),
+        "item_idx": list(range(len(items))),
+        "item_id": [i.item_id for i in items],
+        "task": [i.task for i in items],
+        "question": [i.question for i in items],
+        "option_letters": [i.option_letters for i in items],
+        "option_labels": [i.option_labels for i in items],
+        "answer_letter": [i.answer_letter for i in items],
+        "answer_label": [i.answer_label for i in items],
+        "images": [i.images for i in items],
+        "source": [i.source for i in items],
+        "reference_object": [i.reference_object for i in items],
+        "bbox": [i.bbox for i in items],
+        "parent_item_id": [i.parent_item_id for i in items],
+    }
+    load_columns(con, table, columns, ITEM_TYPES)
 
 
 def import_benchmark(
@@ -81,6 +89,7 @@ def import_benchmark(
     image_root = (images or path.resolve().parent).resolve()
     found, checked = count_present(image_root, [i.images[0] for i in items])
     with ws.staging() as con:
+        stage_items(con, items, bench_id=0)
         with ws.attach_for_write(con):
             existing = find_bench(con, name, catalog="ws")
             parent_id = None
@@ -104,9 +113,8 @@ def import_benchmark(
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
                 [bench_id, name, str(path.resolve()), fmt, str(image_root), len(items), parent_id, notes],
             )
-            con.register("items_view", items_frame(items, bench_id))
-            con.execute("INSERT INTO ws.items SELECT * FROM items_view")
-            con.unregister("items_view")
+            con.execute("UPDATE new_items SET bench_id = ?", [bench_id])
+            con.execute("INSERT INTO ws.items SELECT * FROM new_items")
     tasks: dict[str, int] = {}
     for item in items:
         tasks[item.task] = tasks.get(item.task, 0) + 1

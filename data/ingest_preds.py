@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from orienteer.core.answers import PARSERS, split_option_line
-from orienteer.data.catalog import get_bench, bench_items_frame
+from orienteer.data.catalog import BenchInfo, get_bench
 from orienteer.data.errors import InputError, OrienteerError
 from orienteer.data.formats.detect import PRED_FORMATS, detect_pred_format
-from orienteer.data.formats.predictions import READERS, RawPredictions
+from orienteer.data.formats.predictions import COLUMN_TYPES, READERS, RawPredictions
 from orienteer.data.scoring import score_staged
+from orienteer.data.staging import load_columns
 from orienteer.data.store import RunSpec, existing_runs, write_runs
 from orienteer.data.workspace import Workspace
 
@@ -59,19 +59,15 @@ def import_predictions(
 ) -> list[RunImport]:
     if parser not in PARSERS:
         raise OrienteerError(f"unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
-    with ws.read() as con:
-        info = get_bench(con, bench)
-        items = bench_items_frame(con, info.bench_id)
     raw = read_predictions(path, fmt, mapping)
     with ws.staging() as con:
-        _stage(con, raw, items)
+        info = _stage(con, ws, raw, bench)
         names = _run_names(con, raw, run)
         _resolve_keys(con, raw, bench)
         _check_gold(con, raw, bench)
         _check_tasks(con, raw, bench)
         score_staged(con, parser)
-        with ws.read() as ro:
-            clash = [n for n in names if n in _names(ro)]
+        clash = [n for n in names if n in info.run_names]
         if clash and not replace:
             raise OrienteerError(f"run {', '.join(clash)} already exists; pass --replace to replace it")
         specs = [
@@ -87,24 +83,26 @@ def import_predictions(
     return [RunImport(n, ids[n], counts[n][0], counts[n][1], info.n_items) for n in names]
 
 
-def _names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT name FROM runs").fetchall()}
+@dataclass(frozen=True)
+class _Target:
+    bench_id: int
+    n_items: int
+    run_names: frozenset[str]
 
 
-def _stage(con: duckdb.DuckDBPyConnection, raw: RawPredictions, items: pd.DataFrame) -> None:
-    con.register("items_view", items)
-    con.execute("CREATE TEMP TABLE items AS SELECT * FROM items_view")
-    con.unregister("items_view")
-    if raw.frame is not None:
-        con.register("raw_view", raw.frame)
+def _stage(con: duckdb.DuckDBPyConnection, ws: Workspace, raw: RawPredictions, bench: str) -> _Target:
+    """Copy the benchmark's items from the workspace and the file's rows into the staging database."""
+    with ws.attach_read(con, "src"):
+        info: BenchInfo = get_bench(con, bench, catalog="src")
         con.execute(
-            """CREATE TEMP TABLE raw AS
-               SELECT line::BIGINT AS line, key::VARCHAR AS key, reply::VARCHAR AS reply, letter::VARCHAR AS letter,
-                      gold::VARCHAR AS gold, verdict::BOOLEAN AS verdict, probs::VARCHAR AS probs,
-                      task::VARCHAR AS task, run::VARCHAR AS run
-               FROM raw_view"""
+            """CREATE TEMP TABLE items AS
+               SELECT item_idx, item_id, task, option_letters, option_labels, answer_letter, answer_label
+               FROM src.items WHERE bench_id = ? ORDER BY item_idx""",
+            [info.bench_id],
         )
-        con.unregister("raw_view")
+        run_names = frozenset(r[0] for r in con.execute("SELECT name FROM src.runs").fetchall())
+    if raw.columns is not None:
+        load_columns(con, "raw", raw.columns, COLUMN_TYPES)
     else:
         try:
             con.execute(f"CREATE TEMP TABLE raw AS {raw.sql}")
@@ -112,6 +110,7 @@ def _stage(con: duckdb.DuckDBPyConnection, raw: RawPredictions, items: pd.DataFr
             raise InputError(raw.path, f"unreadable: {str(exc).splitlines()[0]}") from None
     if con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
         raise InputError(raw.path, "no prediction rows")
+    return _Target(info.bench_id, info.n_items, run_names)
 
 
 def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | None) -> list[str]:

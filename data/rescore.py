@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orienteer.core.answers import PARSERS
-from orienteer.data.catalog import bench_items_frame, get_run
+from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.scoring import score_staged
 from orienteer.data.store import PREDICTION_COLUMNS, refresh_stats
@@ -14,26 +14,25 @@ def rescore_run(ws: Workspace, run: str, parser: str) -> tuple[int, int]:
     """Parse the run's stored replies again; returns (correct before, correct after)."""
     if parser not in PARSERS:
         raise OrienteerError(f"unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
-    with ws.read() as ro:
-        info = get_run(ro, run)
-        items = bench_items_frame(ro, info.bench_id)
-        stored = ro.execute(
-            """SELECT source_line AS line, ? AS run, item_idx, reply, given_letter, probs, file_verdict AS verdict,
-                      correct
-               FROM predictions WHERE run_id = ?""",
-            [run, info.run_id],
-        ).df()
-    before = int(stored["correct"].sum())
     with ws.staging() as con:
-        con.register("items_view", items)
-        con.execute("CREATE TEMP TABLE items AS SELECT * FROM items_view")
-        con.register("stored_view", stored.drop(columns=["correct"]))
-        con.execute(
-            """CREATE TEMP TABLE keyed AS
-               SELECT line::BIGINT AS line, run::VARCHAR AS run, item_idx::INTEGER AS item_idx, reply::VARCHAR AS reply,
-                      given_letter::VARCHAR AS given_letter, probs::VARCHAR AS probs, verdict::BOOLEAN AS verdict
-               FROM stored_view"""
-        )
+        with ws.attach_read(con, "src"):
+            info = get_run(con, run, catalog="src")
+            con.execute(
+                """CREATE TEMP TABLE items AS
+                   SELECT item_idx, item_id, task, option_letters, option_labels, answer_letter, answer_label
+                   FROM src.items WHERE bench_id = ?""",
+                [info.bench_id],
+            )
+            con.execute(
+                """CREATE TEMP TABLE keyed AS
+                   SELECT source_line::BIGINT AS line, ?::VARCHAR AS run, item_idx, reply, given_letter, probs,
+                          file_verdict AS verdict
+                   FROM src.predictions WHERE run_id = ?""",
+                [run, info.run_id],
+            )
+            before = int(con.execute(
+                "SELECT count(*) FROM src.predictions WHERE run_id = ? AND correct", [info.run_id]
+            ).fetchone()[0])
         score_staged(con, parser)
         after = int(con.execute("SELECT count(*) FROM scored WHERE correct").fetchone()[0])
         with ws.attach_for_write(con):

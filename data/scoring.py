@@ -9,10 +9,10 @@ joins the answers back onto millions of rows.
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 
 from orienteer.core.answers import PARSER_NEEDS_OPTIONS, get_parser
 from orienteer.core.directions import Category, categorize
+from orienteer.data.staging import load_columns
 
 # Staged tables this module reads: ``items`` (item_idx, task, option_letters, option_labels,
 # answer_letter, answer_label) and ``keyed`` (run, item_idx, reply, given_letter, probs,
@@ -29,25 +29,20 @@ def score_staged(con: duckdb.DuckDBPyConnection, parser: str) -> None:
                FROM keyed k JOIN items i USING (item_idx)
                WHERE k.reply IS NOT NULL AND k.given_letter IS NULL"""
         ).fetchall()
-        parsed = pd.DataFrame(
-            {
-                "reply": [p[0] for p in pairs],
-                "item_idx": pd.array([p[1] for p in pairs], dtype="int64"),
-                "parsed": [parse(p[0], dict(zip(p[2], p[3]))) for p in pairs],
-            },
-        )
+        parsed = {
+            "reply": [p[0] for p in pairs],
+            "item_idx": [p[1] for p in pairs],
+            "parsed": [parse(p[0], dict(zip(p[2], p[3]))) for p in pairs],
+        }
+        load_columns(con, "parsed", parsed, {"reply": "VARCHAR", "item_idx": "INTEGER", "parsed": "VARCHAR"})
         join = "LEFT JOIN parsed p ON p.reply = k.reply AND p.item_idx = k.item_idx"
     else:
         replies = [r[0] for r in con.execute(
             "SELECT DISTINCT reply FROM keyed WHERE reply IS NOT NULL AND given_letter IS NULL"
         ).fetchall()]
-        parsed = pd.DataFrame({"reply": replies, "parsed": [parse(r, {}) for r in replies]})
+        load_columns(con, "parsed", {"reply": replies, "parsed": [parse(r, {}) for r in replies]},
+                     {"reply": "VARCHAR", "parsed": "VARCHAR"})
         join = "LEFT JOIN parsed p ON p.reply = k.reply"
-    parsed["parsed"] = parsed["parsed"].astype("object")
-    con.register("parsed_view", parsed)
-    columns = "reply::VARCHAR AS reply, parsed::VARCHAR AS parsed" + (", item_idx::INTEGER AS item_idx" if needs_options else "")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT {columns} FROM parsed_view")
-    con.unregister("parsed_view")
 
     con.execute(
         f"""
@@ -73,20 +68,16 @@ def score_staged(con: duckdb.DuckDBPyConnection, parser: str) -> None:
     label_pairs = con.execute(
         "SELECT DISTINCT gold_label, pred_label FROM judged WHERE outcome = 'wrong'"
     ).fetchall()
-    categories = pd.DataFrame(
+    load_columns(
+        con,
+        "pair_categories",
         {
             "gold_label": [g for g, _ in label_pairs],
             "pred_label": [p for _, p in label_pairs],
             "category": [categorize(g, p).value for g, p in label_pairs],
-        }
+        },
+        {"gold_label": "VARCHAR", "pred_label": "VARCHAR", "category": "VARCHAR"},
     )
-    con.register("pair_view", categories)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE pair_categories AS
-           SELECT gold_label::VARCHAR AS gold_label, pred_label::VARCHAR AS pred_label, category::VARCHAR AS category
-           FROM pair_view"""
-    )
-    con.unregister("pair_view")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE scored AS

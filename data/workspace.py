@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -23,6 +24,7 @@ DEFAULT_DIRNAME = "orienteer-workspace"
 DB_FILENAME = "orienteer.duckdb"
 SUBDIRS = ("artifacts", "datasets", "jobs")
 DEFAULT_LOCK_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 def resolve_workspace_path(path: str | Path | None = None) -> Path:
@@ -72,26 +74,27 @@ class Workspace:
             migrate(con)
         self._schema_checked = True
 
-    def _connect_with_retry(self, target: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _with_lock_retry(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying with back-off while another process holds the file lock."""
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(target, read_only=read_only)
+                return action()
             except duckdb.IOException as exc:
-                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
-                    if _is_lock_conflict(exc):
-                        raise WorkspaceBusyError(
-                            f"workspace {self.root} stayed locked by another process for "
-                            f"{self.lock_timeout_s:.0f} s; try again"
-                        ) from exc
+                if not _is_lock_conflict(exc):
                     raise
+                if time.monotonic() >= deadline:
+                    raise WorkspaceBusyError(
+                        f"workspace {self.root} stayed locked by another process for "
+                        f"{self.lock_timeout_s:.0f} s; try again"
+                    ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
 
     @contextmanager
     def _open(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._connect_with_retry(str(self.db_path), read_only=read_only)
+        con = self._with_lock_retry(lambda: duckdb.connect(str(self.db_path), read_only=read_only))
         try:
             yield con
         finally:
@@ -140,26 +143,29 @@ class Workspace:
         finally:
             con.close()
 
+    def _attach(self, con: duckdb.DuckDBPyConnection, alias: str, read_only: bool) -> None:
+        options = " (READ_ONLY)" if read_only else ""
+        self._with_lock_retry(lambda: con.execute(f"ATTACH '{_sql_str(str(self.db_path))}' AS {alias}{options}"))
+
+    @contextmanager
+    def attach_read(self, con: duckdb.DuckDBPyConnection, alias: str = "src") -> Iterator[None]:
+        """Attach the workspace read-only to a staging connection, to copy what it needs."""
+        if not self.exists():
+            raise WorkspaceError(
+                f"no workspace at {self.root}: import a benchmark (orienteer import bench ...) "
+                "or build the demo (orienteer demo), or pass --workspace"
+            )
+        self._attach(con, alias, read_only=True)
+        try:
+            yield
+        finally:
+            con.execute(f"DETACH {alias}")
+
     @contextmanager
     def attach_for_write(self, con: duckdb.DuckDBPyConnection, alias: str = "ws") -> Iterator[None]:
         """Attach the workspace to a staging connection and run the body as one transaction on it."""
         self.ensure()
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.02
-        while True:
-            try:
-                con.execute(f"ATTACH '{_sql_str(str(self.db_path))}' AS {alias}")
-                break
-            except duckdb.IOException as exc:
-                if not _is_lock_conflict(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise WorkspaceBusyError(
-                        f"workspace {self.root} stayed locked by another process for "
-                        f"{self.lock_timeout_s:.0f} s; try again"
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+        self._attach(con, alias, read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
             try:

@@ -372,7 +372,7 @@ def demo(
 
         target = path or Path.cwd() / DEFAULT_DEMO_DIR
         summary = build_demo_workspace(target, seed=seed, n_items=items, rebuild=rebuild)
-        console.print(summary, highlight=False)
+        console.print(str(summary), highlight=False)
         console.print(f"try: orienteer -w {summary.workspace} report", highlight=False)
 
 

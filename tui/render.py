@@ -17,13 +17,17 @@ def pct(x: float) -> str:
 
 def runs_table(rows: list[RunRow]) -> Table:
     table = Table(title="Runs", header_style="bold")
-    for name, justify in [("run", "left"), ("benchmark", "left"), ("items", "right"), ("coverage", "right"),
-                          ("accuracy", "right"), ("parser", "left"), ("format", "left"), ("created", "left")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("run", no_wrap=True, overflow="ellipsis", min_width=10)
+    table.add_column("benchmark", no_wrap=True, overflow="ellipsis", min_width=6)
+    table.add_column("items", justify="right", min_width=5)
+    table.add_column("cover", justify="right", min_width=6)
+    table.add_column("acc %", justify="right", min_width=5)
+    table.add_column("parser", no_wrap=True, overflow="ellipsis", max_width=11)
+    table.add_column("created", no_wrap=True, min_width=11)
     for r in rows:
         coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
-        table.add_row(r.run, r.benchmark, str(r.items), coverage, f"{pct(r.accuracy)}%", r.parser,
-                      r.source_format or "", r.created.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(r.run, r.benchmark, str(r.items), coverage, pct(r.accuracy), r.parser,
+                      r.created.strftime("%m-%d %H:%M"))
     return table
 
 
@@ -35,14 +39,14 @@ def _delta_text(delta: float, significant: bool) -> Text:
 def report_tables(reports: list[Report]) -> list[Table]:
     tables = []
     for report in reports:
-        caption = "accuracy % [95% Wilson interval]; missing answers count as wrong"
+        caption = "accuracy % and its 95% Wilson interval; missing answers count as wrong"
         if report.baseline:
             caption += f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05"
         table = Table(title=f"{report.benchmark}", caption=caption, header_style="bold")
-        table.add_column("task")
+        table.add_column("task", no_wrap=True)
         table.add_column("n", justify="right")
         for rr in report.runs:
-            table.add_column(rr.run, justify="right")
+            table.add_column(rr.run, justify="right", no_wrap=True)
             if rr.deltas:
                 table.add_column("Δ", justify="right")
         for task in [*report.tasks, OVERALL]:
@@ -54,7 +58,8 @@ def report_tables(reports: list[Report]) -> list[Table]:
                     cells.append("")
                 else:
                     n = cell.n
-                    cells.append(f"{pct(cell.accuracy)} [{pct(cell.ci_low)}–{pct(cell.ci_high)}]")
+                    interval = Text(f" {100 * cell.ci_low:.0f}–{100 * cell.ci_high:.0f}", style="dim")
+                    cells.append(Text(pct(cell.accuracy)) + interval)
                 if rr.deltas:
                     d = rr.deltas.get(task)
                     cells.append(_delta_text(d.delta, d.significant) if d else "")
@@ -110,18 +115,19 @@ def _abbrev(label: str) -> str:
 
 
 def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Table:
-    table = Table(title=title, header_style="bold")
-    for col in ("run", "item", "task", "gold", "pred", "category", "reply", *extra):
-        table.add_column(col, overflow="fold" if col == "reply" else "ellipsis")
+    """Prediction rows; the run column is left out (and named in the title) when there is one run."""
+    runs = {r["run"] for r in rows}
+    show_run = len(runs) > 1
+    table = Table(title=title if show_run or not runs else f"{title} · run {next(iter(runs))}", header_style="bold")
+    columns = (("run",) if show_run else ()) + ("item", "task", "gold", "pred", "category", "reply", *extra)
+    for col in columns:
+        table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=None if col == "reply" else 14)
     for r in rows:
         reply = (r.get("reply") or "").replace("\n", "⏎")
-        table.add_row(
-            r["run"], r["item_id"], short_task(r["task"]),
-            f"{r['gold_letter']}. {r['gold_label']}",
-            f"{r['pred_letter'] or '–'}. {r['pred_label'] or ''}" if r["pred_letter"] else "–",
-            category_name(r["category"]), reply[:60] + ("…" if len(reply) > 60 else ""),
-            *[str(r.get(e)) for e in extra],
-        )
+        pred = f"{r['pred_letter']}. {r['pred_label'] or ''}" if r["pred_letter"] else "–"
+        cells = [r["item_id"], short_task(r["task"]), f"{r['gold_letter']}. {r['gold_label']}", pred,
+                 category_name(r["category"]), reply, *[str(r.get(e)) for e in extra]]
+        table.add_row(*([r["run"]] if show_run else []), *cells)
     return table
 
 

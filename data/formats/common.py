@@ -77,6 +77,15 @@ _FALSE = {"false", "0", "no", "n", "f", "incorrect", "wrong"}
 
 def parse_bool(value: Any) -> bool | None:
     """A verdict cell as a bool; None when the cell is empty; ValueError when it is not a boolean."""
+    if type(value) is str:
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if not text:
+            return None
+        raise ValueError(f"expected true/false, got {value!r}")
     if is_missing(value):
         return None
     if isinstance(value, bool):
@@ -94,20 +103,22 @@ def parse_bool(value: Any) -> bool | None:
 
 
 def is_missing(value: Any) -> bool:
+    """None, NaN, or a pandas/numpy missing marker (checked by type name: no pandas import here)."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float):
+        return math.isnan(value)
+    if type(value).__name__ in ("NAType", "NaTType"):
         return True
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(value)) if not isinstance(value, (list, dict, tuple)) else False
-    except (TypeError, ValueError):
-        return False
+    if type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind == "f":
+        return bool(math.isnan(float(value)))
+    return False
 
 
 def as_text(value: Any) -> str | None:
     """A cell as text (None for missing); integers stay integers ("12", not "12.0")."""
+    if type(value) is str:
+        return value
     if is_missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -117,6 +128,8 @@ def as_text(value: Any) -> str | None:
 
 def probs_json(value: Any) -> str | None:
     """Option probabilities as a compact JSON object {letter: p}, from a dict or JSON text."""
+    if value is None:
+        return None
     if is_missing(value):
         return None
     if isinstance(value, str):

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from orienteer.data.errors import InputError
 from orienteer.data.formats.common import as_text, iter_jsonl, parse_bool, pick_column, probs_json, read_text, require_nonempty
 from orienteer.data.formats.tables import Row, read_rows
 
-COLUMNS = ("line", "key", "reply", "letter", "gold", "verdict", "probs", "task", "run")
+COLUMN_TYPES: dict[str, str] = {
+    "line": "BIGINT", "key": "VARCHAR", "reply": "VARCHAR", "letter": "VARCHAR", "gold": "VARCHAR",
+    "verdict": "BOOLEAN", "probs": "VARCHAR", "task": "VARCHAR", "run": "VARCHAR",
+}
 OFFICIAL_CSV_HEADER = ["ID", "Question", "Question_Type", "Predicted Answer", "Correct Answer", "IsCorrect"]
 EXPECTED = "prediction records"
 
@@ -40,12 +41,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class RawPredictions:
-    """Rows of one prediction file; ``where`` is the unit ``line`` counts in ("line", "row", "record")."""
+    """Rows of one prediction file; ``where`` is the unit ``line`` counts in ("line", "row", "record").
+
+    Small files arrive as Python ``columns`` (name -> values, see COLUMN_TYPES); large Parquet
+    files as ``sql``, a SELECT DuckDB runs over the file itself.
+    """
 
     path: Path
     format: str
     where: str
-    frame: pd.DataFrame | None = None
+    columns: dict[str, list[Any]] | None = None
     sql: str | None = None
 
     def location(self, line: int) -> str:
@@ -55,12 +60,8 @@ class RawPredictions:
 def _build(path: Path, fmt: str, where: str, records: list[dict[str, Any]]) -> RawPredictions:
     if not records:
         raise InputError(path, f"no {EXPECTED} found")
-    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    frame["line"] = frame["line"].astype("int64")
-    frame["verdict"] = frame["verdict"].astype("boolean")
-    for column in ("key", "reply", "letter", "gold", "probs", "task", "run"):
-        frame[column] = frame[column].astype("object")
-    return RawPredictions(path=path, format=fmt, where=where, frame=frame)
+    columns = {name: [r[name] for r in records] for name in COLUMN_TYPES}
+    return RawPredictions(path=path, format=fmt, where=where, columns=columns)
 
 
 def _line_number(where: str) -> int:

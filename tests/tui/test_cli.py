@@ -1,0 +1,136 @@
+"""The orienteer command end to end: import, read commands with --json, export, rescore."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orienteer.tui.cli import app
+from tests.conftest import random_replies, write_official_csv
+
+runner = CliRunner()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None):
+    result = runner.invoke(app, list(args), env=env)
+    return result
+
+
+@pytest.fixture
+def cli_ws(tmp_path, vs_bench_file, vs_items):
+    root = tmp_path / "ws"
+    assert run_cli("-w", str(root), "import", "bench", str(vs_bench_file), "--name", "viewspatial").exit_code == 0
+    base = write_official_csv(tmp_path / "result_qwen3b.csv", vs_items, random_replies(vs_items, seed=1))
+    aug = tmp_path / "augmented.jsonl"
+    aug.write_text("\n".join(json.dumps({"id": f"viewspatial_test_{i:06d}", "pred": item["answer"][0] if i % 3 else "B",
+                                         "gt": item["answer"]})
+                             for i, item in enumerate(vs_items)), encoding="utf-8")
+    r1 = run_cli("-w", str(root), "import", "preds", str(base), "--bench", "viewspatial", "--run", "qwen3b-base")
+    r2 = run_cli("-w", str(root), "import", "preds", str(aug), "--bench", "viewspatial", "--run", "flip-aug")
+    assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
+    assert "imported run qwen3b-base" in r1.output
+    return root
+
+
+def _json(*args: str):
+    result = run_cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_runs_and_report_json(cli_ws, vs_items):
+    runs = _json("-w", str(cli_ws), "runs")
+    assert [r["run"] for r in runs] == ["qwen3b-base", "flip-aug"]
+    assert runs[0]["items"] == len(vs_items) and runs[0]["coverage"] == 1.0
+    doc = _json("-w", str(cli_ws), "report")
+    assert [r["run"] for r in doc["runs"]] == ["qwen3b-base", "flip-aug"]
+    aug = doc["runs"][1]
+    assert aug["correct"] == sum(1 for i in range(len(vs_items)) if i % 3 or vs_items[i]["answer"][0] == "B")
+    assert aug["accuracy"] == pytest.approx(aug["correct"] / aug["n"])
+    assert set(aug["tasks"]) == {it["question_type"] for it in vs_items}
+    assert "p_value" in aug["delta"]["overall"]
+
+
+def test_report_table_renders(cli_ws):
+    result = run_cli("-w", str(cli_ws), "report")
+    assert result.exit_code == 0
+    assert "Overall" in result.output and "qwen3b-base" in result.output and "McNemar" in result.output
+
+
+def test_confusion_audit_failures_compare(cli_ws, vs_items):
+    task = "Person perspective - Relative Direction"
+    doc = _json("-w", str(cli_ws), "confusion", "--run", "flip-aug", "--task", task)
+    assert doc["run"] == "flip-aug" and doc["task"] == task
+    assert sum(m["n"] for m in doc["matrix"]) == sum(1 for it in vs_items if it["question_type"] == task)
+    assert sum(doc["categories"].values()) == sum(m["n"] for m in doc["matrix"] if m["gold"] != m["pred"])
+    audit = _json("-w", str(cli_ws), "audit", "--run", "qwen3b-base")
+    assert audit["checked"] == len(random_replies(vs_items, seed=1)) and audit["disagreements"] == 0
+    fails = _json("-w", str(cli_ws), "failures", "--run", "flip-aug", "--limit", "3")
+    assert fails["total"] == sum(1 for i, it in enumerate(vs_items) if i % 3 == 0 and it["answer"][0] != "B")
+    assert len(fails["rows"]) == min(3, fails["total"])
+    cmp = _json("-w", str(cli_ws), "compare", "qwen3b-base", "flip-aug")
+    assert cmp["tasks"][-1]["task"] == "overall"
+    assert run_cli("-w", str(cli_ws), "confusion", "--run", "flip-aug").exit_code == 0
+
+
+def test_export_failures_refuses_overwrite(cli_ws, tmp_path):
+    out = tmp_path / "horizontal.csv"
+    args = ["-w", str(cli_ws), "export", "failures", "--run", "qwen3b-base", "--category", "horizontal", "-o", str(out)]
+    first = run_cli(*args)
+    assert first.exit_code == 0, first.output
+    assert out.is_file() and "wrote" in first.output
+    again = run_cli(*args)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert run_cli(*args, "--force").exit_code == 0
+    bad = run_cli("-w", str(cli_ws), "export", "failures", "--category", "sideways", "-o", str(tmp_path / "x.csv"))
+    assert bad.exit_code == 2 and "sideways" in bad.output
+
+
+def test_rescore_and_delete(cli_ws):
+    result = run_cli("-w", str(cli_ws), "rescore", "--run", "qwen3b-base", "--parser", "strict")
+    assert result.exit_code == 0 and "re-scored qwen3b-base with strict" in result.output
+    assert _json("-w", str(cli_ws), "runs")[0]["parser"] == "strict"
+    assert run_cli("-w", str(cli_ws), "delete-run", "flip-aug").exit_code == 0
+    assert [r["run"] for r in _json("-w", str(cli_ws), "runs")] == ["qwen3b-base"]
+    missing = run_cli("-w", str(cli_ws), "report", "--run", "flip-aug")
+    assert missing.exit_code == 2 and "no run named 'flip-aug'" in missing.output
+
+
+def test_workspace_from_env_and_default(tmp_path, vs_bench_file):
+    env_ws = tmp_path / "from-env"
+    result = run_cli("import", "bench", str(vs_bench_file), "--name", "b", env={"ORIENTEER_WORKSPACE": str(env_ws)})
+    assert result.exit_code == 0, result.output
+    assert (env_ws / "orienteer.duckdb").is_file()
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        env = {k: v for k, v in os.environ.items() if k != "ORIENTEER_WORKSPACE"}
+        result = run_cli("import", "bench", str(vs_bench_file), "--name", "b", env={**env, "ORIENTEER_WORKSPACE": ""})
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "orienteer-workspace" / "orienteer.duckdb").is_file()
+    finally:
+        os.chdir(cwd)
+
+
+def test_no_workspace_is_a_clear_error(tmp_path):
+    result = run_cli("-w", str(tmp_path / "none"), "runs")
+    assert result.exit_code == 2 and "no workspace at" in result.output
+
+
+def test_console_script_entry_point(tmp_path, vs_bench_file):
+    exe = shutil.which("orienteer", path=str(Path(sys.executable).parent))
+    assert exe, "the orienteer console script is installed beside the interpreter"
+    out = subprocess.run([exe, "-w", str(tmp_path / "w"), "import", "bench", str(vs_bench_file), "--name", "b"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    bad = subprocess.run([exe, "-w", str(tmp_path / "w"), "import", "preds", str(tmp_path / "missing.csv"),
+                          "--bench", "b", "--run", "r"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "missing.csv: file not found" in bad.stderr
