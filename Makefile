@@ -15,6 +15,7 @@ install: $(BIN)/orienteer
 
 demo: install
 	$(BIN)/orienteer demo
+	$(BIN)/orienteer -w orienteer-demo report
 
 test: install
 	$(BIN)/python -m pytest -n auto -q
