@@ -6,7 +6,7 @@ The failures list, the export and the TUI's drill-downs all use this one definit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orienteer.core.directions import category_from_name
@@ -28,7 +28,10 @@ class PredictionFilter:
     item_ids: tuple[str, ...] = ()
     text: str | None = None
     failures_only: bool = True
-    extra: tuple[tuple[str, tuple[Any, ...]], ...] = field(default=(), compare=False)
+    # Paired with another run of the same benchmark: keep items that run got right (True) or
+    # wrong/missed (False). "Fixed by B" = runs=(B,), correct in B, versus A wrong.
+    versus_run: str | None = None
+    versus_correct: bool | None = None
 
     def with_(self, **changes: Any) -> "PredictionFilter":
         return replace(self, **changes)
@@ -63,7 +66,10 @@ def where_clause(f: PredictionFilter) -> tuple[str, list[Any]]:
         parts.append("(i.question ILIKE ? OR p.reply ILIKE ? OR i.item_id = ?)")
         like = f"%{f.text}%"
         params.extend([like, like, f.text])
-    for sql, values in f.extra:
-        parts.append(sql)
-        params.extend(values)
+    if f.versus_run is not None and f.versus_correct is not None:
+        parts.append(
+            """COALESCE((SELECT q.correct FROM predictions q JOIN runs rv ON rv.run_id = q.run_id
+                         WHERE rv.name = ? AND q.item_idx = p.item_idx), FALSE) = ?"""
+        )
+        params.extend([f.versus_run, f.versus_correct])
     return (" AND ".join(parts) if parts else "TRUE"), params

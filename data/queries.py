@@ -399,3 +399,104 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list
         br = sum(r.broken for r in out)
         out.append(CompareRow(OVERALL, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)))
     return out
+
+
+# --- one item, for the case view ----------------------------------------------------------------
+
+@dataclass
+class CaseDetail:
+    """Everything the case view shows about one item of one run."""
+
+    run: str
+    benchmark: str
+    item_id: str
+    item_idx: int
+    task: str
+    question: str
+    options: list[tuple[str, str]]
+    answer_letter: str
+    images: list[str]
+    image_root: str | None
+    source: str | None
+    reference_object: str | None
+    bbox: list[float] | None
+    reply: str | None
+    letter: str | None
+    pred_label: str | None
+    outcome: str | None
+    category: str | None
+    probs: dict[str, float] | None
+    model: str | None
+    other_runs: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+
+
+def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseDetail:
+    import json
+
+    info = get_run(con, run)
+    row = con.execute(
+        """SELECT i.item_idx, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images,
+                  b.image_root, i.source, i.reference_object, i.bbox, p.reply, p.letter, p.pred_label, p.outcome,
+                  p.category, p.probs, r.model
+           FROM items i JOIN benchmarks b USING (bench_id) JOIN runs r ON r.bench_id = b.bench_id AND r.run_id = ?
+           LEFT JOIN predictions p ON p.run_id = r.run_id AND p.item_idx = i.item_idx
+           WHERE i.bench_id = ? AND i.item_id = ?""",
+        [info.run_id, info.bench_id, item_id],
+    ).fetchone()
+    if row is None:
+        raise WorkspaceError(f"benchmark {info.bench_name!r} has no item {item_id!r}")
+    (item_idx, task, question, letters, labels, answer, images, root, source, ref, bbox, reply, letter, pred_label,
+     outcome, category, probs, model) = row
+    others = con.execute(
+        """SELECT r.name AS run, p.letter, p.pred_label, p.outcome, p.category, p.correct
+           FROM runs r LEFT JOIN predictions p ON p.run_id = r.run_id AND p.item_idx = ?
+           WHERE r.bench_id = ? AND r.run_id <> ? ORDER BY r.run_id LIMIT 200""",
+        [item_idx, info.bench_id, info.run_id],
+    )
+    names = [d[0] for d in others.description]
+    other_runs = [dict(zip(names, r)) for r in others.fetchall()]
+    arts = con.execute(
+        "SELECT kind, path, frame, metrics FROM artifacts WHERE run_id = ? AND item_idx = ? ORDER BY kind, frame",
+        [info.run_id, item_idx],
+    ).fetchall()
+    artifacts = [{"kind": k, "path": p, "frame": f, "metrics": json.loads(m) if m else {}} for k, p, f, m in arts]
+    return CaseDetail(
+        run=run, benchmark=info.bench_name, item_id=item_id, item_idx=item_idx, task=task, question=question,
+        options=list(zip(letters, labels)), answer_letter=answer, images=list(images), image_root=root, source=source,
+        reference_object=ref, bbox=list(bbox) if bbox else None, reply=reply, letter=letter, pred_label=pred_label,
+        outcome=outcome, category=category, probs=json.loads(probs) if probs else None, model=model,
+        other_runs=other_runs, artifacts=artifacts,
+    )
+
+
+def run_names_of(con: duckdb.DuckDBPyConnection, bench: str | None = None) -> list[str]:
+    return [r[0] for r in con.execute(
+        """SELECT r.name FROM runs r JOIN benchmarks b USING (bench_id)
+           WHERE ? IS NULL OR b.name = ? ORDER BY r.run_id""", [bench, bench]).fetchall()]
+
+
+def tasks_of_run(con: duckdb.DuckDBPyConnection, run: str) -> list[str]:
+    info = get_run(con, run)
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT task FROM items WHERE bench_id = ? ORDER BY task", [info.bench_id]).fetchall()]
+
+
+def distinct_values(con: duckdb.DuckDBPyConnection, column: str, runs: tuple[str, ...] = ()) -> list[str]:
+    """Values a filter can take (tasks, sources, labels, categories) over the given runs."""
+    allowed = {"task": "p.task", "source": "i.source", "gold_label": "p.gold_label", "pred_label": "p.pred_label",
+               "category": "p.category"}
+    if column not in allowed:
+        raise WorkspaceError(f"cannot list values of {column!r}")
+    expr = allowed[column]
+    if column == "source":
+        rows = con.execute(
+            "SELECT DISTINCT source FROM items WHERE source IS NOT NULL ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+    run_ids = [get_run(con, r).run_id for r in runs]
+    rows = con.execute(
+        f"""SELECT DISTINCT {expr} FROM predictions p
+            WHERE {expr} IS NOT NULL AND (len(?::INTEGER[]) = 0 OR list_contains(?, p.run_id)) ORDER BY 1""",
+        [run_ids, run_ids],
+    ).fetchall()
+    return [r[0] for r in rows]

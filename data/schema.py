@@ -77,6 +77,20 @@ MIGRATIONS: tuple[str, ...] = (
         invalid_option INTEGER NOT NULL
     );
     """,
+    # 2: artifacts: files derived from (run, item), e.g. saliency maps, with their numbers.
+    """
+    CREATE TABLE artifacts (
+        artifact_id    INTEGER NOT NULL,
+        run_id         INTEGER NOT NULL,
+        item_idx       INTEGER NOT NULL,
+        kind           VARCHAR NOT NULL,
+        path           VARCHAR NOT NULL,
+        frame          INTEGER NOT NULL DEFAULT 0,
+        metrics        VARCHAR,
+        created_by_job VARCHAR,
+        created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 from orienteer.data.errors import WorkspaceError
 
+RUN_TABLES = ("predictions", "run_task_stats", "artifacts", "runs")
 PREDICTION_COLUMNS = (
     "run_id, item_idx, task, reply, given_letter, letter, outcome, correct, gold_label, "
     "pred_label, category, probs, file_verdict, source_line"
@@ -51,7 +52,7 @@ def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpe
         raise WorkspaceError(f"run {listed} already exists; pass --replace to replace it")
     if existing:
         old = list(existing.values())
-        for table in ("predictions", "run_task_stats", "runs"):
+        for table in RUN_TABLES:
             con.execute(f"DELETE FROM {catalog}.{table} WHERE list_contains(?, run_id)", [old])
     next_id = con.execute(f"SELECT COALESCE(max(run_id), 0) + 1 FROM {catalog}.runs").fetchone()[0]
     ids = {spec.name: next_id + i for i, spec in enumerate(specs)}
@@ -102,5 +103,5 @@ def delete_runs(ws: "Workspace", names: list[str]) -> None:
 
     with ws.write() as con:
         ids = [get_run(con, name).run_id for name in names]
-        for table in ("predictions", "run_task_stats", "runs"):
+        for table in RUN_TABLES:
             con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])

@@ -44,14 +44,41 @@ MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN
 
 class State:
     workspace: Optional[Path] = None
+    images: str = "auto"
+
+
+ImagesOpt = Annotated[
+    str,
+    typer.Option("--images", envvar="ORIENTEER_IMAGES",
+                 help="How the app draws images: auto (kitty/sixel when the terminal has them), halfcell "
+                      "(colour blocks: tmux, plain SSH), unicode, none."),
+]
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
-    """Find out why a vision-language model gets spatial questions wrong."""
+def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt = "auto") -> None:
+    """Find out why a vision-language model gets spatial questions wrong.
+
+    With no command, opens the app on the workspace.
+    """
     State.workspace = workspace
+    State.images = images
     if ctx.invoked_subcommand is None:
-        console.print(ctx.get_help())
+        with _errors():
+            _open_app(_ws())
+
+
+def _open_app(ws: Any) -> None:
+    from orienteer.data.errors import WorkspaceError
+
+    if not ws.exists():
+        raise WorkspaceError(
+            f"no workspace at {ws.root}: import a benchmark (orienteer import bench ...), "
+            "build the demo (orienteer demo), or pass --workspace"
+        )
+    from orienteer.tui.app import run_app
+
+    run_app(ws, image_mode=State.images)
 
 
 def _ws() -> Any:
@@ -365,15 +392,20 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 7,
     items: Annotated[int, typer.Option("--items", help="Number of items.")] = 1000,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if it exists.")] = False,
+    open_app: Annotated[bool, typer.Option("--open/--no-open", help="Open the app on it when built.")] = True,
 ) -> None:
-    """Build the demo workspace: a rendered synthetic benchmark and three runs."""
+    """Build the demo workspace (a rendered synthetic benchmark and three runs) and open the app on it."""
     with _errors():
         from orienteer.data.demo import DEFAULT_DEMO_DIR, build_demo_workspace
+        from orienteer.data.workspace import Workspace
 
         target = path or Path.cwd() / DEFAULT_DEMO_DIR
         summary = build_demo_workspace(target, seed=seed, n_items=items, rebuild=rebuild)
         console.print(str(summary), highlight=False)
-        console.print(f"try: orienteer -w {summary.workspace} report", highlight=False)
+        if open_app and sys.stdout.isatty():
+            _open_app(Workspace(summary.workspace))
+        else:
+            console.print(f"open it with: orienteer -w {summary.workspace}", highlight=False)
 
 
 def main() -> None:

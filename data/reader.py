@@ -1,0 +1,55 @@
+"""Read access for long-lived processes (the TUI): reuse a connection for a burst of queries.
+
+A read-only DuckDB connection blocks writers in other processes (imports, finishing jobs),
+so the connection is closed as soon as it has been idle for ``idle_s``; writers, which
+retry for up to 30 s, get the file within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+from orienteer.data.workspace import Workspace
+
+T = TypeVar("T")
+
+
+class WorkspaceReader:
+    def __init__(self, ws: Workspace, idle_s: float = 0.5) -> None:
+        self.ws = ws
+        self.idle_s = idle_s
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._ctx = None
+        self._last_used = 0.0
+
+    def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``query`` on a read-only connection (opened on demand, kept for the burst)."""
+        with self._lock:
+            if self._con is None:
+                self._ctx = self.ws.read()
+                self._con = self._ctx.__enter__()
+            try:
+                return query(self._con)
+            finally:
+                self._last_used = time.monotonic()
+
+    def release_if_idle(self) -> bool:
+        """Close the connection when idle long enough; returns True when it closed one."""
+        with self._lock:
+            if self._con is not None and time.monotonic() - self._last_used >= self.idle_s:
+                self.close()
+                return True
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ctx is not None:
+                self._ctx.__exit__(None, None, None)
+            self._con = None
+            self._ctx = None

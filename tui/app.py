@@ -1,0 +1,142 @@
+"""The Orienteer app: four views of one workspace, switched with number keys, keyboard only.
+
+Screens are Textual modes (1 runs and tasks, 2 confusion, 3 failures, 4 compare); the case
+view is pushed on top of any of them. All data comes from ``orienteer.data`` through one
+``WorkspaceReader``, which lets go of the database whenever the app is idle so imports and
+jobs in other processes can write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import duckdb
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.filters import PredictionFilter
+from orienteer.data.reader import WorkspaceReader
+from orienteer.data.workspace import Workspace
+from orienteer.tui.state import ViewState
+
+T = TypeVar("T")
+
+SCREEN_KEYS = {"1": "runs", "2": "confusion", "3": "failures", "4": "compare"}
+IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
+
+
+def _modes() -> dict[str, Callable[[], Screen[None]]]:
+    from orienteer.tui.screens.compare import CompareScreen
+    from orienteer.tui.screens.confusion import ConfusionScreen
+    from orienteer.tui.screens.failures import FailuresScreen
+    from orienteer.tui.screens.runs import RunsScreen
+
+    return {"runs": RunsScreen, "confusion": ConfusionScreen, "failures": FailuresScreen, "compare": CompareScreen}
+
+
+class OrienteerApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Orienteer"
+    BINDINGS = [
+        Binding("1", "goto('runs')", "Runs"),
+        Binding("2", "goto('confusion')", "Confusion"),
+        Binding("3", "goto('failures')", "Failures"),
+        Binding("4", "goto('compare')", "Compare"),
+        Binding("question_mark", "help", "Keys"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+r", "refresh_data", "Refresh", show=False),
+    ]
+
+    def __init__(self, workspace: Workspace, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.reader = WorkspaceReader(workspace)
+        self.state = ViewState()
+        self.image_mode = image_mode if image_mode in IMAGE_MODES else "auto"
+        self._history: list[str] = []
+        for name, factory in _modes().items():
+            self.add_mode(name, factory)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def db(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run a query on the workspace (read-only, connection kept only while busy)."""
+        return self.reader.run(query)
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        self.set_interval(0.25, self.reader.release_if_idle)
+        self.switch_mode("runs")
+
+    def on_unmount(self) -> None:
+        self.reader.close()
+
+    def report_error(self, error: OrienteerError) -> None:
+        self.notify(str(error), title="Error", severity="error", timeout=8)
+
+    # --- navigation -----------------------------------------------------------------------------
+
+    def action_goto(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self._history.append(self.current_mode)
+            del self._history[:-20]
+        self._pop_to_mode_screen()
+        self.switch_mode(mode)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self._history:
+            self.switch_mode(self._history.pop())
+
+    def _pop_to_mode_screen(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def open_failures(self, filt: PredictionFilter) -> None:
+        """Drill down: the failures view with exactly these rows."""
+        self.state.show_failures(filt)
+        self.action_goto("failures")
+
+    def open_case(self, run: str, item_id: str, siblings: list[tuple[str, str]] | None = None) -> None:
+        from orienteer.tui.screens.case import CaseScreen
+
+        self.push_screen(CaseScreen(run, item_id, siblings or [(run, item_id)]))
+
+    def action_help(self) -> None:
+        from orienteer.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_refresh_data(self) -> None:
+        self.state.generation += 1
+        screen = self.screen
+        if hasattr(screen, "_reload_if_stale"):
+            screen._reload_if_stale()  # type: ignore[attr-defined]
+        self.notify("reloaded")
+
+    # --- command palette: every key of the current screen, plus navigation -----------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for binding in [*getattr(screen, "BINDINGS", []), *self.BINDINGS]:
+            if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            action = binding.action
+            target = self if action.startswith("app.") or binding in self.BINDINGS else screen
+            name = action.removeprefix("app.")
+            yield SystemCommand(
+                binding.description,
+                f"{binding.description} (key {binding.key})",
+                (lambda t=target, a=name: self.call_later(t.run_action, a)),  # type: ignore[misc]
+            )
+
+
+def run_app(workspace: Workspace, image_mode: str = "auto") -> None:
+    OrienteerApp(workspace, image_mode=image_mode).run()

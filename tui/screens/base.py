@@ -1,0 +1,44 @@
+"""Behaviour every top-level screen shares: reload when the shared state moved, back on escape."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.binding import Binding
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from orienteer.tui.app import OrienteerApp
+
+T = TypeVar("T")
+
+
+class OrienteerScreen(Screen[None]):
+    """A top-level screen (a mode). Subclasses implement ``reload``."""
+
+    BINDINGS = [Binding("escape", "app.back", "Back", show=False)]
+    TITLE_TEXT = ""
+    _seen_generation = -1
+
+    @property
+    def oapp(self) -> "OrienteerApp":
+        return self.app  # type: ignore[return-value]
+
+    def db(self, query: Any) -> Any:
+        return self.oapp.db(query)
+
+    def on_mount(self) -> None:
+        self.sub_title = self.TITLE_TEXT
+        self._reload_if_stale(force=True)
+
+    def on_screen_resume(self) -> None:
+        self._reload_if_stale()
+
+    def _reload_if_stale(self, force: bool = False) -> None:
+        generation = self.oapp.state.generation
+        if force or generation != self._seen_generation:
+            self._seen_generation = generation
+            self.reload()
+
+    def reload(self) -> None:  # pragma: no cover - every screen overrides it
+        raise NotImplementedError

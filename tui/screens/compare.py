@@ -1,0 +1,20 @@
+"""Placeholder: being written."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Footer, Header, Static
+
+from orienteer.tui.screens.base import OrienteerScreen
+
+
+class CompareScreen(OrienteerScreen):
+    TITLE_TEXT = "compare"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("compare")
+        yield Footer()
+
+    def reload(self) -> None:
+        pass

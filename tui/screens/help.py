@@ -1,0 +1,43 @@
+"""``?``: every key of the screen underneath, and the app's own keys."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+
+def _rows(bindings: list[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
+    rows = []
+    for b in bindings:
+        if isinstance(b, tuple):
+            b = Binding(*b)
+        if b.description:
+            keys = ", ".join(k.strip() for k in b.key.split(","))
+            rows.append((keys.replace("question_mark", "?"), b.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, under: Screen[object]) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        table = Table(title=f"Keys: {getattr(self.under, 'TITLE_TEXT', '') or 'this screen'}", box=None, expand=True)
+        table.add_column("key", style="bold $accent" if False else "bold", no_wrap=True)
+        table.add_column("action")
+        for key, text in _rows(list(getattr(self.under, "BINDINGS", []))):
+            table.add_row(key, text)
+        table.add_section()
+        for key, text in _rows(list(self.app.BINDINGS)):
+            table.add_row(key, text)
+        table.add_row("ctrl+p", "Command palette: every action by name")
+        table.add_row("escape", "Back")
+        with VerticalScroll(id="help-box"):
+            yield Static(table)

@@ -1,0 +1,169 @@
+"""1 · Runs and tasks: accuracy per run and task, deltas against a baseline, drill into failures."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.filters import PredictionFilter
+from orienteer.data.queries import OVERALL, Cell, Delta, Report, task_report
+from orienteer.tui.labels import short_task
+from orienteer.tui.screens.base import OrienteerScreen
+from orienteer.tui.widgets.bars import bar, delta_text
+
+
+class RunsScreen(OrienteerScreen):
+    TITLE_TEXT = "1 Runs and tasks"
+    BINDINGS = [
+        Binding("enter", "open_cell", "Failures of cell"),
+        Binding("b", "set_baseline", "Baseline = this run"),
+        Binding("n", "next_bench", "Next benchmark"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("h", "cursor_left", "Left", show=False),
+        Binding("l", "cursor_right", "Right", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: Report | None = None
+        self.columns: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="runs-title", classes="screen-title")
+        yield DataTable(id="runs-table", cursor_type="cell", zebra_stripes=True)
+        yield Static(id="runs-detail", classes="detail")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#runs-table", DataTable)
+
+    def reload(self) -> None:
+        state = self.oapp.state
+        try:
+            reports = self.db(lambda con: task_report(con, bench=state.bench, baseline=state.baseline))
+        except OrienteerError as exc:
+            if state.baseline is not None:
+                state.baseline = None
+                return self.reload()
+            self.oapp.report_error(exc)
+            reports = []
+        self.report = reports[0] if reports else None
+        if self.report is not None:
+            state.bench = self.report.benchmark
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.table
+        keep = table.cursor_coordinate
+        table.clear(columns=True)
+        title = self.query_one("#runs-title", Static)
+        report = self.report
+        if report is None:
+            title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], or build the demo: [b]orienteer demo[/b].")
+            self.query_one("#runs-detail", Static).update("")
+            return
+        base = f" · Δ vs [b]{report.baseline}[/b] (b sets the baseline; * = McNemar p < 0.05)" if report.baseline else ""
+        title.update(f"[b]{report.benchmark}[/b]: accuracy % per task, bar = accuracy{base}")
+        self.columns = [*report.tasks, OVERALL]
+        table.add_column("run", key="run")
+        for task in self.columns:
+            table.add_column("Overall" if task == OVERALL else short_task(task), key=task)
+        for rr in report.runs:
+            cells = [self._cell(rr.overall if t == OVERALL else rr.tasks[t], rr.deltas.get(t)) for t in self.columns]
+            label = Text(rr.run, style="bold" if rr.run == report.baseline else "")
+            table.add_row(label, *cells, key=rr.run, height=2)
+        if keep.row < table.row_count and keep.column < len(self.columns) + 1:
+            table.cursor_coordinate = keep
+        else:
+            table.cursor_coordinate = table.cursor_coordinate._replace(column=1)
+        self._show_detail()
+
+    @staticmethod
+    def _cell(cell: Cell, delta: Delta | None) -> Text:
+        text = Text(f"{100 * cell.accuracy:4.1f} ")
+        text.append_text(bar(cell.accuracy, 4, style="cyan"))
+        text.append("\n")
+        if delta is not None:
+            text.append_text(delta_text(delta.delta, delta.significant))
+        else:
+            text.append(f"±{50 * (cell.ci_high - cell.ci_low):.1f}", style="dim")
+        return text
+
+    def _selected(self) -> tuple[str, str] | None:
+        if self.report is None or not self.report.runs:
+            return None
+        row, column = self.table.cursor_coordinate
+        run = self.report.runs[min(row, len(self.report.runs) - 1)].run
+        task = self.columns[max(0, column - 1)] if self.columns else OVERALL
+        return run, task
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        picked = self._selected()
+        detail = self.query_one("#runs-detail", Static)
+        if picked is None or self.report is None:
+            detail.update("")
+            return
+        run, task = picked
+        rr = next(r for r in self.report.runs if r.run == run)
+        cell = rr.overall if task == OVERALL else rr.tasks[task]
+        text = (f"[b]{run}[/b] · {task if task != OVERALL else 'all tasks'}\n"
+                f"{cell.correct}/{cell.n} correct = [b]{100 * cell.accuracy:.2f}%[/b] "
+                f"(95% CI {100 * cell.ci_low:.1f}–{100 * cell.ci_high:.1f}), answered {cell.answered}")
+        d = rr.deltas.get(task)
+        if d is not None:
+            verdict = "[b]significant[/b]" if d.significant else "not significant"
+            text += (f"\nvs {self.report.baseline}: {100 * d.delta:+.2f} points; fixed {d.fixed}, broken {d.broken}; "
+                     f"McNemar p = {d.p_value:.3g} ({verdict})")
+        detail.update(text + "\n[dim]enter: failures of this cell[/dim]")
+
+    def action_open_cell(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            return
+        run, task = picked
+        tasks = () if task == OVERALL else (task,)
+        self.oapp.open_failures(PredictionFilter(runs=(run,), tasks=tasks))
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        self.action_open_cell()
+
+    def action_set_baseline(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            return
+        self.oapp.state.baseline = picked[0]
+        self.oapp.state.generation += 1
+        self._reload_if_stale()
+        self.notify(f"baseline: {picked[0]}")
+
+    def action_next_bench(self) -> None:
+        names = self.db(lambda con: [r[0] for r in con.execute("SELECT name FROM benchmarks ORDER BY bench_id").fetchall()])
+        if not names:
+            return
+        state = self.oapp.state
+        current = names.index(state.bench) if state.bench in names else -1
+        state.bench = names[(current + 1) % len(names)]
+        state.baseline = None
+        state.generation += 1
+        self._reload_if_stale()
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_cursor_left(self) -> None:
+        self.table.action_cursor_left()
+
+    def action_cursor_right(self) -> None:
+        self.table.action_cursor_right()

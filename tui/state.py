@@ -1,0 +1,25 @@
+"""What the user is looking at, shared by the screens so drill-downs land where they should."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orienteer.data.filters import PredictionFilter
+
+
+@dataclass
+class ViewState:
+    bench: str | None = None
+    baseline: str | None = None
+    confusion_run: str | None = None
+    confusion_task: str | None = None
+    compare_a: str | None = None
+    compare_b: str | None = None
+    failures: PredictionFilter = field(default_factory=PredictionFilter)
+    failures_sort: str = "item"
+    # Bumped whenever the filter changes or new data arrives: screens reload when it moved.
+    generation: int = 0
+
+    def show_failures(self, filt: PredictionFilter) -> None:
+        self.failures = filt
+        self.generation += 1
