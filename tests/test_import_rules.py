@@ -54,3 +54,18 @@ def test_cli_start_imports_no_ml_packages():
 def test_no_top_level_core_data_jobs_tui_packages():
     mods = _modules_after("import orienteer.core, orienteer.data, orienteer.jobs, orienteer.tui")
     assert not {"core", "data", "jobs", "tui"} & mods
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """A non-editable install only ships listed packages: a new subfolder must be added there."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"orienteer"}
+    for top in ("core", "data", "jobs", "tui"):
+        for init in (root / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(root).parts
+            found.add(".".join(("orienteer", *rel)))
+    assert found == listed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(title=f"Keys: {getattr(self.under, 'TITLE_TEXT', '') or 'this screen'}", box=None, expand=True)
-        table.add_column("key", style="bold $accent" if False else "bold", no_wrap=True)
+        table.add_column("key", style="bold", no_wrap=True)
         table.add_column("action")
         for key, text in _rows(list(getattr(self.under, "BINDINGS", []))):
             table.add_row(key, text)
@@ -39,5 +41,14 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, text)
         table.add_row("ctrl+p", "Command palette: every action by name")
         table.add_row("escape", "Back")
+        self.table = table
         with VerticalScroll(id="help-box"):
             yield Static(table)
+
+    def plain_text(self, width: int = 100) -> str:
+        """The help as plain text (for tests and for copying)."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(self.table)
+        return console.export_text()

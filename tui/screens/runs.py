@@ -31,6 +31,7 @@ class RunsScreen(OrienteerScreen):
         super().__init__()
         self.report: Report | None = None
         self.columns: list[str] = []
+        self.title_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -65,11 +66,13 @@ class RunsScreen(OrienteerScreen):
         title = self.query_one("#runs-title", Static)
         report = self.report
         if report is None:
+            self.title_text = "no runs"
             title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], or build the demo: [b]orienteer demo[/b].")
             self.query_one("#runs-detail", Static).update("")
             return
         base = f" · Δ vs [b]{report.baseline}[/b] (b sets the baseline; * = McNemar p < 0.05)" if report.baseline else ""
-        title.update(f"[b]{report.benchmark}[/b]: accuracy % per task, bar = accuracy{base}")
+        self.title_text = f"[b]{report.benchmark}[/b]: accuracy % per task, bar = accuracy{base}"
+        title.update(self.title_text)
         self.columns = [*report.tasks, OVERALL]
         table.add_column("run", key="run")
         for task in self.columns:
