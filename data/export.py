@@ -7,8 +7,7 @@ from pathlib import Path
 import duckdb
 
 from orienteer.data.errors import OrienteerError
-from orienteer.data.filters import PredictionFilter, where_clause
-from orienteer.data.queries import _check_names, _from_clause
+from orienteer.data.filters import PredictionFilter, compile_filter
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -38,21 +37,21 @@ def export_predictions(
         raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
     if not path.parent.exists():
         raise OrienteerError(f"{path.parent} does not exist (expected an existing folder for the export)")
-    _check_names(con, filt)
     if fmt == "csv":
         options = "array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), lambda x: x[1] || '. ' || x[2]), ' | ')"
         images = "array_to_string(i.images, ';')"
     else:
         options = "map(i.option_letters, i.option_labels)"
         images = "i.images"
-    where, params = where_clause(filt)
+    cf = compile_filter(con, filt)
+    where, params = cf.where, cf.params
     if item_keys is not None:
         con.execute("CREATE OR REPLACE TEMP TABLE export_keys (run VARCHAR, item_id VARCHAR)")
         if item_keys:
             con.executemany("INSERT INTO export_keys VALUES (?, ?)", item_keys)
         where += " AND EXISTS (SELECT 1 FROM export_keys k WHERE k.run = r.name AND k.item_id = i.item_id)"
     select = (
-        f"SELECT {_COLUMNS.format(options=options, images=images)} {_from_clause()} "
+        f"SELECT {_COLUMNS.format(options=options, images=images)} {cf.from_sql(with_items=True)} "
         f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"
     )
     count = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()[0]

@@ -63,7 +63,7 @@ def import_predictions(
     with ws.staging() as con:
         info = _stage(con, ws, raw, bench)
         names = _run_names(con, raw, run)
-        _resolve_keys(con, raw, bench)
+        _resolve_keys(con, raw, bench, run)
         _check_gold(con, raw, bench)
         _check_tasks(con, raw, bench)
         score_staged(con, parser)
@@ -78,9 +78,13 @@ def import_predictions(
         with ws.attach_for_write(con):
             get_bench(con, bench, catalog="ws")
             ids = write_runs(con, info.bench_id, specs, replace=replace)
-        summary = con.execute("SELECT run, count(*), count(*) FILTER (WHERE correct) FROM scored GROUP BY run").fetchall()
-    counts = {r: (n, c) for r, n, c in summary}
-    return [RunImport(n, ids[n], counts[n][0], counts[n][1], info.n_items) for n in names]
+            summary = con.execute(
+                """SELECT run_id, sum(answered), sum(correct) FROM ws.run_task_stats
+                   WHERE list_contains(?, run_id) GROUP BY run_id""",
+                [list(ids.values())],
+            ).fetchall()
+    counts = {run_id: (int(n), int(c)) for run_id, n, c in summary}
+    return [RunImport(n, ids[n], counts[ids[n]][0], counts[ids[n]][1], info.n_items) for n in names]
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _stage(con: duckdb.DuckDBPyConnection, ws: Workspace, raw: RawPredictions, b
         load_columns(con, "raw", raw.columns, COLUMN_TYPES)
     else:
         try:
-            con.execute(f"CREATE TEMP TABLE raw AS {raw.sql}")
+            con.execute(f"CREATE TEMP VIEW raw AS {raw.sql}")
         except duckdb.Error as exc:
             raise InputError(raw.path, f"unreadable: {str(exc).splitlines()[0]}") from None
     if con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
@@ -119,7 +123,6 @@ def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | N
     if run is not None:
         if len(in_file) > 1:
             raise InputError(raw.path, f"holds {len(in_file)} runs ({', '.join(in_file[:5])}...); leave out --run to import each")
-        con.execute("UPDATE raw SET run = ?", [run])
         return [run]
     if not in_file:
         raise OrienteerError(f"{raw.path}: name the run with --run NAME")
@@ -128,23 +131,33 @@ def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | N
     return in_file
 
 
-def _resolve_keys(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str) -> None:
+def _sql_literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _resolve_keys(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str, run: str | None) -> None:
+    """Map keys to items and define ``keyed`` (a view over the file's rows); refuse unknown and duplicate ids.
+
+    Keys repeat across runs (1,750 runs x 5,712 items share 5,712 keys), so each distinct key
+    is resolved once into the small table ``keymap`` and the rows are never copied.
+    ``run`` names every row's run when given.
+    """
     con.execute(
         f"""
-        CREATE TEMP TABLE keyed AS
-        WITH k AS (
-            SELECT r.*, a.item_idx AS by_id,
-                   TRY_CAST(NULLIF(regexp_extract(r.key, '{_ORDINAL_RE}', 1), '') AS BIGINT) AS ordinal
-            FROM raw r LEFT JOIN items a ON a.item_id = r.key
-        )
-        SELECT k.line, k.run, COALESCE(k.by_id, b.item_idx) AS item_idx, k.key, k.reply,
-               k.letter AS given_letter, k.gold, k.verdict, k.probs, k.task
-        FROM k LEFT JOIN items b ON k.by_id IS NULL AND b.item_idx = k.ordinal
+        CREATE TEMP TABLE keymap AS
+        WITH k AS (SELECT DISTINCT key FROM raw)
+        SELECT k.key, COALESCE(a.item_idx, b.item_idx) AS item_idx
+        FROM k LEFT JOIN items a ON a.item_id = k.key
+        LEFT JOIN items b ON a.item_idx IS NULL
+             AND b.item_idx = COALESCE(TRY_CAST(k.key AS BIGINT),
+                                       TRY_CAST(NULLIF(regexp_extract(k.key, '{_ORDINAL_RE}', 1), '') AS BIGINT))
         """
     )
-    unknown = con.execute("SELECT line, key FROM keyed WHERE item_idx IS NULL ORDER BY line LIMIT 1").fetchone()
+    unknown = con.execute(
+        """SELECT r.line, r.key FROM raw r JOIN keymap m USING (key) WHERE m.item_idx IS NULL ORDER BY r.line LIMIT 1"""
+    ).fetchone()
     if unknown:
-        n = con.execute("SELECT count(*) FROM keyed WHERE item_idx IS NULL").fetchone()[0]
+        n = con.execute("SELECT count(*) FROM raw r JOIN keymap m USING (key) WHERE m.item_idx IS NULL").fetchone()[0]
         total = con.execute("SELECT count(*) FROM items").fetchone()[0]
         raise InputError(
             raw.path,
@@ -152,12 +165,21 @@ def _resolve_keys(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: st
             f"or a padded id like viewspatial_test_000123); {n} row(s) like this",
             where=raw.location(unknown[0]),
         )
+    con.execute(
+        f"""
+        CREATE TEMP VIEW keyed AS
+        SELECT r.line, COALESCE({_sql_literal(run)}, r.run) AS run, m.item_idx, r.key, r.reply,
+               r.letter AS given_letter, r.gold, r.verdict, r.probs, r.task
+        FROM raw r JOIN keymap m USING (key)
+        """
+    )
     dup = con.execute(
-        """SELECT run, item_idx, list(line ORDER BY line) AS lines FROM keyed
-           GROUP BY run, item_idx HAVING count(*) > 1 ORDER BY min(line) LIMIT 1"""
+        """SELECT run, item_idx FROM keyed GROUP BY run, item_idx HAVING count(*) > 1 ORDER BY min(line) LIMIT 1"""
     ).fetchone()
     if dup:
-        lines = dup[2]
+        lines = [r[0] for r in con.execute(
+            "SELECT line FROM keyed WHERE run IS NOT DISTINCT FROM ? AND item_idx = ? ORDER BY line LIMIT 2", list(dup)
+        ).fetchall()]
         raise InputError(
             raw.path,
             f"duplicate id: {raw.where}s {lines[0]} and {lines[1]} both answer item {dup[1]}"

@@ -19,7 +19,7 @@ from orienteer.core.directions import CATEGORY_ORDER, Category
 from orienteer.core.stats import mcnemar_exact, wilson_interval
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import WorkspaceError
-from orienteer.data.filters import PredictionFilter, where_clause
+from orienteer.data.filters import CompiledFilter, PredictionFilter, compile_filter
 
 OVERALL = "overall"
 
@@ -166,38 +166,27 @@ def _add_deltas(
     run_ids: dict[str, int],
     reports: dict[int, RunReport],
 ) -> None:
-    """Paired counts of every run against the baseline, per task and overall, in one query."""
+    """Paired counts of every run against the baseline, per task, in one pass over predictions.
+
+    Missing answers count as wrong, so with both_right = items both runs got right:
+    fixed = run's correct - both_right and broken = baseline's correct - both_right.
+    """
     base = reports[base_id]
     ids = [run_ids[r.run] for r in others]
-    rows = con.execute(
-        """WITH b AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?),
-                o AS (SELECT run_id, item_idx, task, correct FROM predictions WHERE list_contains(?, run_id))
-           SELECT o.run_id, o.task,
-                  count(*) FILTER (WHERE o.correct AND NOT COALESCE(b.correct, FALSE)) AS fixed,
-                  count(*) FILTER (WHERE NOT o.correct AND COALESCE(b.correct, FALSE)) AS broken
-           FROM o LEFT JOIN b USING (item_idx)
-           GROUP BY o.run_id, o.task""",
-        [base_id, ids],
+    both = con.execute(
+        f"""WITH b AS (SELECT item_idx FROM predictions WHERE run_id = ? AND correct)
+            SELECT o.run_id, o.task, count(*) FROM predictions o JOIN b USING (item_idx)
+            WHERE o.run_id IN ({', '.join('?' for _ in ids)}) AND o.correct
+            GROUP BY o.run_id, o.task""",
+        [base_id, *ids],
     ).fetchall()
-    # Items a run did not answer count as wrong; those the baseline got right are "broken".
-    missing = con.execute(
-        """SELECT r.run_id, p.task, count(*) FROM predictions p
-           CROSS JOIN (SELECT unnest(?::INTEGER[]) AS run_id) r
-           WHERE p.run_id = ? AND p.correct
-             AND NOT EXISTS (SELECT 1 FROM predictions q WHERE q.run_id = r.run_id AND q.item_idx = p.item_idx)
-           GROUP BY r.run_id, p.task""",
-        [ids, base_id],
-    ).fetchall()
-    pairs: dict[tuple[int, str], list[int]] = {}
-    for run_id, task, fixed, broken in rows:
-        pairs[(run_id, task)] = [fixed, broken]
-    for run_id, task, n in missing:
-        pairs.setdefault((run_id, task), [0, 0])[1] += n
+    both_right = {(run_id, task): n for run_id, task, n in both}
     for rr in others:
         rid = run_ids[rr.run]
         total_fixed = total_broken = 0
         for task, cell in rr.tasks.items():
-            fixed, broken = pairs.get((rid, task), [0, 0])
+            shared = both_right.get((rid, task), 0)
+            fixed, broken = cell.correct - shared, base.tasks[task].correct - shared
             total_fixed += fixed
             total_broken += broken
             rr.deltas[task] = Delta(cell.accuracy - base.tasks[task].accuracy, fixed, broken, mcnemar_exact(fixed, broken))
@@ -299,48 +288,92 @@ def _label_sort_key(label: str) -> tuple[int, str]:
 
 # --- the failures list -------------------------------------------------------------------------
 
-SORTS = {
-    "item": "p.run_id, p.item_idx",
-    "task": "p.task, p.run_id, p.item_idx",
-    "category": "p.category, p.run_id, p.item_idx",
-    "gold": "p.gold_label, p.run_id, p.item_idx",
-    "pred": "p.pred_label, p.run_id, p.item_idx",
+# Each sort orders by its leading column(s), then run and item: a stable, total order.
+SORTS: dict[str, tuple[str, ...]] = {
+    "item": (),
+    "task": ("p.task",),
+    "category": ("p.category",),
+    "gold": ("p.gold_label",),
+    "pred": ("p.pred_label",),
 }
+DEEP_OFFSET = 5_000
 
 ROW_COLUMNS = """r.name AS run, i.item_id, p.item_idx, p.task, i.source, i.question, p.gold_label,
                  i.answer_letter AS gold_letter, p.letter AS pred_letter, p.pred_label, p.outcome, p.category,
                  p.reply, p.correct"""
 
-
-def _from_clause() -> str:
-    return """FROM predictions p JOIN runs r USING (run_id)
-              JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx"""
+ITEM_JOIN = """FROM predictions p JOIN runs r ON r.run_id = p.run_id
+               JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx"""
 
 
 def predictions_page(
     con: duckdb.DuckDBPyConnection, filt: PredictionFilter, *, sort: str = "item", limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """One page of predictions matching the filter (failures by default)."""
+    """One page of predictions matching the filter (failures by default), in the sort's order.
+
+    The page's keys come from ``predictions`` alone; only its rows are joined to items and runs.
+    Deep offsets are found without sorting everything before them: rows are counted per
+    (sort value, run), the bucket holding the offset is located, and only it is read.
+    """
     if sort not in SORTS:
         raise WorkspaceError(f"unknown sort {sort!r} (expected one of {', '.join(SORTS)})")
-    _check_names(con, filt)
-    where, params = where_clause(filt)
+    cf = compile_filter(con, filt)
+    lead = SORTS[sort]
+    if offset < DEEP_OFFSET:
+        order = ", ".join([*lead, "p.run_id", "p.item_idx"])
+        keys = con.execute(
+            f"SELECT p.run_id, p.item_idx {cf.from_sql()} WHERE {cf.where} ORDER BY {order} LIMIT ? OFFSET ?",
+            cf.params + [limit, offset],
+        ).fetchall()
+    else:
+        keys = _deep_page_keys(con, cf, lead, limit, offset)
+    return rows_for_keys(con, keys)
+
+
+def _deep_page_keys(
+    con: duckdb.DuckDBPyConnection, cf: CompiledFilter, lead: tuple[str, ...], limit: int, offset: int
+) -> list[tuple[int, int]]:
+    groups = ", ".join([*lead, "p.run_id"])
+    buckets = con.execute(
+        f"SELECT {groups}, count(*) {cf.from_sql()} WHERE {cf.where} GROUP BY {groups} ORDER BY {groups}", cf.params
+    ).fetchall()
+    keys: list[tuple[int, int]] = []
+    skip = offset
+    for *values, run_id, n in buckets:
+        if skip >= n:
+            skip -= n
+            continue
+        same = " AND ".join([*(f"{c} IS NOT DISTINCT FROM ?" for c in lead), "p.run_id = ?"])
+        keys += con.execute(
+            f"SELECT p.run_id, p.item_idx {cf.from_sql()} WHERE {cf.where} AND {same} ORDER BY p.item_idx LIMIT ? OFFSET ?",
+            cf.params + values + [run_id, limit - len(keys), skip],
+        ).fetchall()
+        skip = 0
+        if len(keys) >= limit:
+            break
+    return keys
+
+
+def rows_for_keys(con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Full display rows for (run_id, item_idx) keys, in the keys' order."""
+    if not keys:
+        return []
     cursor = con.execute(
-        f"SELECT {ROW_COLUMNS} {_from_clause()} WHERE {where} ORDER BY {SORTS[sort]} LIMIT ? OFFSET ?",
-        params + [limit, offset],
+        f"""WITH k AS (SELECT unnest($1::INTEGER[]) AS run_id, unnest($2::INTEGER[]) AS item_idx,
+                              unnest(range(len($1::INTEGER[]))) AS ord)
+            SELECT {ROW_COLUMNS} FROM k JOIN predictions p ON p.run_id = k.run_id AND p.item_idx = k.item_idx
+            JOIN runs r ON r.run_id = p.run_id JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx
+            WHERE p.run_id BETWEEN $3 AND $4
+            ORDER BY k.ord""",
+        [[k[0] for k in keys], [k[1] for k in keys], min(k[0] for k in keys), max(k[0] for k in keys)],
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def count_predictions(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> int:
-    where, params = where_clause(filt)
-    return int(con.execute(f"SELECT count(*) {_from_clause()} WHERE {where}", params).fetchone()[0])
-
-
-def _check_names(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> None:
-    for name in filt.runs:
-        get_run(con, name)
+    cf = compile_filter(con, filt)
+    return int(con.execute(f"SELECT count(*) {cf.from_sql()} WHERE {cf.where}", cf.params).fetchone()[0])
 
 
 # --- audit and comparison ----------------------------------------------------------------------
@@ -352,7 +385,7 @@ def audit(con: duckdb.DuckDBPyConnection, run: str, limit: int | None = None) ->
         "SELECT count(*) FROM predictions WHERE run_id = ? AND file_verdict IS NOT NULL", [info.run_id]
     ).fetchone()[0]
     cursor = con.execute(
-        f"""SELECT {ROW_COLUMNS}, p.file_verdict, p.source_line {_from_clause()}
+        f"""SELECT {ROW_COLUMNS}, p.file_verdict, p.source_line {ITEM_JOIN}
             WHERE p.run_id = ? AND p.file_verdict IS NOT NULL AND p.file_verdict <> p.correct
             ORDER BY p.item_idx LIMIT ?""",
         [info.run_id, limit if limit is not None else 2**62],

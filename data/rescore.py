@@ -34,7 +34,8 @@ def rescore_run(ws: Workspace, run: str, parser: str) -> tuple[int, int]:
                 "SELECT count(*) FROM src.predictions WHERE run_id = ? AND correct", [info.run_id]
             ).fetchone()[0])
         score_staged(con, parser)
-        after = int(con.execute("SELECT count(*) FROM scored WHERE correct").fetchone()[0])
+        con.execute("CREATE TEMP TABLE rescored AS SELECT * FROM scored")
+        after = int(con.execute("SELECT count(*) FROM rescored WHERE correct").fetchone()[0])
         with ws.attach_for_write(con):
             current = con.execute("SELECT run_id FROM ws.runs WHERE name = ?", [run]).fetchone()
             if current is None or current[0] != info.run_id:
@@ -43,7 +44,7 @@ def rescore_run(ws: Workspace, run: str, parser: str) -> tuple[int, int]:
             con.execute(
                 f"""INSERT INTO ws.predictions ({PREDICTION_COLUMNS})
                     SELECT ?, item_idx, task, reply, given_letter, letter, outcome, correct, gold_label, pred_label,
-                           category, probs, file_verdict, source_line FROM scored ORDER BY item_idx""",
+                           category, probs, file_verdict, source_line FROM rescored ORDER BY item_idx""",
                 [info.run_id],
             )
             con.execute("UPDATE ws.runs SET parser = ? WHERE run_id = ?", [parser, info.run_id])

@@ -43,7 +43,9 @@ def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpe
     """Insert the staged ``scored`` rows as runs; must run inside the caller's transaction.
 
     Returns run name -> new run id. Existing runs of the same names are removed first when
-    ``replace`` is set, else the call refuses and nothing is written.
+    ``replace`` is set, else the call refuses and nothing is written. New runs get
+    consecutive ids, and rows are inserted in the file's order (grouped by run in practice),
+    so DuckDB's zone maps can skip other runs when a query filters on ``run_id``.
     """
     names = [s.name for s in specs]
     existing = existing_runs(con, names, catalog)
@@ -56,31 +58,38 @@ def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpe
             con.execute(f"DELETE FROM {catalog}.{table} WHERE list_contains(?, run_id)", [old])
     next_id = con.execute(f"SELECT COALESCE(max(run_id), 0) + 1 FROM {catalog}.runs").fetchone()[0]
     ids = {spec.name: next_id + i for i, spec in enumerate(specs)}
-    counts = dict(con.execute("SELECT run, count(*) FROM scored GROUP BY run").fetchall())
-    for spec in specs:
-        con.execute(
-            f"""INSERT INTO {catalog}.runs (run_id, name, bench_id, model, created_by_job, notes, parser,
-                                            source_path, source_format, n_rows, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
-            [ids[spec.name], spec.name, bench_id, spec.model, spec.created_by_job, spec.notes, spec.parser,
-             spec.source_path, spec.source_format, int(counts.get(spec.name, 0))],
-        )
-    con.execute("CREATE OR REPLACE TEMP TABLE run_map (run VARCHAR, run_id INTEGER)")
-    con.executemany("INSERT INTO run_map VALUES (?, ?)", list(ids.items()))
+    con.execute(
+        f"""INSERT INTO {catalog}.runs (run_id, name, bench_id, model, created_by_job, notes, parser,
+                                        source_path, source_format, n_rows, created_at)
+            SELECT unnest($1::INTEGER[]), unnest($2::VARCHAR[]), $3, unnest($4::VARCHAR[]), unnest($5::VARCHAR[]),
+                   unnest($6::VARCHAR[]), unnest($7::VARCHAR[]), unnest($8::VARCHAR[]), unnest($9::VARCHAR[]), 0, now()""",
+        [[ids[s.name] for s in specs], names, bench_id, [s.model for s in specs], [s.created_by_job for s in specs],
+         [s.notes for s in specs], [s.parser for s in specs], [s.source_path for s in specs],
+         [s.source_format for s in specs]],
+    )
+    load_run_map(con, ids)
     con.execute(
         f"""INSERT INTO {catalog}.predictions ({PREDICTION_COLUMNS})
             SELECT m.run_id, s.item_idx, s.task, s.reply, s.given_letter, s.letter, s.outcome, s.correct,
                    s.gold_label, s.pred_label, s.category, s.probs, s.file_verdict, s.source_line
-            FROM scored s JOIN run_map m USING (run)
-            ORDER BY m.run_id, s.item_idx"""
+            FROM scored s JOIN run_map m USING (run)"""
     )
     refresh_stats(con, list(ids.values()), bench_id, catalog)
     return ids
 
 
+def load_run_map(con: duckdb.DuckDBPyConnection, ids: dict[str, int]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE run_map AS SELECT unnest($1::VARCHAR[]) AS run, unnest($2::INTEGER[]) AS run_id",
+        [list(ids), list(ids.values())],
+    )
+
+
 def refresh_stats(con: duckdb.DuckDBPyConnection, run_ids: list[int], bench_id: int, catalog: str = "ws") -> None:
-    """Recompute the cached per-(run, task) counts the reports read."""
-    con.execute(f"DELETE FROM {catalog}.run_task_stats WHERE list_contains(?, run_id)", [run_ids])
+    """Recompute the cached per-(run, task) counts the reports read, and each run's row count."""
+    low, high = min(run_ids), max(run_ids)
+    con.execute(f"DELETE FROM {catalog}.run_task_stats WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)",
+                [low, high, run_ids])
     con.execute(
         f"""INSERT INTO {catalog}.run_task_stats
             SELECT r.run_id, t.task, t.n_items,
@@ -91,9 +100,17 @@ def refresh_stats(con: duckdb.DuckDBPyConnection, run_ids: list[int], bench_id: 
                               count(*) FILTER (WHERE correct)::INTEGER AS correct,
                               count(*) FILTER (WHERE outcome = 'unparsed')::INTEGER AS unparsed,
                               count(*) FILTER (WHERE outcome = 'invalid_option')::INTEGER AS invalid
-                       FROM {catalog}.predictions WHERE list_contains(?, run_id) GROUP BY run_id, task) p
+                       FROM {catalog}.predictions WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)
+                       GROUP BY run_id, task) p
               ON p.run_id = r.run_id AND p.task = t.task""",
-        [run_ids, bench_id, run_ids],
+        [run_ids, bench_id, low, high, run_ids],
+    )
+    con.execute(
+        f"""UPDATE {catalog}.runs SET n_rows = s.answered
+            FROM (SELECT run_id, sum(answered)::INTEGER AS answered FROM {catalog}.run_task_stats
+                  WHERE list_contains(?, run_id) GROUP BY run_id) s
+            WHERE runs.run_id = s.run_id""",
+        [run_ids],
     )
 
 

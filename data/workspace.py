@@ -8,6 +8,8 @@ of work, and waits briefly, with back-off, when another process holds the lock.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,10 @@ DEFAULT_DIRNAME = "orienteer-workspace"
 DB_FILENAME = "orienteer.duckdb"
 SUBDIRS = ("artifacts", "datasets", "jobs")
 DEFAULT_LOCK_TIMEOUT_S = 30.0
+# DuckDB's default memory limit is 80% of RAM, and it keeps what it read cached up to that.
+# Readers (the TUI, reports) stay small; the staging database of a big import may spill to disk.
+READ_MEMORY_LIMIT = os.environ.get("ORIENTEER_READ_MEMORY", "256MB")
+STAGING_MEMORY_LIMIT = os.environ.get("ORIENTEER_STAGING_MEMORY", "3GB")
 T = TypeVar("T")
 
 
@@ -94,7 +100,8 @@ class Workspace:
 
     @contextmanager
     def _open(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._with_lock_retry(lambda: duckdb.connect(str(self.db_path), read_only=read_only))
+        config = {"memory_limit": READ_MEMORY_LIMIT} if read_only else {}
+        con = self._with_lock_retry(lambda: duckdb.connect(str(self.db_path), read_only=read_only, config=config))
         try:
             yield con
         finally:
@@ -137,11 +144,13 @@ class Workspace:
         Call :meth:`attach_for_write` on it once the data is ready: the lock is then held only
         for the final copy.
         """
-        con = duckdb.connect(":memory:")
+        spill = tempfile.mkdtemp(prefix="orienteer-staging-")
+        con = duckdb.connect(":memory:", config={"memory_limit": STAGING_MEMORY_LIMIT, "temp_directory": spill})
         try:
             yield con
         finally:
             con.close()
+            shutil.rmtree(spill, ignore_errors=True)
 
     def _attach(self, con: duckdb.DuckDBPyConnection, alias: str, read_only: bool) -> None:
         options = " (READ_ONLY)" if read_only else ""

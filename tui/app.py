@@ -139,4 +139,10 @@ class OrienteerApp(App[None]):
 
 
 def run_app(workspace: Workspace, image_mode: str = "auto") -> None:
+    if image_mode == "auto":
+        # textual-image asks the terminal what it can draw (kitty, sixel) when first imported;
+        # once Textual reads the terminal, the answer would arrive as key presses.
+        from orienteer.tui.widgets.item_image import preload_image_support
+
+        preload_image_support()
     OrienteerApp(workspace, image_mode=image_mode).run()

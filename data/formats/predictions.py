@@ -263,11 +263,11 @@ def read_parquet_fast(path: Path, mapping: Mapping[str, str] | None = None) -> R
 
     escaped = str(path).replace("'", "''")
     sql = f"""
-        SELECT CAST(row_number() OVER () AS BIGINT) AS line,
+        SELECT CAST(file_row_number + 1 AS BIGINT) AS line,
                trim({col('key')}) AS key, {col('reply')} AS reply, upper(trim({col('letter')})) AS letter,
                {col('gold')} AS gold, {col('verdict', 'BOOLEAN')} AS verdict, {col('probs')} AS probs,
                {col('task')} AS task, {col('run')} AS run
-        FROM read_parquet('{escaped}')
+        FROM read_parquet('{escaped}', file_row_number = true)
     """
     return RawPredictions(path=path, format="parquet", where="row", sql=sql)
 

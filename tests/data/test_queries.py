@@ -197,3 +197,26 @@ def test_export_refuses_unknown_type(two_runs, tmp_path):
     ws, _, _ = two_runs
     with ws.read() as con, pytest.raises(OrienteerError, match="unknown export type"):
         export_predictions(con, PredictionFilter(), tmp_path / "x.xlsx")
+
+
+@pytest.mark.parametrize("sort", ["item", "task", "category", "gold", "pred"])
+def test_deep_offsets_match_a_plain_sorted_query(two_runs, monkeypatch, sort):
+    """The bucketed path for deep offsets returns exactly what ORDER BY ... OFFSET would."""
+    import orienteer.data.queries as q
+
+    ws, _, _ = two_runs
+    order = ", ".join([*q.SORTS[sort], "p.run_id", "p.item_idx"])
+    with ws.read() as con:
+        for filt in (PredictionFilter(), PredictionFilter(failures_only=False), PredictionFilter(runs=("aug",))):
+            total = count_predictions(con, filt)
+            naive = [tuple(r) for r in con.execute(
+                f"SELECT r.name, i.item_id FROM predictions p JOIN runs r USING (run_id) "
+                f"JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx "
+                f"WHERE {'NOT p.correct' if filt.failures_only else 'TRUE'} "
+                f"{'AND r.name = ' + repr(filt.runs[0]) if filt.runs else ''} ORDER BY {order}").fetchall()]
+            assert len(naive) == total
+            monkeypatch.setattr(q, "DEEP_OFFSET", 0)
+            for offset in (0, 1, 7, total // 2, total - 3):
+                page = predictions_page(con, filt, sort=sort, limit=10, offset=offset)
+                assert [(r["run"], r["item_id"]) for r in page] == naive[offset:offset + 10], (filt, offset)
+            monkeypatch.undo()

@@ -1,20 +1,324 @@
-"""Placeholder: being written."""
+"""4 · Compare: two runs of one benchmark, per task, with what B fixed and what it broke.
+
+fixed = A wrong, B right; broken = A right, B wrong (an item a run did not answer counts as
+wrong). Δ is B minus A, starred when the exact McNemar test on the pairs gives p < 0.05.
+Enter on a row opens its fixed or broken items (by the cursor's column; broken elsewhere).
+"""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Footer, Header, Static
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Footer, Header, Static
 
+from orienteer.data.catalog import get_run
+from orienteer.data.errors import OrienteerError
+from orienteer.data.filters import PredictionFilter
+from orienteer.data.queries import OVERALL, CompareRow, compare_runs, count_predictions, run_names_of
+from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
+from orienteer.tui.widgets.bars import delta_text
+from orienteer.tui.widgets.pickers import PickerScreen
+
+SIGNIFICANT = 0.05
+BAR_HALF = 5
+COLUMNS = (("task", "task"), ("n", "n"), ("acc_a", "A %"), ("acc_b", "B %"), ("delta", "Δ"),
+           ("fixed", "fixed"), ("broken", "broken"), ("p", "p"), ("bar", "brk │ fix"))
+
+
+def fixed_filter(run_a: str, run_b: str, tasks: tuple[str, ...] = ()) -> PredictionFilter:
+    """Items B answers correctly that A got wrong (or did not answer)."""
+    return PredictionFilter(runs=(run_b,), tasks=tasks, failures_only=False, outcomes=("correct",),
+                            versus_run=run_a, versus_correct=False)
+
+
+def broken_filter(run_a: str, run_b: str, tasks: tuple[str, ...] = ()) -> PredictionFilter:
+    """Items B gets wrong that A answered correctly."""
+    return PredictionFilter(runs=(run_b,), tasks=tasks, failures_only=True, versus_run=run_a, versus_correct=True)
+
+
+def p_text(p: float) -> str:
+    """A p-value in at most six characters: 0.0139, 3e-04."""
+    return f"{p:.3g}" if p >= 0.001 else f"{p:.0e}"
+
+
+def split_bar(fixed: int, broken: int, peak: int, half: int = BAR_HALF) -> Text:
+    """A diverging bar scaled to ``peak``: broken grows left of the axis in red, fixed right in green."""
+    def share(n: int) -> float:
+        return min(1.0, n / peak) if peak > 0 else 0.0
+
+    def cells(n: int) -> tuple[int, int]:
+        halves = round(2 * half * share(n))  # half-cell resolution on both sides, so equal counts look equal
+        return divmod(max(halves, 1) if n else 0, 2)
+
+    full, rest = cells(broken)
+    text = Text(" " * (half - full - rest) + ("▐" if rest else "") + "█" * full, style="red")
+    text.append("│", style="dim")
+    full, rest = cells(fixed)
+    text.append(("█" * full + ("▌" if rest else "")).ljust(half), style="green")
+    return text
 
 
 class CompareScreen(OrienteerScreen):
-    TITLE_TEXT = "compare"
+    TITLE_TEXT = "4 Compare"
+    BINDINGS = [
+        Binding("enter", "open_row", "Open fixed/broken items"),
+        Binding("a", "pick_a", "Choose run A"),
+        Binding("b", "pick_b", "Choose run B"),
+        Binding("x", "swap", "Swap A and B"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("h", "cursor_left", "Left", show=False),
+        Binding("l", "cursor_right", "Right", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    CompareScreen #cmp-table {
+        height: 1fr;
+    }
+    CompareScreen #cmp-detail {
+        max-height: 4;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[CompareRow] = []
+        self.bench: str | None = None
+        self._bench_seen: str | None = None
+        self._loaded = False
+        self._filled = False
+        self._listed: dict[PredictionFilter, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("compare")
+        yield Static(id="cmp-title", classes="screen-title")
+        yield DataTable(id="cmp-table", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        yield Static(id="cmp-detail", classes="detail")
         yield Footer()
 
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#cmp-table", DataTable)
+
+    # --- data ---------------------------------------------------------------------------------
+
     def reload(self) -> None:
-        pass
+        self.rows = []
+        self._listed.clear()
+        try:
+            self.db(self._pick_defaults)
+            state = self.oapp.state
+            if state.compare_a is not None and state.compare_b is not None:
+                self.rows = self.db(lambda con: compare_runs(con, state.compare_a, state.compare_b))
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+        self._fill()
+
+    def _pick_defaults(self, con) -> None:  # type: ignore[no-untyped-def]
+        """A = the baseline (or the first run), B = the last run, of the current benchmark."""
+        state = self.oapp.state
+        all_runs = run_names_of(con)
+        # after the first load, a new current benchmark (key n on the runs screen) resets the choice
+        bench_moved = self._loaded and state.bench != self._bench_seen
+        self._loaded = True
+        self._bench_seen = state.bench
+        bench = state.bench
+        if bench is None and state.compare_a in all_runs:
+            bench = get_run(con, state.compare_a).bench_name
+        runs = run_names_of(con, bench) if bench else all_runs
+        if not runs:
+            state.compare_a = state.compare_b = None
+            self.bench = bench
+            return
+        if bench_moved and (state.compare_a not in runs or state.compare_b not in runs):
+            state.compare_a = state.compare_b = None
+        if state.compare_a not in all_runs:
+            state.compare_a = state.baseline if state.baseline in runs and state.baseline != runs[-1] else runs[0]
+        if state.compare_b not in all_runs:
+            others = [r for r in runs if r != state.compare_a]
+            state.compare_b = others[-1] if others else state.compare_a
+        self.bench = get_run(con, state.compare_a).bench_name
+
+    # --- drawing --------------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        state = self.oapp.state
+        title = self.query_one("#cmp-title", Static)
+        table = self.table
+        keep = table.cursor_coordinate
+        table.clear(columns=True)
+        if state.compare_a is None or state.compare_b is None:
+            title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], "
+                         "or build the demo: [b]orienteer demo[/b].")
+            self._show_detail()
+            return
+        head = Text()
+        head.append("A ", style="dim")
+        head.append(state.compare_a, style="bold")
+        head.append(" vs B ", style="dim")
+        head.append(state.compare_b, style="bold")
+        if self.bench:
+            head.append(f" on {self.bench}", style="dim")
+        head.append(" · ")
+        head.append("fixed", style="green")
+        head.append(" A✗→B✓ · ")
+        head.append("broken", style="red")
+        head.append(" A✓→B✗ · * p<0.05")
+        if state.compare_a == state.compare_b:
+            head.append("  (A = B: press a or b to pick another run)", style="yellow")
+        title.update(head)
+        if not self.rows:
+            self._show_detail()
+            return
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        # task rows share one scale; the overall row (their sum) gets its own
+        peak = max((max(r.fixed, r.broken) for r in self.rows if r.task != OVERALL), default=0)
+        for row in self.rows:
+            overall = row.task == OVERALL
+            significant = row.p_value < SIGNIFICANT
+            style = "bold" if overall else ""
+            table.add_row(
+                Text("Overall" if overall else short_task(row.task), style=style),
+                Text(str(row.n), justify="right"),
+                Text(f"{100 * row.accuracy_a:5.1f}", justify="right"),
+                Text(f"{100 * row.accuracy_b:5.1f}", justify="right"),
+                delta_text(row.accuracy_b - row.accuracy_a, significant),
+                Text(str(row.fixed), style="green" + (" bold" if overall else ""), justify="right"),
+                Text(str(row.broken), style="red" + (" bold" if overall else ""), justify="right"),
+                Text(p_text(row.p_value), style="bold" if significant else "dim"),
+                split_bar(row.fixed, row.broken, max(row.fixed, row.broken) if overall else peak),
+                key=row.task,
+            )
+        if self._filled and keep.row < table.row_count and keep.column < len(COLUMNS):
+            table.cursor_coordinate = keep
+        else:
+            table.cursor_coordinate = Coordinate(0, self.column_index("broken"))
+        self._filled = True
+        self._show_detail()
+
+    @staticmethod
+    def column_index(key: str) -> int:
+        return [k for k, _ in COLUMNS].index(key)
+
+    def _selected(self) -> tuple[CompareRow, str] | None:
+        if not self.rows or self.table.row_count == 0:
+            return None
+        row, column = self.table.cursor_coordinate
+        return self.rows[min(row, len(self.rows) - 1)], COLUMNS[min(column, len(COLUMNS) - 1)][0]
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#cmp-detail", Static)
+        picked = self._selected()
+        if picked is None:
+            detail.update("")
+            return
+        row, column = picked
+        state = self.oapp.state
+        verdict = "significant" if row.p_value < SIGNIFICANT else "not significant"
+        text = Text()
+        text.append("all tasks" if row.task == OVERALL else row.task, style="bold")
+        text.append(f": A {100 * row.accuracy_a:.1f}% → B {100 * row.accuracy_b:.1f}% "
+                    f"({100 * (row.accuracy_b - row.accuracy_a):+.1f} points, {row.n} items); ")
+        text.append(f"fixed {row.fixed}", style="green")
+        text.append(", ")
+        text.append(f"broken {row.broken}", style="red")
+        text.append(f", net {row.fixed - row.broken:+d}; McNemar p = {row.p_value:.3g} ({verdict})")
+        which = "fixed" if column == "fixed" else "broken"
+        count = row.fixed if which == "fixed" else row.broken
+        text.append(f"\nenter: the {count} {which} items ({state.compare_b} "
+                    f"{'right' if which == 'fixed' else 'wrong'}, {state.compare_a} "
+                    f"{'wrong' if which == 'fixed' else 'right'})", style="dim")
+        unanswered = count - self.listed(row, column)
+        if unanswered > 0:
+            # broken items B never answered count as wrong but have no row of B to list
+            text.append(f"; {unanswered} of them {state.compare_b} did not answer and are not listed", style="yellow")
+        detail.update(text)
+
+    def listed(self, row: CompareRow, column: str) -> int:
+        """How many rows the drill-down of this cell lists (cached per pair of runs)."""
+        filt = self.filter_for(row, column)
+        if filt not in self._listed:
+            try:
+                self._listed[filt] = self.db(lambda con: count_predictions(con, filt))
+            except OrienteerError:
+                self._listed[filt] = 0
+        return self._listed[filt]
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def filter_for(self, row: CompareRow, column: str) -> PredictionFilter:
+        """Fixed items on the fixed column, broken items on any other."""
+        state = self.oapp.state
+        assert state.compare_a is not None and state.compare_b is not None
+        tasks = () if row.task == OVERALL else (row.task,)
+        if column == "fixed":
+            return fixed_filter(state.compare_a, state.compare_b, tasks)
+        return broken_filter(state.compare_a, state.compare_b, tasks)
+
+    def action_open_row(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            return
+        row, column = picked
+        self.oapp.open_failures(self.filter_for(row, column))
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self.action_open_row()
+
+    def _choices(self) -> list[str]:
+        state = self.oapp.state
+        bench = self.bench or state.bench
+        return self.db(lambda con: run_names_of(con, bench))
+
+    def action_pick_a(self) -> None:
+        try:
+            runs = self._choices()
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        if runs:
+            self.app.push_screen(PickerScreen("Run A (before)", runs, self.oapp.state.compare_a), self._a_chosen)
+
+    def action_pick_b(self) -> None:
+        try:
+            runs = self._choices()
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        if runs:
+            self.app.push_screen(PickerScreen("Run B (after)", runs, self.oapp.state.compare_b), self._b_chosen)
+
+    def _a_chosen(self, run: str | None) -> None:
+        if run is not None and run != self.oapp.state.compare_a:
+            self.oapp.state.compare_a = run
+            self.reload()
+
+    def _b_chosen(self, run: str | None) -> None:
+        if run is not None and run != self.oapp.state.compare_b:
+            self.oapp.state.compare_b = run
+            self.reload()
+
+    def action_swap(self) -> None:
+        state = self.oapp.state
+        state.compare_a, state.compare_b = state.compare_b, state.compare_a
+        self.reload()
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_cursor_left(self) -> None:
+        self.table.action_cursor_left()
+
+    def action_cursor_right(self) -> None:
+        self.table.action_cursor_right()

@@ -1,20 +1,508 @@
-"""Placeholder: being written."""
+"""2 · Confusion: gold x predicted labels of one run, and its error categories, with drill-down.
+
+Rows are gold labels, columns predicted labels (abbreviated: F, FR, R, ...) plus the
+``unp`` / ``inv`` pseudo-columns for unparsed replies and letters that are not options.
+Off-diagonal cells are shaded by their share of the largest off-diagonal cell, the diagonal
+(correct answers) in green. Enter on a cell opens exactly the items counted in it.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Footer, Header, Static
+import re
+from dataclasses import dataclass
 
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.containers import Container, Vertical
+from textual.events import Resize
+from textual.widgets import DataTable, Footer, Header, Static
+
+from orienteer.core.directions import categorize, is_direction
+from orienteer.data.catalog import get_run
+from orienteer.data.errors import OrienteerError
+from orienteer.data.filters import PredictionFilter
+from orienteer.data.queries import INVALID_LABEL, UNPARSED_LABEL, Confusion, confusion, run_names_of, tasks_of_run
+from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
+from orienteer.tui.widgets.bars import bar
+from orienteer.tui.widgets.pickers import PickerScreen
+
+ALL_TASKS = "all tasks"
+WIDE = 120
+GOLD_COLUMN = "__gold__"
+TOTAL_COLUMN = "__total__"
+PSEUDO = (UNPARSED_LABEL, INVALID_LABEL)
+_SPLIT = re.compile(r"[-_\s]+")
+
+
+def abbreviate(label: str) -> str:
+    """Short column header: a direction's initials (front-right -> FR, down-left -> DL), else a prefix."""
+    if label == UNPARSED_LABEL:
+        return "unp"
+    if label == INVALID_LABEL:
+        return "inv"
+    if is_direction(label):
+        cleaned = label.strip().removesuffix(".").lower()
+        return "".join(token[0].upper() for token in _SPLIT.split(cleaned) if token)
+    return label.strip()[:4] or "?"
+
+
+def column_headers(labels: list[str]) -> list[str]:
+    """``abbreviate`` for every label, falling back to longer prefixes where two would collide."""
+    headers = [abbreviate(label) for label in labels]
+    for index, header in enumerate(headers):
+        if headers.count(header) > 1:
+            width = 4
+            while width < len(labels[index]) and [lab[:width] for lab in labels].count(labels[index][:width]) > 1:
+                width += 1
+            headers[index] = labels[index][:width]
+    return headers
+
+
+# --- colours: a continuous ramp instead of four steps ------------------------------------------------
+
+_ERROR_RAMP = ((0.0, (58, 58, 58)), (0.33, (175, 135, 0)), (0.66, (215, 95, 0)), (1.0, (200, 0, 0)))
+_GOOD_RAMP = ((0.0, (0, 70, 0)), (1.0, (0, 170, 60)))
+
+
+def _ramp(stops: tuple[tuple[float, tuple[int, int, int]], ...], level: float) -> tuple[int, int, int]:
+    level = min(1.0, max(0.0, level))
+    for (x0, c0), (x1, c1) in zip(stops, stops[1:]):
+        if level <= x1:
+            t = (level - x0) / (x1 - x0) if x1 > x0 else 0.0
+            return tuple(round(a + (b - a) * t) for a, b in zip(c0, c1))  # type: ignore[return-value]
+    return stops[-1][1]
+
+
+def heat(count: int, peak: int, correct: bool = False) -> Style:
+    """Background for a matrix cell: errors grey -> amber -> red by share of ``peak``, correct in green."""
+    if count <= 0 or peak <= 0:
+        return Style(dim=True)
+    rgb = _ramp(_GOOD_RAMP if correct else _ERROR_RAMP, count / peak)
+    luminance = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    ink = Color.from_rgb(0, 0, 0) if luminance > 140 else Color.from_rgb(255, 255, 255)
+    return Style(bgcolor=Color.from_rgb(*rgb), color=ink, bold=count == peak)
+
+
+@dataclass
+class _View:
+    """What the screen shows: the run's confusion plus the column order."""
+
+    conf: Confusion
+    gold: list[str]
+    columns: list[str]
+    counts: dict[tuple[str, str], int]
+    peak_error: int
+    peak_correct: int
 
 
 class ConfusionScreen(OrienteerScreen):
-    TITLE_TEXT = "confusion"
+    TITLE_TEXT = "2 Confusion"
+    BINDINGS = [
+        Binding("enter", "drill", "Open these items"),
+        Binding("r", "pick_run", "Choose run"),
+        Binding("t", "pick_task", "Choose task"),
+        Binding("tab", "toggle_focus", "Matrix / categories"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("h", "cursor_left", "Left", show=False),
+        Binding("l", "cursor_right", "Right", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ConfusionScreen #cf-body {
+        height: 1fr;
+        layout: vertical;
+    }
+    ConfusionScreen #cf-body.wide {
+        layout: horizontal;
+    }
+    ConfusionScreen #cf-matrix-box {
+        height: 1fr;
+        width: 1fr;
+    }
+    ConfusionScreen #cf-cats-box {
+        height: auto;
+        max-height: 45%;
+        width: 1fr;
+    }
+    ConfusionScreen #cf-body.wide #cf-cats-box {
+        height: 1fr;
+        max-height: 100%;
+        width: 52;
+        border-left: solid $primary;
+    }
+    ConfusionScreen #cf-cats {
+        height: auto;
+        max-height: 100%;
+    }
+    ConfusionScreen #cf-body.wide #cf-cats {
+        height: 1fr;
+    }
+    ConfusionScreen .cf-caption {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    ConfusionScreen #cf-detail {
+        max-height: 3;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: _View | None = None
+        self._bench_seen: str | None = None
+        self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("confusion")
+        yield Static(id="cf-title", classes="screen-title")
+        with Container(id="cf-body"):
+            with Vertical(id="cf-matrix-box"):
+                yield DataTable(id="cf-matrix", cursor_type="cell", fixed_columns=1, cursor_background_priority="css")
+            with Vertical(id="cf-cats-box"):
+                yield Static("Error categories (enter: open)", classes="cf-caption")
+                yield DataTable(id="cf-cats", cursor_type="row", cursor_background_priority="css")
+        yield Static(id="cf-detail", classes="detail")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self._layout(self.app.size.width)
+        super().on_mount()
+        self.matrix.focus()
+
+    def on_resize(self, event: Resize) -> None:
+        self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        self.query_one("#cf-body").set_class(width >= WIDE, "wide")
+
+    @property
+    def matrix(self) -> DataTable[Text]:
+        return self.query_one("#cf-matrix", DataTable)
+
+    @property
+    def cats(self) -> DataTable[Text]:
+        return self.query_one("#cf-cats", DataTable)
+
+    # --- data ---------------------------------------------------------------------------------
+
     def reload(self) -> None:
-        pass
+        try:
+            self.view = self.db(self._load)
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            self.view = None
+        self._fill()
+
+    def _load(self, con) -> _View | None:  # type: ignore[no-untyped-def]
+        state = self.oapp.state
+        all_runs = run_names_of(con)
+        if not all_runs:
+            return None
+        bench_runs = run_names_of(con, state.bench) if state.bench else all_runs
+        # after the first load, a new current benchmark (key n on the runs screen) resets the choice
+        bench_moved = self._loaded and state.bench != self._bench_seen
+        self._loaded = True
+        self._bench_seen = state.bench
+        if state.confusion_run not in all_runs or (bench_moved and bench_runs and state.confusion_run not in bench_runs):
+            state.confusion_run = (bench_runs or all_runs)[0]
+        run = state.confusion_run
+        if state.confusion_task is not None and state.confusion_task not in tasks_of_run(con, run):
+            state.confusion_task = None
+        conf = confusion(con, run, state.confusion_task)
+        return self._view(conf)
+
+    @staticmethod
+    def _view(conf: Confusion) -> _View:
+        counts = {(m["gold"], m["pred"]): int(m["n"]) for m in conf.matrix}
+        gold = [label for label in conf.labels if any(g == label for g, _ in counts)]
+        gold += sorted({g for g, _ in counts} - set(gold), key=str)
+        preds = {p for _, p in counts}
+        columns = list(conf.labels) + [p for p in PSEUDO if p in preds]
+        errors = [n for (g, p), n in counts.items() if g != p]
+        correct = [n for (g, p), n in counts.items() if g == p]
+        return _View(conf, gold, columns, counts, max(errors, default=0), max(correct, default=0))
+
+    # --- drawing --------------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        self._fill_title()
+        self._fill_matrix()
+        self._fill_categories()
+        self._show_detail()
+
+    def _fill_title(self) -> None:
+        title = self.query_one("#cf-title", Static)
+        view = self.view
+        if view is None:
+            title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], "
+                         "or build the demo: [b]orienteer demo[/b].")
+            return
+        conf = view.conf
+        share = conf.errors / conf.answered if conf.answered else 0.0
+        text = Text()
+        text.append(conf.run, style="bold")
+        text.append(" · ")
+        text.append(short_task(conf.task) if conf.task else ALL_TASKS, style="bold")
+        text.append(f" · {conf.answered} answered · {conf.errors} wrong ({100 * share:.1f}%) ")
+        text.append(" ok ", style=heat(1, 1, correct=True))
+        text.append(" few ", style=heat(1, 10))
+        text.append(" many ", style=heat(1, 1))
+        title.update(text)
+
+    def _fill_matrix(self) -> None:
+        table = self.matrix
+        keep = table.cursor_coordinate
+        table.clear(columns=True)
+        view = self.view
+        if view is None:
+            return
+        table.add_column(Text("gold╲pred", style="dim"), key=GOLD_COLUMN)
+        for label, header in zip(view.columns, column_headers(view.columns)):
+            table.add_column(Text(header, style="bold"), key=label)
+        table.add_column(Text("n", style="dim"), key=TOTAL_COLUMN)
+        width = max(2, *(len(str(n)) for n in view.counts.values()))
+        for gold in view.gold:
+            cells: list[Text] = [Text(gold, style="bold")]
+            total = 0
+            for column in view.columns:
+                n = view.counts.get((gold, column), 0)
+                total += n
+                correct = column == gold
+                if n == 0:
+                    cells.append(Text("·".rjust(width), style="dim"))
+                else:
+                    cells.append(Text(str(n).rjust(width), style=heat(n, view.peak_correct if correct else view.peak_error,
+                                                                   correct=correct)))
+            cells.append(Text(str(total), style="dim"))
+            table.add_row(*cells, key=gold)
+        if keep.row < table.row_count and 0 < keep.column < len(table.columns):
+            table.cursor_coordinate = keep
+        elif table.row_count:
+            table.cursor_coordinate = Coordinate(min(keep.row, table.row_count - 1), 1)
+
+    def _fill_categories(self) -> None:
+        table = self.cats
+        keep = table.cursor_row
+        table.clear(columns=True)
+        view = self.view
+        if view is None:
+            return
+        table.add_column("category", key="category")
+        table.add_column("n", key="n")
+        table.add_column("share", key="share")
+        table.add_column("", key="bar")
+        cats = view.conf.categories
+        top = max(cats.values(), default=0)
+        for cat, n in cats.items():
+            share = n / view.conf.errors if view.conf.errors else 0.0
+            table.add_row(
+                Text(category_name(cat)),
+                Text(str(n), justify="right"),
+                Text(f"{100 * share:5.1f}%", justify="right"),
+                bar(n / top if top else 0.0, 14, style="red"),
+                key=cat,
+            )
+        if 0 <= keep < table.row_count:
+            table.move_cursor(row=keep, animate=False)
+
+    # --- the highlighted cell ---------------------------------------------------------------------
+
+    def _matrix_cell(self) -> tuple[str, str] | None:
+        """(gold, column key) under the matrix cursor."""
+        view = self.view
+        table = self.matrix
+        if view is None or table.row_count == 0:
+            return None
+        row, column = table.cursor_coordinate
+        gold = view.gold[min(row, len(view.gold) - 1)]
+        keys = [GOLD_COLUMN, *view.columns, TOTAL_COLUMN]
+        return gold, keys[min(column, len(keys) - 1)]
+
+    def _category(self) -> str | None:
+        view = self.view
+        if view is None or not view.conf.categories:
+            return None
+        cats = list(view.conf.categories)
+        return cats[min(self.cats.cursor_row, len(cats) - 1)]
+
+    def filter_for_cell(self, gold: str, column: str) -> PredictionFilter:
+        """The failures (or, on the diagonal, the correct answers) counted in one matrix cell."""
+        assert self.view is not None
+        base = PredictionFilter(runs=(self.view.conf.run,), tasks=self._tasks(), gold_labels=(gold,))
+        if column in (GOLD_COLUMN, TOTAL_COLUMN):
+            return base
+        if column == UNPARSED_LABEL:
+            return base.with_(outcomes=("unparsed",))
+        if column == INVALID_LABEL:
+            return base.with_(outcomes=("invalid_option",))
+        if column == gold:
+            return base.with_(pred_labels=(column,), failures_only=False)
+        return base.with_(pred_labels=(column,))
+
+    def filter_for_category(self, category: str) -> PredictionFilter:
+        assert self.view is not None
+        return PredictionFilter(runs=(self.view.conf.run,), tasks=self._tasks(), categories=(category,))
+
+    def _tasks(self) -> tuple[str, ...]:
+        assert self.view is not None
+        return (self.view.conf.task,) if self.view.conf.task else ()
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_descendant_focus(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#cf-detail", Static)
+        view = self.view
+        if view is None:
+            detail.update("")
+            return
+        if self.focused is self.cats:
+            cat = self._category()
+            if cat is None:
+                detail.update("No errors in this selection.")
+                return
+            n = view.conf.categories[cat]
+            share = n / view.conf.errors if view.conf.errors else 0.0
+            detail.update(Text.assemble((category_name(cat), "bold"),
+                                        f": {n} of {view.conf.errors} errors ({100 * share:.1f}%)",
+                                        ("  enter: open them", "dim")))
+            return
+        picked = self._matrix_cell()
+        if picked is None:
+            detail.update("")
+            return
+        gold, column = picked
+        row_total = sum(n for (g, _), n in view.counts.items() if g == gold)
+        if column in (GOLD_COLUMN, TOTAL_COLUMN):
+            wrong = row_total - view.counts.get((gold, gold), 0)
+            detail.update(Text.assemble("gold ", (gold, "bold"), f": {row_total} answered, {wrong} wrong",
+                                        ("  enter: open the wrong ones", "dim")))
+            return
+        n = view.counts.get((gold, column), 0)
+        share = f" ({100 * n / row_total:.1f}% of gold {gold})" if row_total else ""
+        if column == gold:
+            kind = "correct"
+        elif column in PSEUDO:
+            kind = "unparsed reply" if column == UNPARSED_LABEL else "letter not among the options"
+        else:
+            kind = category_name(categorize(gold, column).value)
+        text = Text.assemble("gold ", (gold, "bold"), " → pred ", (column, "bold"), f": {n}{share} · {kind}")
+        if n:
+            text.append("  enter: open them", style="dim")
+        detail.update(text)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def action_drill(self) -> None:
+        if self.focused is self.cats:
+            self._open_category()
+        else:
+            self._open_cell()
+
+    def _open_cell(self) -> None:
+        picked = self._matrix_cell()
+        if picked is None or self.view is None:
+            return
+        gold, column = picked
+        if column not in (GOLD_COLUMN, TOTAL_COLUMN) and not self.view.counts.get((gold, column)):
+            self.notify("no items in this cell")
+            return
+        self.oapp.open_failures(self.filter_for_cell(gold, column))
+
+    def _open_category(self) -> None:
+        cat = self._category()
+        if cat is not None:
+            self.oapp.open_failures(self.filter_for_category(cat))
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self._open_cell()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open_category()
+
+    def action_toggle_focus(self) -> None:
+        (self.cats if self.focused is self.matrix else self.matrix).focus()
+
+    def action_pick_run(self) -> None:
+        state = self.oapp.state
+
+        def pick(con):  # type: ignore[no-untyped-def]
+            mine = run_names_of(con, state.bench) if state.bench else []
+            return mine + [r for r in run_names_of(con) if r not in mine]
+
+        try:
+            runs = self.db(pick)
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        if not runs:
+            return
+        self.app.push_screen(PickerScreen("Run", runs, state.confusion_run), self._run_chosen)
+
+    def _run_chosen(self, run: str | None) -> None:
+        state = self.oapp.state
+        if run is None or run == state.confusion_run:
+            return
+        try:
+            bench = self.db(lambda con: get_run(con, run).bench_name)
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        state.confusion_run = run
+        if state.bench is not None and bench != state.bench:
+            # A run of another benchmark: that benchmark becomes the current one everywhere.
+            state.bench = bench
+            state.baseline = None
+            state.generation += 1
+            self._seen_generation = state.generation
+        self._bench_seen = state.bench
+        self.reload()
+
+    def action_pick_task(self) -> None:
+        state = self.oapp.state
+        if state.confusion_run is None:
+            return
+        try:
+            tasks = self.db(lambda con: tasks_of_run(con, state.confusion_run))
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        current = state.confusion_task or ALL_TASKS
+        self.app.push_screen(PickerScreen("Task", [ALL_TASKS, *tasks], current), self._task_chosen)
+
+    def _task_chosen(self, task: str | None) -> None:
+        if task is None:
+            return
+        state = self.oapp.state
+        state.confusion_task = None if task == ALL_TASKS else task
+        self.reload()
+
+    def _active(self) -> DataTable[Text]:
+        return self.cats if self.focused is self.cats else self.matrix
+
+    def action_cursor_down(self) -> None:
+        self._active().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self._active().action_cursor_up()
+
+    def action_cursor_left(self) -> None:
+        self._active().action_cursor_left()
+
+    def action_cursor_right(self) -> None:
+        self._active().action_cursor_right()

@@ -40,7 +40,8 @@ class HelpScreen(ModalScreen[None]):
         for key, text in _rows(list(self.app.BINDINGS)):
             table.add_row(key, text)
         table.add_row("ctrl+p", "Command palette: every action by name")
-        table.add_row("escape", "Back")
+        if not any("escape" in key for key, _ in _rows(list(getattr(self.under, "BINDINGS", [])))):
+            table.add_row("escape", "Back")
         self.table = table
         with VerticalScroll(id="help-box"):
             yield Static(table)

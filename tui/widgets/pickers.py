@@ -46,13 +46,14 @@ class PickerScreen(ModalScreen[str | None]):
         text-style: bold;
         padding: 0 0 1 0;
     }
-    PickerScreen OptionList {
+    PickerScreen OptionList, PickerScreen OptionList:focus {
         width: auto;
         min-width: 28;
         height: auto;
         max-height: 20;
         border: none;
         padding: 0;
+        background: $surface;
     }
     """
 
