@@ -405,8 +405,10 @@ def figures_table(fig: dict[str, Any]) -> list[dict[str, Any]]:
                      "status": "-" if ok is None else ("PASS" if ok else "FAIL")})
 
     ing = fig["ingest"]
+    at_scale = ing["rows"] >= 1_000_000  # the rate target is for 10M rows; small files are start-up bound
     add(f"ingest {ing['rows']:,} rows ({ing['runs']:,} runs), Parquet", ing["rows_per_s"], "rows/s",
-        f">= {INGEST_ROWS_PER_S:,}", ing["rows_per_s"] >= INGEST_ROWS_PER_S)
+        f">= {INGEST_ROWS_PER_S:,}" if at_scale else "(10M only)",
+        ing["rows_per_s"] >= INGEST_ROWS_PER_S if at_scale else None)
     add("  ingest wall time", ing["import_s"], "s", "", None)
     add("  ingest process peak RSS", ing["peak_rss_mb"], "MB", "", None)
     q = fig["queries"]
@@ -474,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.perf_counter()
+    load_start = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     bench_path, synthetic = bench_file(args)
     ws_dir = args.out / f"ws_{args.runs}"
@@ -516,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         "synthetic_bench": synthetic, "cpus": os.cpu_count(), "python": platform.python_version(),
         "duckdb": duckdb_version, "platform": platform.platform(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"), "bench_wall_s": time.perf_counter() - started,
+        "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
     }
     fig["table"] = figures_table(fig)
     (args.out / "figures.json").write_text(json.dumps(fig, indent=1, default=str))
@@ -523,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(fig["table"], f"orienteer workspace benchmark: {args.runs:,} runs x {N_ITEMS:,} items, "
                               f"{os.cpu_count()} CPUs, duckdb {duckdb_version}, medians of {args.repeat}")
     print(f"\nwall time {fig['meta']['bench_wall_s']:.0f} s; figures in {args.out / 'figures.json'}")
+    busy = max(load_start[0], fig["meta"]["loadavg_end"][0])
+    if busy > 0.5:
+        print(f"note: 1-minute load average reached {busy:.1f} on {os.cpu_count()} CPUs: other processes "
+              "were running, timings are pessimistic")
     return 0 if all(r["status"] != "FAIL" for r in fig["table"]) else 1
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 Z_95 = 1.959963984540054
 """Two-sided 95 % normal quantile."""
 
-_EXACT_MAX_N = 2000
+_EXACT_MAX_N = 200
 """Up to this many discordant pairs the McNemar tail is summed with exact integers."""
 
 

@@ -46,10 +46,17 @@ def export_predictions(
     cf = compile_filter(con, filt)
     where, params = cf.where, cf.params
     if item_keys is not None:
-        con.execute("CREATE OR REPLACE TEMP TABLE export_keys (run VARCHAR, item_id VARCHAR)")
-        if item_keys:
-            con.executemany("INSERT INTO export_keys VALUES (?, ?)", item_keys)
-        where += " AND EXISTS (SELECT 1 FROM export_keys k WHERE k.run = r.name AND k.item_id = i.item_id)"
+        # Marked rows: resolve (run, item id) to (run_id, item_idx) once; the run ids then prune the scan.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE export_keys AS
+               SELECT r.run_id, i.item_idx
+               FROM (SELECT unnest($1::VARCHAR[]) AS run, unnest($2::VARCHAR[]) AS item_id) k
+               JOIN runs r ON r.name = k.run JOIN items i ON i.bench_id = r.bench_id AND i.item_id = k.item_id""",
+            [[k[0] for k in item_keys], [k[1] for k in item_keys]],
+        )
+        low, high = con.execute("SELECT COALESCE(min(run_id), -1), COALESCE(max(run_id), -1) FROM export_keys").fetchone()
+        where += (f" AND p.run_id BETWEEN {int(low)} AND {int(high)} AND EXISTS "
+                  "(SELECT 1 FROM export_keys k WHERE k.run_id = p.run_id AND k.item_idx = p.item_idx)")
     select = (
         f"SELECT {_COLUMNS.format(options=options, images=images)} {cf.from_sql(with_items=True)} "
         f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"

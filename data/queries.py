@@ -9,7 +9,8 @@ maps skip other runs), and pages are fetched with LIMIT from the database.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -63,14 +64,27 @@ class Cell:
     n: int
     correct: int
     answered: int
-    accuracy: float
-    ci_low: float
-    ci_high: float
 
     @classmethod
     def of(cls, n: int, correct: int, answered: int) -> "Cell":
-        low, high = wilson_interval(correct, n)
-        return cls(n, correct, answered, correct / n if n else 0.0, low, high)
+        return cls(n, correct, answered)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @cached_property
+    def interval(self) -> tuple[float, float]:
+        """95% Wilson interval, computed when first shown (a report may hold thousands of cells)."""
+        return wilson_interval(self.correct, self.n)
+
+    @property
+    def ci_low(self) -> float:
+        return self.interval[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.interval[1]
 
 
 @dataclass(frozen=True)
@@ -80,11 +94,18 @@ class Delta:
     delta: float
     fixed: int
     broken: int
-    p_value: float
+
+    @cached_property
+    def p_value(self) -> float:
+        return mcnemar_exact(self.fixed, self.broken)
 
     @property
     def significant(self) -> bool:
         return self.p_value < 0.05
+
+    def as_json(self) -> dict[str, Any]:
+        return {"delta": self.delta, "fixed": self.fixed, "broken": self.broken, "p_value": self.p_value,
+                "significant": self.significant}
 
 
 @dataclass
@@ -166,7 +187,7 @@ def _add_deltas(
     run_ids: dict[str, int],
     reports: dict[int, RunReport],
 ) -> None:
-    """Paired counts of every run against the baseline, per task, in one pass over predictions.
+    """Paired counts of every run against the baseline, per task, from the cached correct-item bitstrings.
 
     Missing answers count as wrong, so with both_right = items both runs got right:
     fixed = run's correct - both_right and broken = baseline's correct - both_right.
@@ -174,10 +195,9 @@ def _add_deltas(
     base = reports[base_id]
     ids = [run_ids[r.run] for r in others]
     both = con.execute(
-        f"""WITH b AS (SELECT item_idx FROM predictions WHERE run_id = ? AND correct)
-            SELECT o.run_id, o.task, count(*) FROM predictions o JOIN b USING (item_idx)
-            WHERE o.run_id IN ({', '.join('?' for _ in ids)}) AND o.correct
-            GROUP BY o.run_id, o.task""",
+        f"""SELECT o.run_id, o.task, bit_count(o.correct_bits & b.correct_bits)
+            FROM run_task_stats o JOIN run_task_stats b ON b.run_id = ? AND b.task = o.task
+            WHERE o.run_id IN ({', '.join('?' for _ in ids)})""",
         [base_id, *ids],
     ).fetchall()
     both_right = {(run_id, task): n for run_id, task, n in both}
@@ -189,10 +209,8 @@ def _add_deltas(
             fixed, broken = cell.correct - shared, base.tasks[task].correct - shared
             total_fixed += fixed
             total_broken += broken
-            rr.deltas[task] = Delta(cell.accuracy - base.tasks[task].accuracy, fixed, broken, mcnemar_exact(fixed, broken))
-        rr.deltas[OVERALL] = Delta(
-            rr.overall.accuracy - base.overall.accuracy, total_fixed, total_broken, mcnemar_exact(total_fixed, total_broken)
-        )
+            rr.deltas[task] = Delta(cell.accuracy - base.tasks[task].accuracy, fixed, broken)
+        rr.deltas[OVERALL] = Delta(rr.overall.accuracy - base.overall.accuracy, total_fixed, total_broken)
 
 
 def report_json(reports: list[Report]) -> dict[str, Any]:
@@ -212,7 +230,7 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
             }
             if rr.deltas:
                 entry["baseline"] = report.baseline
-                entry["delta"] = {t: asdict(d) | {"significant": d.significant} for t, d in rr.deltas.items()}
+                entry["delta"] = {t: d.as_json() for t, d in rr.deltas.items()}
             runs.append(entry)
     return {"runs": runs}
 
@@ -326,17 +344,40 @@ def predictions_page(
             cf.params + [limit, offset],
         ).fetchall()
     else:
-        keys = _deep_page_keys(con, cf, lead, limit, offset)
+        keys = _deep_page_keys(con, cf, lead, limit, offset, filt)
     return rows_for_keys(con, keys)
 
 
+def _cached_buckets(
+    con: duckdb.DuckDBPyConnection, filt: PredictionFilter, lead: tuple[str, ...]
+) -> list[tuple[Any, ...]] | None:
+    """Rows per ([task,] run) from ``run_task_stats`` when the filter is one the cache can count:
+    failures (or all answers), optionally of some runs and tasks, in item or task order."""
+    if lead not in ((), ("p.task",)) or (filt.categories or filt.gold_labels or filt.pred_labels or filt.outcomes
+                                        or filt.sources or filt.item_ids or filt.text or filt.versus_run is not None):
+        return None
+    run_ids = [get_run(con, name).run_id for name in filt.runs]
+    n = "s.answered - s.correct" if filt.failures_only else "s.answered"
+    groups = "s.task, s.run_id" if lead else "s.run_id"
+    return con.execute(
+        f"""SELECT {groups}, sum({n}) FROM run_task_stats s
+            WHERE (len($1::INTEGER[]) = 0 OR list_contains($1, s.run_id))
+              AND (len($2::VARCHAR[]) = 0 OR list_contains($2, s.task))
+            GROUP BY {groups} ORDER BY {groups}""",
+        [run_ids, list(filt.tasks)],
+    ).fetchall()
+
+
 def _deep_page_keys(
-    con: duckdb.DuckDBPyConnection, cf: CompiledFilter, lead: tuple[str, ...], limit: int, offset: int
+    con: duckdb.DuckDBPyConnection, cf: CompiledFilter, lead: tuple[str, ...], limit: int, offset: int,
+    filt: PredictionFilter | None = None,
 ) -> list[tuple[int, int]]:
     groups = ", ".join([*lead, "p.run_id"])
-    buckets = con.execute(
-        f"SELECT {groups}, count(*) {cf.from_sql()} WHERE {cf.where} GROUP BY {groups} ORDER BY {groups}", cf.params
-    ).fetchall()
+    buckets = _cached_buckets(con, filt, lead) if filt is not None else None
+    if buckets is None:
+        buckets = con.execute(
+            f"SELECT {groups}, count(*) {cf.from_sql()} WHERE {cf.where} GROUP BY {groups} ORDER BY {groups}", cf.params
+        ).fetchall()
     keys: list[tuple[int, int]] = []
     skip = offset
     for *values, run_id, n in buckets:

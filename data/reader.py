@@ -40,12 +40,19 @@ class WorkspaceReader:
                 self._last_used = time.monotonic()
 
     def release_if_idle(self) -> bool:
-        """Close the connection when idle long enough; returns True when it closed one."""
-        with self._lock:
+        """Close the connection when idle long enough; returns True when it closed one.
+
+        Never waits: called from the UI's timer, it gives up when a query holds the lock.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
             if self._con is not None and time.monotonic() - self._last_used >= self.idle_s:
                 self.close()
                 return True
             return False
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:

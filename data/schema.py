@@ -1,14 +1,25 @@
 """The workspace schema, as an ordered list of migrations.
 
-Each migration runs once, in order, inside one transaction; ``meta.schema_version``
+Each migration (SQL, or a function for data back-fills) runs once, in order, inside one transaction; ``meta.schema_version``
 records how many have run. Later issues append migrations; never edit a shipped one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
-MIGRATIONS: tuple[str, ...] = (
+
+def _add_correct_bits(con: duckdb.DuckDBPyConnection) -> None:
+    from orienteer.data.store import refresh_stats
+
+    con.execute("ALTER TABLE run_task_stats ADD COLUMN correct_bits BIT")
+    for (bench_id,) in con.execute("SELECT bench_id FROM benchmarks").fetchall():
+        run_ids = [r[0] for r in con.execute("SELECT run_id FROM runs WHERE bench_id = ?", [bench_id]).fetchall()]
+        refresh_stats(con, run_ids, bench_id, catalog="")
+
+MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     # 1: benchmarks, items, runs, predictions and the per-(run, task) summary.
     """
     CREATE TABLE benchmarks (
@@ -91,6 +102,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
     );
     """,
+    # 3: per-(run, task) bitstrings of correct items, for paired comparisons without a join.
+    lambda con: _add_correct_bits(con),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -124,8 +137,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         if version == 0:
             con.execute("CREATE TABLE meta (key VARCHAR NOT NULL, value VARCHAR)")
             con.execute("INSERT INTO meta VALUES ('schema_version', '0')")
-        for sql in MIGRATIONS[version:]:
-            con.execute(sql)
+        for step in MIGRATIONS[version:]:
+            if callable(step):
+                step(con)
+            else:
+                con.execute(step)
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
         con.execute("COMMIT")
     except BaseException:

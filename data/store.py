@@ -86,28 +86,48 @@ def load_run_map(con: duckdb.DuckDBPyConnection, ids: dict[str, int]) -> None:
 
 
 def refresh_stats(con: duckdb.DuckDBPyConnection, run_ids: list[int], bench_id: int, catalog: str = "ws") -> None:
-    """Recompute the cached per-(run, task) counts the reports read, and each run's row count."""
+    """Recompute the cached per-(run, task) counts the reports read, and each run's row count.
+
+    ``correct_bits`` has bit k set when the run answered the task's k-th item (in item order)
+    correctly: paired comparisons of any two runs are then a popcount of an AND over a few
+    hundred bytes, instead of a join over millions of predictions.
+    """
+    if not run_ids:
+        return
+    db = f"{catalog}." if catalog else ""
     low, high = min(run_ids), max(run_ids)
-    con.execute(f"DELETE FROM {catalog}.run_task_stats WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)",
+    width = con.execute(
+        f"SELECT COALESCE(max(n), 1) FROM (SELECT count(*) AS n FROM {db}items WHERE bench_id = ? GROUP BY task)",
+        [bench_id],
+    ).fetchone()[0]
+    con.execute(f"DELETE FROM {db}run_task_stats WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)",
                 [low, high, run_ids])
     con.execute(
-        f"""INSERT INTO {catalog}.run_task_stats
+        f"""INSERT INTO {db}run_task_stats
+                (run_id, task, n_items, answered, correct, unparsed, invalid_option, correct_bits)
+            WITH ranked AS (
+                SELECT item_idx, (row_number() OVER (PARTITION BY task ORDER BY item_idx) - 1)::INTEGER AS task_rank
+                FROM {db}items WHERE bench_id = ?
+            )
             SELECT r.run_id, t.task, t.n_items,
-                   COALESCE(p.answered, 0), COALESCE(p.correct, 0), COALESCE(p.unparsed, 0), COALESCE(p.invalid, 0)
+                   COALESCE(p.answered, 0), COALESCE(p.correct, 0), COALESCE(p.unparsed, 0), COALESCE(p.invalid, 0),
+                   COALESCE(p.bits, bitstring('0', {width}))
             FROM (SELECT unnest(?::INTEGER[]) AS run_id) r
-            CROSS JOIN (SELECT task, count(*)::INTEGER AS n_items FROM {catalog}.items WHERE bench_id = ? GROUP BY task) t
+            CROSS JOIN (SELECT task, count(*)::INTEGER AS n_items FROM {db}items WHERE bench_id = ? GROUP BY task) t
             LEFT JOIN (SELECT run_id, task, count(*)::INTEGER AS answered,
                               count(*) FILTER (WHERE correct)::INTEGER AS correct,
                               count(*) FILTER (WHERE outcome = 'unparsed')::INTEGER AS unparsed,
-                              count(*) FILTER (WHERE outcome = 'invalid_option')::INTEGER AS invalid
-                       FROM {catalog}.predictions WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)
+                              count(*) FILTER (WHERE outcome = 'invalid_option')::INTEGER AS invalid,
+                              bitstring_agg(CASE WHEN correct THEN k.task_rank END, 0, {width - 1}) AS bits
+                       FROM {db}predictions JOIN ranked k USING (item_idx)
+                       WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)
                        GROUP BY run_id, task) p
               ON p.run_id = r.run_id AND p.task = t.task""",
-        [run_ids, bench_id, low, high, run_ids],
+        [bench_id, run_ids, bench_id, low, high, run_ids],
     )
     con.execute(
-        f"""UPDATE {catalog}.runs SET n_rows = s.answered
-            FROM (SELECT run_id, sum(answered)::INTEGER AS answered FROM {catalog}.run_task_stats
+        f"""UPDATE {db}runs SET n_rows = s.answered
+            FROM (SELECT run_id, sum(answered)::INTEGER AS answered FROM {db}run_task_stats
                   WHERE list_contains(?, run_id) GROUP BY run_id) s
             WHERE runs.run_id = s.run_id""",
         [run_ids],

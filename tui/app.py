@@ -80,10 +80,13 @@ class OrienteerApp(App[None]):
     # --- navigation -----------------------------------------------------------------------------
 
     def action_goto(self, mode: str) -> None:
-        if self.current_mode != mode:
-            self._history.append(self.current_mode)
-            del self._history[:-20]
         self._pop_to_mode_screen()
+        if self.current_mode == mode:
+            # switch_mode to the current mode does nothing: reload here if a drill-down changed the state
+            self.screen._reload_if_stale()  # type: ignore[attr-defined]
+            return
+        self._history.append(self.current_mode)
+        del self._history[:-20]
         self.switch_mode(mode)
 
     def action_back(self) -> None:

@@ -19,8 +19,16 @@ def _rows(bindings: list[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
             b = Binding(*b)
         if b.description:
             keys = ", ".join(k.strip() for k in b.key.split(","))
-            rows.append((keys.replace("question_mark", "?"), b.description))
+            rows.append((_pretty_keys(keys), b.description))
     return rows
+
+
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
+              "space": "space", "enter": "enter", "escape": "escape"}
+
+
+def _pretty_keys(keys: str) -> str:
+    return ", ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
