@@ -25,7 +25,11 @@ class TmuxSession:
         return out.stdout
 
     def send(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", self.name, *keys], check=True)
+        """Send keys; an Escape is followed by a pause, or the terminal reads escape+key as alt+key."""
+        for key in keys:
+            subprocess.run(["tmux", "-L", self.socket, "send-keys", "-t", self.name, key], check=True)
+            if key == "Escape":
+                time.sleep(0.3)
 
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,64 @@
+"""End to end: the real ``orienteer`` command in tmux, driven by keys, read back with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.tui.tmux import TmuxSession, orienteer_exe
+
+if shutil.which("tmux") is None and not os.environ.get("CI"):
+    pytest.skip("tmux is not installed here (CI installs it; apt-get install tmux)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("e2e") / "demo"
+    out = subprocess.run([str(orienteer_exe()), "demo", "--path", str(path), "--items", "200", "--no-open"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return path
+
+
+def test_walk_from_worst_task_to_a_case_and_back(small_demo):
+    session = TmuxSession([str(orienteer_exe()), "-w", str(small_demo), "--images", "halfcell"], width=100, height=30)
+    try:
+        screen = session.wait_for("box-prompt")
+        assert "qwen3b-base" in screen and "flip-aug" in screen and "Cam Rel.Dir" in screen
+        session.send("3")
+        session.wait_for("rows 1–")
+        session.send("Enter")
+        screen = session.wait_for("Other runs")
+        assert "Reply" in screen
+        session.send("Escape")
+        session.wait_for("rows 1–")
+        session.send("2")
+        session.wait_for("Error categories")
+        session.send("4")
+        session.wait_for("broken")
+        session.send("?")
+        session.wait_for("Choose run A")
+        session.send("Escape")
+        session.send("q")
+        deadline = time.monotonic() + 10
+        while session.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not session.alive(), session.capture()
+    finally:
+        session.close()
+
+
+def test_demo_command_builds_and_opens_the_app(tmp_path):
+    target = tmp_path / "fresh-demo"
+    session = TmuxSession([str(orienteer_exe()), "--images", "halfcell", "demo", "--path", str(target), "--items", "150"],
+                          width=100, height=30)
+    try:
+        session.wait_for("box-prompt", timeout=120)
+        assert (target / "orienteer.duckdb").is_file()
+        session.send("q")
+    finally:
+        session.close()
