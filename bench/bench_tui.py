@@ -372,6 +372,17 @@ class Tmux:
             time.sleep(POLL_S)
         raise TimeoutError(f"{texts!r} not on screen within {timeout} s; screen was:\n{screen}")
 
+    def wait_change(self, before: str, since: float, timeout: float = 15.0) -> float:
+        """Poll until the screen differs from ``before``; seconds since ``since``."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            screen = self.capture()
+            now = time.perf_counter()
+            if screen != before:
+                return now - since
+            time.sleep(POLL_S)
+        raise TimeoutError(f"the screen did not change within {timeout} s")
+
     def wait_dead(self, since: float, timeout: float = 30.0) -> float:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
@@ -416,14 +427,17 @@ def tmux_help(args: argparse.Namespace) -> list[float]:
     return samples
 
 
-def tmux_walk_steps(first_run: str) -> list[tuple[str, str, list[str]]]:
-    """(key, what, texts that show the view landed) for the walk in the real app."""
+def tmux_walk_steps(first_run: str) -> list[tuple[str, str, list[str] | None]]:
+    """(key, what, texts that show the view landed; None: any change of the screen) for the real app."""
     return [
-        ("3", "failures (all runs)", ["sort:", "no filters"]),
+        ("3", "failures (all runs)", ["no filters", "sort:"]),
         ("2", "confusion", ["gold╲pred"]),
+        ("j", "matrix cursor down", None),
+        ("l", "matrix cursor right", None),
+        ("Enter", "drill: matrix cell -> failures", ["gold: ", "sort:"]),
         ("4", "compare", ["brk │ fix"]),
         ("1", "runs (state moved: reload)", [RUNS_MARK]),
-        ("Enter", "drill: runs cell -> failures", [f"run: {first_run}", "sort:"]),
+        ("Enter", "drill: runs cell -> failures", [f"run: {first_run}", "task: ", "sort:"]),
         ("Enter", "open a case", ["Other runs"]),
         ("Escape", "back -> failures", [f"run: {first_run}", "sort:"]),
     ]
@@ -438,7 +452,7 @@ def tmux_app(args: argparse.Namespace, first_run: str) -> list[dict[str, Any]]:
         try:
             size = session.pane("#{pane_width}x#{pane_height}")
             t0 = session.send("Enter")
-            paint, screen = session.wait_text([first_run, "Overall"], t0)
+            paint, _ = session.wait_text([first_run, "Overall"], t0)
             idle = session.wait_idle(t0)
             cmdline = Path(f"/proc/{session.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             if "orienteer" not in cmdline:
@@ -447,9 +461,18 @@ def tmux_app(args: argparse.Namespace, first_run: str) -> list[dict[str, Any]]:
                                       "rss_after_paint": proc_status_mb(session.pid), "keys": []}
             for key, what, texts in tmux_walk_steps(first_run):
                 before = session.capture()
-                stale = all(t in before for t in texts)
+                stale = texts is not None and all(t in before for t in texts)
                 t = session.send(key)
-                seen, _ = session.wait_text(texts, t)
+                try:
+                    if texts is None:
+                        seen = session.wait_change(before, t)
+                    else:
+                        seen, _ = session.wait_text(texts, t, timeout=15.0)
+                except TimeoutError as exc:
+                    record["error"] = f"{key} ({what}): {exc}"
+                    print(f"  warning: the tmux walk stopped at {key!r} ({what}): the expected screen did not come",
+                          flush=True)
+                    break
                 settled = session.wait_idle(t)
                 record["keys"].append({"key": key, "what": what, "visible_ms": None if stale else 1000 * seen,
                                        "settled_ms": 1000 * max(settled, seen)})
@@ -531,19 +554,24 @@ def print_keys(records: list[dict[str, Any]]) -> None:
     steps: dict[int, list[dict[str, Any]]] = {}
     for r in records:
         steps.setdefault(r["step"], []).append(r)
-    print(f"\nPilot walk, ms per key (repainted / settled); * = first visit (mounts the screen); "
-          f"! = landed on another screen than expected")
-    print(f"{'step':>4}  {'key':<7} {'what':<34} {'screen':<16} {'round 1':>17}  {'later (median)':>17}  {'cpu':>6}  {'KB out':>6}")
+
+    def ms(values: list[float | None]) -> str:
+        xs = [v for v in values if v is not None]
+        return f"{statistics.median(xs):7.1f}" if xs else "   none"
+
+    print("\nPilot walk, ms per key: repainted / settled (round 1, then the median of later rounds); "
+          "* = first visit (mounts the screen), ! = landed elsewhere than expected, none = no frame painted; "
+          "cpu, gc and KB written are medians over rounds")
+    print(f"{'step':>4}  {'key':<7} {'what':<38} {'screen':<16} {'round 1':>17}   {'later rounds':>17}  "
+          f"{'cpu':>6}  {'gc':>5}  {'KB':>5}")
     for step, rs in sorted(steps.items()):
         first, later = rs[0], rs[1:]
         mark = ("*" if first["first_visit"] else " ") + ("!" if any(r["screen"] != r["expected"] for r in rs) else " ")
-        lp = statistics.median(r["paint_ms"] for r in later) if later else None
-        ls = statistics.median(r["settled_ms"] for r in later) if later else None
-        later_s = f"{lp:7.1f} / {ls:7.1f}" if later else ""
-        cpu = statistics.median(r["cpu_ms"] for r in rs)
-        kb = statistics.median(r["bytes"] for r in rs) / 1024
-        print(f"{step:>4}  {first['key']:<7} {first['what']:<34} {first['screen']:<16} "
-              f"{first['paint_ms']:7.1f} / {first['settled_ms']:7.1f}{mark}  {later_s:>17}  {cpu:6.0f}  {kb:6.1f}")
+        later_s = f"{ms([r['paint_ms'] for r in later])} / {ms([r['settled_ms'] for r in later])}" if later else ""
+        print(f"{step:>4}  {first['key']:<7} {first['what'][:38]:<38} {first['screen']:<16} "
+              f"{ms([first['paint_ms']])} / {ms([first['settled_ms']])}{mark} {later_s:>17}  "
+              f"{statistics.median(r['cpu_ms'] for r in rs):6.0f}  {statistics.median(r['gc_ms'] for r in rs):5.0f}  "
+              f"{statistics.median(r['bytes'] for r in rs) / 1024:5.1f}")
 
 
 def summarise_pilot(p: dict[str, Any]) -> None:
