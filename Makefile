@@ -15,7 +15,6 @@ install: $(BIN)/orienteer
 
 demo: install
 	$(BIN)/orienteer demo
-	$(BIN)/orienteer -w orienteer-demo report
 
 test: install
 	$(BIN)/python -m pytest -n auto -q
