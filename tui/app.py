@@ -127,7 +127,9 @@ class OrienteerApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         seen: set[str] = set()
-        for binding in [*getattr(screen, "BINDINGS", []), *self.BINDINGS]:
+        from orienteer.tui.screens.base import screen_bindings
+
+        for binding in [*screen_bindings(screen), *self.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
                 continue
             seen.add(binding.action)

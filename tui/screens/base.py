@@ -13,10 +13,29 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def screen_bindings(screen: object) -> list[Binding]:
+    """A screen's bindings including inherited ones, the subclass's first (as Textual resolves them)."""
+    seen: set[str] = set()
+    out: list[Binding] = []
+    for cls in type(screen).__mro__:
+        for raw in cls.__dict__.get("BINDINGS", []):
+            binding = raw if isinstance(raw, Binding) else Binding(*raw)
+            if binding.key not in seen:
+                seen.add(binding.key)
+                out.append(binding)
+    return out
+
+
 class OrienteerScreen(Screen[None]):
     """A top-level screen (a mode). Subclasses implement ``reload``."""
 
-    BINDINGS = [Binding("escape", "app.back", "Back", show=False)]
+    BINDINGS = [
+        Binding("escape", "app.back", "Back", show=False),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
+        Binding("h", "cursor('left')", "Left", show=False),
+        Binding("l", "cursor('right')", "Right", show=False),
+    ]
     TITLE_TEXT = ""
     _seen_generation = -1
 
@@ -39,6 +58,15 @@ class OrienteerScreen(Screen[None]):
         if force or generation != self._seen_generation:
             self._seen_generation = generation
             self.reload()
+
+    def cursor_target(self) -> Any:
+        """The widget that j/k/h/l move in (the focused table by default)."""
+        return self.focused
+
+    def action_cursor(self, direction: str) -> None:
+        move = getattr(self.cursor_target(), f"action_cursor_{direction}", None)
+        if move is not None:
+            move()
 
     def reload(self) -> None:  # pragma: no cover - every screen overrides it
         raise NotImplementedError

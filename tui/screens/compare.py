@@ -68,10 +68,6 @@ class CompareScreen(OrienteerScreen):
         Binding("a", "pick_a", "Choose run A"),
         Binding("b", "pick_b", "Choose run B"),
         Binding("x", "swap", "Swap A and B"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("h", "cursor_left", "Left", show=False),
-        Binding("l", "cursor_right", "Right", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -310,15 +306,3 @@ class CompareScreen(OrienteerScreen):
         state = self.oapp.state
         state.compare_a, state.compare_b = state.compare_b, state.compare_a
         self.reload()
-
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_left(self) -> None:
-        self.table.action_cursor_left()
-
-    def action_cursor_right(self) -> None:
-        self.table.action_cursor_right()

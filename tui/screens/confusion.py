@@ -107,10 +107,6 @@ class ConfusionScreen(OrienteerScreen):
         Binding("r", "pick_run", "Choose run"),
         Binding("t", "pick_task", "Choose task"),
         Binding("tab", "toggle_focus", "Matrix / categories"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("h", "cursor_left", "Left", show=False),
-        Binding("l", "cursor_right", "Right", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -492,17 +488,8 @@ class ConfusionScreen(OrienteerScreen):
         state.confusion_task = None if task == ALL_TASKS else task
         self.reload()
 
+    def cursor_target(self) -> DataTable[Text]:
+        return self._active()
+
     def _active(self) -> DataTable[Text]:
         return self.cats if self.focused is self.cats else self.matrix
-
-    def action_cursor_down(self) -> None:
-        self._active().action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self._active().action_cursor_up()
-
-    def action_cursor_left(self) -> None:
-        self._active().action_cursor_left()
-
-    def action_cursor_right(self) -> None:
-        self._active().action_cursor_right()

@@ -124,8 +124,6 @@ class FailuresScreen(OrienteerScreen):
         Binding("s", "pick('source')", "Filter: source", show=False),
         Binding("g", "pick('gold_label')", "Filter: gold label", show=False),
         Binding("p", "pick('pred_label')", "Filter: predicted label", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
         Binding("escape", "escape", "Back / close search", show=False),
     ]
 
@@ -464,11 +462,7 @@ class FailuresScreen(OrienteerScreen):
 
     # --- rows ---------------------------------------------------------------------------------
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
 
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
 
     def action_toggle_mark(self) -> None:
         row = self.current_row()

@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from orienteer.tui.screens.base import screen_bindings
+
 
 def _rows(bindings: list[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
     rows = []
@@ -42,13 +44,13 @@ class HelpScreen(ModalScreen[None]):
         table = Table(title=f"Keys: {getattr(self.under, 'TITLE_TEXT', '') or 'this screen'}", box=None, expand=True)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("action")
-        for key, text in _rows(list(getattr(self.under, "BINDINGS", []))):
+        for key, text in _rows(screen_bindings(self.under)):
             table.add_row(key, text)
         table.add_section()
         for key, text in _rows(list(self.app.BINDINGS)):
             table.add_row(key, text)
         table.add_row("ctrl+p", "Command palette: every action by name")
-        if not any("escape" in key for key, _ in _rows(list(getattr(self.under, "BINDINGS", [])))):
+        if not any("escape" in key for key, _ in _rows(screen_bindings(self.under))):
             table.add_row("escape", "Back")
         self.table = table
         with VerticalScroll(id="help-box"):

@@ -21,10 +21,6 @@ class RunsScreen(OrienteerScreen):
         Binding("enter", "open_cell", "Failures of cell"),
         Binding("b", "set_baseline", "Baseline = this run"),
         Binding("n", "next_bench", "Next benchmark"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("h", "cursor_left", "Left", show=False),
-        Binding("l", "cursor_right", "Right", show=False),
     ]
 
     def __init__(self) -> None:
@@ -158,15 +154,3 @@ class RunsScreen(OrienteerScreen):
         state.baseline = None
         state.generation += 1
         self._reload_if_stale()
-
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_left(self) -> None:
-        self.table.action_cursor_left()
-
-    def action_cursor_right(self) -> None:
-        self.table.action_cursor_right()
