@@ -17,12 +17,18 @@ Three measurements (see bench/README.md for the details):
    and "Overall". ``orienteer --help`` is timed the same way (until the pane's process has exited)
    as the floor of Python start-up.
 2. **Keys, under the Pilot** (``App.run_test(size=...)``, in a fresh interpreter): a scripted walk
-   through every view, ``--rounds`` times. Each key is timed from before ``pilot.press(key)`` to
-   after ``pilot.pause()`` (= repainted: the compositor has rendered the update, which the
-   headless driver would drop, so it is also encoded to terminal bytes here) and to after
-   ``app.workers.wait_for_complete()`` and another pause (= settled: the background count is in).
-   A key that lands on a screen instance not seen before is a *first visit* (it composed and
-   mounted widgets).
+   through every view, ``--rounds`` times. A key's latency runs from just before
+   ``pilot.press(key)`` to the end of the last frame the app painted before ``pilot.pause()``
+   returned (the headless driver drops frames, so ``app._display`` is wrapped: it notes the time
+   and encodes each update to terminal bytes, as a terminal would get them); *settled* is the
+   same after ``app.workers.wait_for_complete()`` and another pause (the background count).
+   The press + pause wall time is kept too but is no latency: the Pilot sleeps in 20 ms steps
+   until the process is idle (an unbound key measures that floor). A key that paints no frame
+   (a toast: the headless driver paints none) is not counted as view-changing. A key that lands
+   on a screen instance not seen before is a *first visit* (it composed and mounted widgets;
+   every case view is a new screen). Each key's CPU time and garbage-collector time are kept.
+   A plain two-screen Textual app (Header, a 100 x 8 DataTable, Footer) is timed the same way
+   as the framework's own floor on this machine.
 3. **Memory.** ``ru_maxrss`` of the Pilot process after the walk, and ``VmRSS`` / ``VmHWM`` of the
    real app in tmux after a walk through the views (runs, failures, confusion, compare, a
    drill-down, a case), read from ``/proc/PID/status`` of the pane's process. The tmux walk also
@@ -142,6 +148,15 @@ def cpu_seconds(pid: int) -> float | None:
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def git_revision() -> str:
+    """The commit measured, with "+dirty" when the working tree differs from it."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    rev = git("rev-parse", "--short", "HEAD") or "?"
+    return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def orienteer_exe() -> str:
@@ -282,7 +297,8 @@ def stage_pilot(args: argparse.Namespace) -> dict[str, Any]:
                     if profiler:
                         profiler.disable()
                         if round_no == 0 or (paint or 0.0) * 1000 > KEY_MEDIAN_MS:
-                            profiles[f"round {round_no + 1} step {step + 1:02d} {key!r} ({what})"] = profile_text(profiler)
+                            name = f"round {round_no + 1} step {step + 1:02d} {key!r} ({what})"
+                            profiles[name] = profile_text(profiler)
                     screen = app.screen
                     records.append({
                         "round": round_no + 1, "step": step + 1, "key": key, "what": what,
@@ -303,6 +319,71 @@ def stage_pilot(args: argparse.Namespace) -> dict[str, Any]:
         **{k.lower() + "_mb": v for k, v in proc_status_mb().items()},
         "profiles": profiles,
     }
+
+
+# --- stage: Textual's own floor on this machine (child process) -------------------------------------
+
+def stage_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """A plain two-mode Textual app (Header, a 100 x 8 DataTable, Footer with 10 keys): cost of a switch."""
+    import asyncio
+
+    from textual.app import App
+    from textual.binding import Binding
+    from textual.screen import Screen
+    from textual.widgets import DataTable, Footer, Header, Static
+
+    width, height = parse_size(args.size)
+
+    class Plain(Screen[None]):
+        BINDINGS = [Binding(k, "noop", f"Action {k}") for k in "abcdefgh"]
+
+        def compose(self) -> Any:
+            yield Header()
+            yield Static("title")
+            yield DataTable(zebra_stripes=True)
+            yield Static("detail")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns(*[f"column {i}" for i in range(8)])
+            for r in range(100):
+                table.add_row(*[f"{r}.{c} cell" for c in range(8)])
+
+    class PlainApp(App[None]):
+        BINDINGS = [Binding("1", "switch_mode('a')", "A"), Binding("2", "switch_mode('b')", "B")]
+        MODES = {"a": Plain, "b": Plain}
+
+        def on_mount(self) -> None:
+            self.switch_mode("a")
+
+    app = PlainApp()
+    last: dict[str, float | None] = {"t": None}
+    display = app._display
+
+    def timed_display(screen: Any, renderable: Any) -> None:
+        display(screen, renderable)
+        if renderable is not None:
+            last["t"] = time.perf_counter()
+
+    app._display = timed_display  # type: ignore[method-assign]
+    first: list[float] = []
+    later: list[float] = []
+    moves: list[float] = []
+
+    async def main() -> None:
+        async with app.run_test(size=(width, height)) as pilot:
+            await pilot.pause()
+            for n, key in enumerate("21" * 6 + "jjjjjj"):
+                last["t"] = None
+                t = time.perf_counter()
+                await pilot.press("down" if key == "j" else key)
+                await pilot.pause()
+                if last["t"] is not None:
+                    (moves if key == "j" else first if n == 0 else later).append(1000 * (last["t"] - t))
+
+    asyncio.run(main())
+    return {"switch_first_ms": first, "switch_ms": later, "cursor_ms": moves}
 
 
 def profile_text(profiler: Any, limit: int = 25) -> str:
@@ -410,6 +491,8 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.socket).unlink(missing_ok=True)  # kill-server leaves the socket file behind
 
 
 def tmux_help(args: argparse.Namespace) -> list[float]:
@@ -520,6 +603,10 @@ def figures_table(fig: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"  Pilot: later keys, {label}", keys[f"later_{name}"], "ms")
     add("  Pilot: press + pause, wall (not a latency: Pilot sleeps)", keys["all_pilot"], "ms")
     add("  Pilot: press + pause of an unbound key (its floor)", summary(p["pilot_floor_ms"]), "ms")
+    fl = fig.get("floor")
+    if fl:
+        add("  Textual floor: mode switch in a plain app (see README)", summary(fl["switch_ms"]), "ms")
+        add("  Textual floor: cursor move in a plain app", summary(fl["cursor_ms"]), "ms")
     add("Pilot process peak RSS (ru_maxrss)", p["ru_maxrss_mb"], "MB", f"<= {RSS_MB:.0f}", p["ru_maxrss_mb"] <= RSS_MB)
     if t:
         rss = t["rss_after_walk_mb"]
@@ -625,7 +712,8 @@ def ensure_workspace(ws: Path) -> None:
         return
     m = re.fullmatch(r"ws_(\d+)", ws.name)
     if not m:
-        raise SystemExit(f"no workspace at {ws}; build one with bench/bench_workspace.py --out DIR (it makes DIR/ws_1750)")
+        raise SystemExit(f"no workspace at {ws}; build one with bench/bench_workspace.py --out DIR "
+                         "(it makes DIR/ws_1750)")
     print(f"no workspace at {ws}: building it with bench_workspace.py --out {ws.parent} --runs {m.group(1)} "
           "(several minutes) ...", flush=True)
     subprocess.run([sys.executable, str(HERE.parent / "bench_workspace.py"), "--out", str(ws.parent), "--runs",
@@ -634,7 +722,7 @@ def ensure_workspace(ws: Path) -> None:
         raise SystemExit(f"building {ws} failed")
 
 
-STAGES = {"info": stage_info, "pilot": stage_pilot}
+STAGES = {"info": stage_info, "pilot": stage_pilot, "floor": stage_floor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -664,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     fig: dict[str, Any] = {"meta": {"workspace": str(args.workspace), "size": args.size, "repeat": args.repeat,
                                     "rounds": args.rounds, "cpus": os.cpu_count(), "python": platform.python_version(),
                                     "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                    "loadavg_start": loadavg()}}
+                                    "loadavg_start": loadavg(), "git": git_revision()}}
     info = run_child("info", args, out / "tui_stage_info.json")
     fig["workspace"] = info
     print(f"workspace {args.workspace}: {info['runs']:,} runs, {info['predictions']:,} predictions; "
@@ -683,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     fig["pilot"].pop("profiles", None)
     summarise_pilot(fig["pilot"])
     fig["meta"]["loadavg_after_pilot"] = loadavg()
+    print("Textual's floor: a plain two-screen app, same size, same harness ...", flush=True)
+    fig["floor"] = run_child("floor", args, out / "tui_stage_floor.json")
 
     if args.profile:
         print("Pilot: two profiled rounds (cProfile per key; timings not used) ...", flush=True)

@@ -28,13 +28,24 @@ SCREEN_KEYS = {"1": "runs", "2": "confusion", "3": "failures", "4": "compare"}
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 
 
-def _modes() -> dict[str, Callable[[], Screen[None]]]:
-    from orienteer.tui.screens.compare import CompareScreen
-    from orienteer.tui.screens.confusion import ConfusionScreen
-    from orienteer.tui.screens.failures import FailuresScreen
-    from orienteer.tui.screens.runs import RunsScreen
+def _screen_factory(module: str, name: str) -> Callable[[], Screen[None]]:
+    """Import a screen's module only when the screen is first shown (start-up paints only the runs view)."""
 
-    return {"runs": RunsScreen, "confusion": ConfusionScreen, "failures": FailuresScreen, "compare": CompareScreen}
+    def make() -> Screen[None]:
+        import importlib
+
+        return getattr(importlib.import_module(f"orienteer.tui.screens.{module}"), name)()
+
+    return make
+
+
+def _modes() -> dict[str, Callable[[], Screen[None]]]:
+    return {
+        "runs": _screen_factory("runs", "RunsScreen"),
+        "confusion": _screen_factory("confusion", "ConfusionScreen"),
+        "failures": _screen_factory("failures", "FailuresScreen"),
+        "compare": _screen_factory("compare", "CompareScreen"),
+    }
 
 
 class OrienteerApp(App[None]):

@@ -17,9 +17,11 @@ class ViewState:
     compare_b: str | None = None
     failures: PredictionFilter = field(default_factory=PredictionFilter)
     failures_sort: str = "item"
-    # Bumped whenever the filter changes or new data arrives: screens reload when it moved.
+    # Bumped when new data arrives or the benchmark / baseline changes: every screen reloads when it moved.
     generation: int = 0
+    # Bumped when a drill-down sets the failures filter: only the failures screen depends on it.
+    failures_generation: int = 0
 
     def show_failures(self, filt: PredictionFilter) -> None:
         self.failures = filt
-        self.generation += 1
+        self.failures_generation += 1

@@ -136,8 +136,8 @@ def test_q_quits(app_factory):
 
 def test_app_start_imports_no_ml_packages():
     code = ("import sys, json; import orienteer.tui.app, orienteer.tui.cli\n"
-            "from orienteer.tui.app import _modes; _modes()\n"
-            "import orienteer.tui.screens.case\n"
+            "import orienteer.tui.screens.runs, orienteer.tui.screens.confusion, orienteer.tui.screens.failures\n"
+            "import orienteer.tui.screens.compare, orienteer.tui.screens.case, orienteer.tui.widgets.item_image\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','transformers','peft','ultralytics'))))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []

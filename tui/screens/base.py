@@ -37,7 +37,7 @@ class OrienteerScreen(Screen[None]):
         Binding("l", "cursor('right')", "Right", show=False),
     ]
     TITLE_TEXT = ""
-    _seen_generation = -1
+    _seen_generation: object = -1
 
     @property
     def oapp(self) -> "OrienteerApp":
@@ -53,8 +53,12 @@ class OrienteerScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self._reload_if_stale()
 
+    def _stale_key(self) -> object:
+        """What this screen's content depends on in the shared state (it reloads when this moved)."""
+        return self.oapp.state.generation
+
     def _reload_if_stale(self, force: bool = False) -> None:
-        generation = self.oapp.state.generation
+        generation = self._stale_key()
         if force or generation != self._seen_generation:
             self._seen_generation = generation
             self.reload()

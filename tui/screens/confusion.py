@@ -465,7 +465,7 @@ class ConfusionScreen(OrienteerScreen):
             state.bench = bench
             state.baseline = None
             state.generation += 1
-            self._seen_generation = state.generation
+            self._seen_generation = self._stale_key()
         self._bench_seen = state.bench
         self.reload()
 

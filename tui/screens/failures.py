@@ -171,6 +171,10 @@ class FailuresScreen(OrienteerScreen):
 
     # --- loading ----------------------------------------------------------------------------
 
+    def _stale_key(self) -> object:
+        state = self.oapp.state
+        return state.generation, state.failures_generation
+
     def reload(self) -> None:
         """Shared state moved (a drill-down, new data): fetch the first page and count again."""
         self._load(recount=True)
