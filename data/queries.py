@@ -195,10 +195,10 @@ def _add_deltas(
     base = reports[base_id]
     ids = [run_ids[r.run] for r in others]
     both = con.execute(
-        f"""SELECT o.run_id, o.task, bit_count(o.correct_bits & b.correct_bits)
-            FROM run_task_stats o JOIN run_task_stats b ON b.run_id = ? AND b.task = o.task
-            WHERE o.run_id IN ({', '.join('?' for _ in ids)})""",
-        [base_id, *ids],
+        """SELECT o.run_id, o.task, bit_count(o.correct_bits & b.correct_bits)
+           FROM run_task_stats o JOIN run_task_stats b ON b.run_id = ? AND b.task = o.task
+           WHERE list_contains(?::INTEGER[], o.run_id)""",
+        [base_id, ids],
     ).fetchall()
     both_right = {(run_id, task): n for run_id, task, n in both}
     for rr in others:

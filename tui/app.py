@@ -78,7 +78,6 @@ class OrienteerApp(App[None]):
         return self.reader.run(query)
 
     def on_mount(self) -> None:
-        self.theme = "textual-dark"
         self.set_interval(0.25, self.reader.release_if_idle)
         self.switch_mode("runs")
 
