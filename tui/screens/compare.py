@@ -275,31 +275,25 @@ class CompareScreen(OrienteerScreen):
         return self.db(lambda con: run_names_of(con, bench))
 
     def action_pick_a(self) -> None:
-        try:
-            runs = self._choices()
-        except OrienteerError as exc:
-            self.oapp.report_error(exc)
-            return
-        if runs:
-            self.app.push_screen(PickerScreen("Run A (before)", runs, self.oapp.state.compare_a), self._a_chosen)
+        self._pick("compare_a", "Run A (before)")
 
     def action_pick_b(self) -> None:
+        self._pick("compare_b", "Run B (after)")
+
+    def _pick(self, side: str, title: str) -> None:
+        """Choose the run on one side (``compare_a`` or ``compare_b`` of the shared state)."""
         try:
             runs = self._choices()
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return
         if runs:
-            self.app.push_screen(PickerScreen("Run B (after)", runs, self.oapp.state.compare_b), self._b_chosen)
+            current = getattr(self.oapp.state, side)
+            self.app.push_screen(PickerScreen(title, runs, current), lambda run: self._chosen(side, run))
 
-    def _a_chosen(self, run: str | None) -> None:
-        if run is not None and run != self.oapp.state.compare_a:
-            self.oapp.state.compare_a = run
-            self.reload()
-
-    def _b_chosen(self, run: str | None) -> None:
-        if run is not None and run != self.oapp.state.compare_b:
-            self.oapp.state.compare_b = run
+    def _chosen(self, side: str, run: str | None) -> None:
+        if run is not None and run != getattr(self.oapp.state, side):
+            setattr(self.oapp.state, side, run)
             self.reload()
 
     def action_swap(self) -> None:

@@ -168,8 +168,8 @@ class ConfusionScreen(OrienteerScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Textual also runs OrienteerScreen.on_mount (handlers run along the MRO): it loads the data.
         self._layout(self.app.size.width)
-        super().on_mount()
         self.matrix.focus()
 
     def on_resize(self, event: Resize) -> None:
