@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-tui clean
 
 $(BIN)/orienteer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench_workspace.py
+
+bench-tui: install
+	$(BIN)/python bench/bench_tui.py
 
 clean:
 	rm -rf $(VENV) orienteer-demo .orienteer-demo.building orienteer-workspace
