@@ -8,6 +8,7 @@ jobs in other processes can write.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -78,6 +79,9 @@ class OrienteerApp(App[None]):
         return self.reader.run(query)
 
     def on_mount(self) -> None:
+        # A table screen holds tens of thousands of small objects; with CPython's default threshold
+        # (700) the collector re-walks them many times a second while screens are built.
+        gc.set_threshold(50_000, 20, 20)
         self.set_interval(0.25, self.reader.release_if_idle)
         self.switch_mode("runs")
 
