@@ -11,8 +11,6 @@ from typing import Any
 
 import duckdb
 
-from orienteer.core.directions import category_from_name
-
 OUTCOMES = ("correct", "wrong", "unparsed", "invalid_option")
 
 
@@ -37,11 +35,6 @@ class PredictionFilter:
 
     def with_(self, **changes: Any) -> "PredictionFilter":
         return replace(self, **changes)
-
-    @staticmethod
-    def normalise_categories(names: tuple[str, ...]) -> tuple[str, ...]:
-        """Accept display names and aliases ("mirror", "90") as well as the stored values."""
-        return tuple(category_from_name(n).value for n in names)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from orienteer.data.formats.detect import PRED_FORMATS, detect_pred_format
 from orienteer.data.formats.predictions import COLUMN_TYPES, READERS, RawPredictions
 from orienteer.data.scoring import score_staged
 from orienteer.data.staging import load_columns
-from orienteer.data.store import RunSpec, existing_runs, write_runs
+from orienteer.data.store import RunSpec, write_runs
 from orienteer.data.workspace import Workspace
 
 # A key is an item id, a 0-based index ("123") or a padded id ("viewspatial_test_000123").

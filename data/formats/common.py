@@ -77,21 +77,13 @@ _FALSE = {"false", "0", "no", "n", "f", "incorrect", "wrong"}
 
 def parse_bool(value: Any) -> bool | None:
     """A verdict cell as a bool; None when the cell is empty; ValueError when it is not a boolean."""
-    if type(value) is str:
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        if not text:
+    if type(value) is not str:  # text, the common case, goes straight to the word lists
+        if is_missing(value):
             return None
-        raise ValueError(f"expected true/false, got {value!r}")
-    if is_missing(value):
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
     text = str(value).strip().lower()
     if text in _TRUE:
         return True

@@ -18,7 +18,7 @@ from typing import Any
 
 from orienteer.data.errors import InputError
 from orienteer.data.formats.common import as_text, iter_jsonl, parse_bool, pick_column, probs_json, read_text, require_nonempty
-from orienteer.data.formats.tables import Row, read_rows
+from orienteer.data.formats.tables import read_rows
 
 COLUMN_TYPES: dict[str, str] = {
     "line": "BIGINT", "key": "VARCHAR", "reply": "VARCHAR", "letter": "VARCHAR", "gold": "VARCHAR",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,3 @@ def _frame(path: Path, frame: Any) -> tuple[list[str], list[tuple[str, Row]]]:
     frame.columns = columns
     records = frame.to_dict(orient="records")
     return columns, [(f"row {i + 1}", r) for i, r in enumerate(records)]
-
-
-def iter_where(rows: list[tuple[str, Row]]) -> Iterator[tuple[str, Row]]:
-    yield from rows
