@@ -87,34 +87,53 @@ def import_benchmark(
         raise OrienteerError("benchmark name must not be empty")
     fmt, items = read_benchmark(path, fmt, mapping)
     image_root = (images or path.resolve().parent).resolve()
-    found, checked = count_present(image_root, [i.images[0] for i in items])
     with ws.staging() as con:
         stage_items(con, items, bench_id=0)
         with ws.attach_for_write(con):
-            existing = find_bench(con, name, catalog="ws")
-            parent_id = None
-            if parent is not None:
-                parent_info = find_bench(con, parent, catalog="ws")
-                if parent_info is None:
-                    raise WorkspaceError(f"no parent benchmark named {parent!r}")
-                parent_id = parent_info.bench_id
-            if existing is not None and not replace:
-                raise WorkspaceError(f"benchmark {name!r} already exists; pass --replace to replace it")
-            if existing is not None:
-                bench_id = existing.bench_id
-                _check_replaceable(con, bench_id, name, items)
-                con.execute("DELETE FROM ws.items WHERE bench_id = ?", [bench_id])
-                con.execute("DELETE FROM ws.benchmarks WHERE bench_id = ?", [bench_id])
-            else:
-                bench_id = con.execute("SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks").fetchone()[0]
-            con.execute(
-                """INSERT INTO ws.benchmarks (bench_id, name, source_path, source_format, image_root, n_items,
-                                              parent_bench_id, notes, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
-                [bench_id, name, str(path.resolve()), fmt, str(image_root), len(items), parent_id, notes],
+            return write_benchmark(
+                con, items, name, source_path=path.resolve(), fmt=fmt, image_root=image_root,
+                replace=replace, notes=notes, parent=parent,
             )
-            con.execute("UPDATE new_items SET bench_id = ?", [bench_id])
-            con.execute("INSERT INTO ws.items SELECT * FROM new_items")
+
+
+def write_benchmark(
+    con: duckdb.DuckDBPyConnection,
+    items: Sequence[Item],
+    name: str,
+    *,
+    source_path: Path,
+    fmt: str,
+    image_root: Path,
+    replace: bool = False,
+    notes: str | None = None,
+    parent: str | None = None,
+    table: str = "new_items",
+) -> BenchImport:
+    """Write items already staged in ``table`` as benchmark ``name``, inside the caller's transaction on ``ws``."""
+    found, checked = count_present(image_root, [i.images[0] for i in items])
+    existing = find_bench(con, name, catalog="ws")
+    parent_id = None
+    if parent is not None:
+        parent_info = find_bench(con, parent, catalog="ws")
+        if parent_info is None:
+            raise WorkspaceError(f"no parent benchmark named {parent!r}")
+        parent_id = parent_info.bench_id
+    if existing is not None and not replace:
+        raise WorkspaceError(f"benchmark {name!r} already exists; pass --replace to replace it")
+    if existing is not None:
+        bench_id = existing.bench_id
+        _check_replaceable(con, bench_id, name, items)
+        con.execute("DELETE FROM ws.items WHERE bench_id = ?", [bench_id])
+        con.execute("DELETE FROM ws.benchmarks WHERE bench_id = ?", [bench_id])
+    else:
+        bench_id = con.execute("SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks").fetchone()[0]
+    con.execute(
+        """INSERT INTO ws.benchmarks (bench_id, name, source_path, source_format, image_root, n_items,
+                                      parent_bench_id, notes, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
+        [bench_id, name, str(source_path), fmt, str(image_root), len(items), parent_id, notes],
+    )
+    con.execute(f"INSERT INTO ws.items SELECT * REPLACE ({int(bench_id)} AS bench_id) FROM {table}")
     tasks: dict[str, int] = {}
     for item in items:
         tasks[item.task] = tasks.get(item.task, 0) + 1

@@ -57,34 +57,74 @@ def import_predictions(
     mapping: Mapping[str, str] | None = None,
     created_by_job: str | None = None,
 ) -> list[RunImport]:
+    with ws.staging() as con:
+        prepared = prepare_predictions(
+            con, ws, path, bench, run, fmt=fmt, parser=parser, replace=replace, model=model, notes=notes,
+            mapping=mapping, created_by_job=created_by_job,
+        )
+        with ws.attach_for_write(con):
+            return write_prepared(con, prepared)
+
+
+@dataclass(frozen=True)
+class PreparedRuns:
+    """Predictions parsed, checked and scored in a staging database, ready to be written."""
+
+    bench: str
+    bench_id: int
+    n_items: int
+    names: list[str]
+    specs: list[RunSpec]
+    replace: bool
+
+
+def prepare_predictions(
+    con: duckdb.DuckDBPyConnection,
+    ws: Workspace,
+    path: Path,
+    bench: str,
+    run: str | None = None,
+    *,
+    fmt: str | None = None,
+    parser: str = "viewspatial",
+    replace: bool = False,
+    model: str | None = None,
+    notes: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    created_by_job: str | None = None,
+) -> PreparedRuns:
+    """Everything that can fail about a predictions file, done on the staging connection ``con``."""
     if parser not in PARSERS:
         raise OrienteerError(f"unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
     raw = read_predictions(path, fmt, mapping)
-    with ws.staging() as con:
-        info = _stage(con, ws, raw, bench)
-        names = _run_names(con, raw, run)
-        _resolve_keys(con, raw, bench, run)
-        _check_gold(con, raw, bench)
-        _check_tasks(con, raw, bench)
-        score_staged(con, parser)
-        clash = [n for n in names if n in info.run_names]
-        if clash and not replace:
-            raise OrienteerError(f"run {', '.join(clash)} already exists; pass --replace to replace it")
-        specs = [
-            RunSpec(name=n, model=model, notes=notes, parser=parser, source_path=str(path.resolve()),
-                    source_format=raw.format, created_by_job=created_by_job)
-            for n in names
-        ]
-        with ws.attach_for_write(con):
-            get_bench(con, bench, catalog="ws")
-            ids = write_runs(con, info.bench_id, specs, replace=replace)
-            summary = con.execute(
-                """SELECT run_id, sum(answered), sum(correct) FROM ws.run_task_stats
-                   WHERE list_contains(?, run_id) GROUP BY run_id""",
-                [list(ids.values())],
-            ).fetchall()
+    info = _stage(con, ws, raw, bench)
+    names = _run_names(con, raw, run)
+    _resolve_keys(con, raw, bench, run)
+    _check_gold(con, raw, bench)
+    _check_tasks(con, raw, bench)
+    score_staged(con, parser)
+    clash = [n for n in names if n in info.run_names]
+    if clash and not replace:
+        raise OrienteerError(f"run {', '.join(clash)} already exists; pass --replace to replace it")
+    specs = [
+        RunSpec(name=n, model=model, notes=notes, parser=parser, source_path=str(path.resolve()),
+                source_format=raw.format, created_by_job=created_by_job)
+        for n in names
+    ]
+    return PreparedRuns(bench, info.bench_id, info.n_items, names, specs, replace)
+
+
+def write_prepared(con: duckdb.DuckDBPyConnection, prepared: PreparedRuns) -> list[RunImport]:
+    """Write prepared runs inside the caller's transaction on the attached workspace ``ws``."""
+    get_bench(con, prepared.bench, catalog="ws")
+    ids = write_runs(con, prepared.bench_id, prepared.specs, replace=prepared.replace)
+    summary = con.execute(
+        """SELECT run_id, sum(answered), sum(correct) FROM ws.run_task_stats
+           WHERE list_contains(?, run_id) GROUP BY run_id""",
+        [list(ids.values())],
+    ).fetchall()
     counts = {run_id: (int(n), int(c)) for run_id, n, c in summary}
-    return [RunImport(n, ids[n], counts[ids[n]][0], counts[ids[n]][1], info.n_items) for n in names]
+    return [RunImport(n, ids[n], counts[ids[n]][0], counts[ids[n]][1], prepared.n_items) for n in prepared.names]
 
 
 @dataclass(frozen=True)

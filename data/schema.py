@@ -104,6 +104,36 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     """,
     # 3: per-(run, task) bitstrings of correct items, for paired comparisons without a join.
     lambda con: _add_correct_bits(con),
+    # 4: jobs' outputs: which jobs were ingested (exactly once), training datasets, trained models.
+    """
+    CREATE TABLE job_ingests (
+        job_id      VARCHAR NOT NULL PRIMARY KEY,
+        kind        VARCHAR NOT NULL,
+        outputs     VARCHAR,
+        ingested_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE datasets (
+        dataset_id     INTEGER NOT NULL,
+        name           VARCHAR NOT NULL,
+        path           VARCHAR NOT NULL,
+        n_examples     INTEGER NOT NULL,
+        composition    VARCHAR,
+        source_format  VARCHAR,
+        notes          VARCHAR,
+        created_by_job VARCHAR,
+        created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE models (
+        model_id       INTEGER NOT NULL,
+        name           VARCHAR NOT NULL,
+        path           VARCHAR NOT NULL,
+        base_model     VARCHAR,
+        method         VARCHAR,
+        notes          VARCHAR,
+        created_by_job VARCHAR,
+        created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -408,6 +408,15 @@ def demo(
             console.print(f"open it with: orienteer -w {summary.workspace}", highlight=False)
 
 
+def _register_subcommands() -> None:
+    from orienteer.tui import cli_jobs
+
+    cli_jobs.register(app)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     app()
 

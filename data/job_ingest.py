@@ -1,0 +1,192 @@
+"""Ingest a finished job's outputs into the workspace: one transaction, exactly once per job id.
+
+Everything that can fail is parsed and checked on a staging connection first; the workspace is then
+attached for one transaction that checks ``job_ingests`` for the job id, writes every output and
+records the id. DuckDB admits one writer at a time, so when two processes notice the same finished
+job, the second finds the id recorded and writes nothing. A process killed mid-transaction leaves
+the workspace as it was (the transaction never commits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orienteer.data.catalog import get_run
+from orienteer.data.errors import OrienteerError
+from orienteer.data.ingest_bench import read_benchmark, stage_items, write_benchmark
+from orienteer.data.ingest_preds import PreparedRuns, prepare_predictions, write_prepared
+from orienteer.data.job_outputs import (
+    ArtifactsOutput,
+    BenchmarkOutput,
+    DatasetOutput,
+    ModelOutput,
+    Output,
+    RunOutput,
+    read_manifest,
+)
+from orienteer.data.items import Item
+from orienteer.data.workspace import Workspace
+
+
+@dataclass
+class IngestResult:
+    job_id: str
+    ingested: bool
+    summary: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": True, "ingested": self.ingested, "summary": self.summary}
+
+
+class _AlreadyIngested(Exception):
+    pass
+
+
+def already_ingested(ws: Workspace, job_id: str) -> bool:
+    if not ws.exists():
+        return False
+    with ws.read() as con:
+        return con.execute("SELECT count(*) FROM job_ingests WHERE job_id = ?", [job_id]).fetchone()[0] > 0
+
+
+def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestResult:
+    """Write the outputs listed in ``out_dir/manifest.json``; a job already ingested is left alone."""
+    outputs = read_manifest(out_dir)
+    if outputs is None:
+        raise OrienteerError(f"job {job_id}: no manifest in {out_dir} (the job did not finish writing its outputs)")
+    if already_ingested(ws, job_id):
+        return IngestResult(job_id, ingested=False, summary=["already ingested"])
+    runs = [o for o in outputs if isinstance(o, RunOutput)]
+    if len(runs) > 1:
+        raise OrienteerError(f"job {job_id}: more than one run in its manifest is not supported")
+    benches = [o for o in outputs if isinstance(o, BenchmarkOutput)]
+    if len(benches) > 1:
+        raise OrienteerError(f"job {job_id}: more than one benchmark in its manifest is not supported")
+    summary: list[str] = []
+    with ws.staging() as con:
+        prepared: PreparedRuns | None = None
+        if runs:
+            r = runs[0]
+            prepared = prepare_predictions(
+                con, ws, out_dir / r.predictions_file, r.bench, r.name, fmt="jsonl", parser=r.parser,
+                model=r.model, notes=r.notes, created_by_job=job_id,
+            )
+        bench_items: list[Item] | None = None
+        fmt = ""
+        if benches:
+            fmt, bench_items = read_benchmark(out_dir / benches[0].items_file, "items")
+            stage_items(con, bench_items, bench_id=0, table="job_items")
+        artifacts = {id(o): _read_jsonl(out_dir / o.file) for o in outputs if isinstance(o, ArtifactsOutput)}
+        try:
+            with ws.attach_for_write(con):
+                if con.execute("SELECT count(*) FROM ws.job_ingests WHERE job_id = ?", [job_id]).fetchone()[0]:
+                    raise _AlreadyIngested
+                if benches and bench_items is not None:
+                    b = benches[0]
+                    info = write_benchmark(
+                        con, bench_items, b.name, source_path=out_dir / b.items_file, fmt=fmt,
+                        image_root=(out_dir / b.image_root).resolve(), notes=b.notes, parent=b.parent, table="job_items",
+                    )
+                    summary.append(f"benchmark {b.name} ({info.n_items} items)")
+                if prepared is not None:
+                    for run in write_prepared(con, prepared):
+                        summary.append(f"run {run.name} ({run.rows} answers, {run.correct} correct)")
+                for o in outputs:
+                    if isinstance(o, ArtifactsOutput):
+                        n = _write_artifacts(con, ws, job_id, out_dir, o, artifacts[id(o)])
+                        summary.append(f"{n} artifacts for run {o.run}")
+                    elif isinstance(o, ModelOutput):
+                        _write_model(con, job_id, out_dir, o)
+                        summary.append(f"model {o.name} ({o.method})")
+                    elif isinstance(o, DatasetOutput):
+                        n = _write_dataset(con, ws, job_id, out_dir, o)
+                        summary.append(f"dataset {o.name} ({n} examples)")
+                _fault_point(out_dir)
+                con.execute(
+                    "INSERT INTO ws.job_ingests (job_id, kind, outputs, ingested_at) VALUES (?, ?, ?, now())",
+                    [job_id, kind, json.dumps(summary)],
+                )
+        except _AlreadyIngested:
+            return IngestResult(job_id, ingested=False, summary=["already ingested"])
+    return IngestResult(job_id, ingested=True, summary=summary)
+
+
+def _fault_point(out_dir: Path) -> None:
+    """Fault injection for the crash tests: pause inside the open transaction when asked to.
+
+    ``ORIENTEER_FAULT_INGEST_PAUSE=SECONDS`` makes the ingesting process write ``ingest-paused`` in
+    the job folder and sleep there, so a test can SIGKILL it mid-transaction.
+    """
+    pause = os.environ.get("ORIENTEER_FAULT_INGEST_PAUSE")
+    if pause:
+        (out_dir.parent / "ingest-paused").touch()
+        time.sleep(float(pause))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise OrienteerError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def _write_artifacts(
+    con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: ArtifactsOutput,
+    rows: list[dict[str, Any]],
+) -> int:
+    run = get_run(con, o.run, catalog="ws")
+    index = dict(con.execute("SELECT item_id, item_idx FROM ws.items WHERE bench_id = ?", [run.bench_id]).fetchall())
+    next_id = con.execute("SELECT COALESCE(max(artifact_id), 0) + 1 FROM ws.artifacts").fetchone()[0]
+    records = []
+    for row in rows:
+        item_id = str(row.get("item_id"))
+        if item_id not in index:
+            raise OrienteerError(f"job {job_id}: artifact for item {item_id!r}, which is not in run {o.run}'s benchmark")
+        path = (out_dir / str(row["path"])).resolve()
+        try:
+            stored = str(path.relative_to(ws.root))
+        except ValueError:
+            stored = str(path)
+        metrics = row.get("metrics")
+        records.append((next_id + len(records), run.run_id, index[item_id], str(row["kind"]), stored,
+                        int(row.get("frame") or 0), json.dumps(metrics) if metrics is not None else None, job_id))
+    if records:
+        con.executemany(
+            """INSERT INTO ws.artifacts (artifact_id, run_id, item_idx, kind, path, frame, metrics, created_by_job, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
+            records,
+        )
+    return len(records)
+
+
+def _write_model(con: duckdb.DuckDBPyConnection, job_id: str, out_dir: Path, o: ModelOutput) -> None:
+    if con.execute("SELECT count(*) FROM ws.models WHERE name = ?", [o.name]).fetchone()[0]:
+        raise OrienteerError(f"job {job_id}: a model named {o.name!r} is already registered")
+    model_id = con.execute("SELECT COALESCE(max(model_id), 0) + 1 FROM ws.models").fetchone()[0]
+    con.execute(
+        """INSERT INTO ws.models (model_id, name, path, base_model, method, notes, created_by_job, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, now())""",
+        [model_id, o.name, str((out_dir / o.path).resolve()), o.base_model, o.method, o.notes, job_id],
+    )
+
+
+def _write_dataset(con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: DatasetOutput) -> int:
+    from orienteer.data.datasets import register_dataset
+
+    info = register_dataset(
+        con, ws, o.name, out_dir / o.file, composition=o.composition, notes=o.notes, created_by_job=job_id, catalog="ws",
+    )
+    return int(getattr(info, "n_examples", 0) or 0)

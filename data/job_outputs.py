@@ -1,0 +1,120 @@
+"""What a job hands to the workspace when it ends: a manifest of outputs, each a file in its folder.
+
+A running job never writes into the DuckDB file (ARCHITECTURE.md section 2). It writes files
+under its own ``outputs/`` folder and lists them in ``manifest.json``; the manifest is written
+last, atomically, so its presence means the outputs are complete. Ingest (``job_ingest.py``)
+reads it and writes everything in one transaction, keyed by the job id.
+
+Paths inside outputs are relative to the outputs folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BenchmarkOutput:
+    """A derived benchmark (flipped, box-prompted): an items JSONL in the generic item format.
+
+    Each line: item_id, task, question, options ({letter: label}), answer (letter), images
+    (paths relative to ``image_root``), and optional source, reference_object, bbox, parent_item_id.
+    """
+
+    name: str
+    items_file: str
+    image_root: str
+    parent: str | None = None
+    notes: str | None = None
+    type: str = "benchmark"
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """A run on an existing benchmark: JSONL lines ``{"item_id", "reply", "probs"?}``.
+
+    ``probs`` is ``{letter: probability}`` for score-mode runs; ``reply`` is the text the parser reads
+    (for score mode, the chosen letter).
+    """
+
+    name: str
+    bench: str
+    predictions_file: str
+    model: str | None = None
+    notes: str | None = None
+    parser: str = "viewspatial"
+    type: str = "run"
+
+
+@dataclass(frozen=True)
+class DatasetOutput:
+    """A training dataset: JSONL of items in the generic item format plus ``target`` (the reply to learn)."""
+
+    name: str
+    file: str
+    composition: dict[str, Any] = field(default_factory=dict)
+    notes: str | None = None
+    type: str = "dataset"
+
+
+@dataclass(frozen=True)
+class ArtifactsOutput:
+    """Files tied to (run, item): JSONL lines ``{"item_id", "kind", "path", "frame", "metrics"}``."""
+
+    run: str
+    file: str
+    type: str = "artifacts"
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """A trained adapter or model folder, registered so the next eval can pick it."""
+
+    name: str
+    path: str
+    base_model: str
+    method: str
+    notes: str | None = None
+    type: str = "model"
+
+
+Output = Union[BenchmarkOutput, RunOutput, DatasetOutput, ArtifactsOutput, ModelOutput]
+_TYPES: dict[str, type] = {
+    "benchmark": BenchmarkOutput,
+    "run": RunOutput,
+    "dataset": DatasetOutput,
+    "artifacts": ArtifactsOutput,
+    "model": ModelOutput,
+}
+
+
+def write_manifest(out_dir: Path, outputs: list[Output]) -> Path:
+    """Write ``manifest.json`` atomically (temporary file, fsync, rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / MANIFEST
+    tmp = out_dir / (MANIFEST + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"outputs": [asdict(o) for o in outputs]}, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(out_dir: Path) -> list[Output] | None:
+    """The outputs listed in a job's manifest, or ``None`` when the job wrote none (yet)."""
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    outputs: list[Output] = []
+    for entry in raw.get("outputs", []):
+        cls = _TYPES[entry["type"]]
+        outputs.append(cls(**entry))
+    return outputs

@@ -1,0 +1,71 @@
+"""The one entry point the CLI and the TUI use to launch, re-run and cancel jobs."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.workspace import Workspace
+from orienteer.jobs.gpu_queue import normalize_gpu
+from orienteer.jobs.kinds import KindInfo, get_kind
+from orienteer.jobs.params import complete, parse_args, to_args
+from orienteer.jobs.runner import get_runner
+from orienteer.jobs.store import JobDir, create_job, find_job
+
+
+def resolve_params(kind: KindInfo, values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled, required checked, GPU normalised: the params a job's spec records."""
+    if not kind.available:
+        raise OrienteerError(f"job kind {kind.name!r} is not implemented yet")
+    params = complete(kind.name, kind.params, values)
+    params["gpu"] = normalize_gpu(params.get("gpu"), kind.needs_gpu)
+    return params
+
+
+def command_argv(kind: KindInfo, params: dict[str, Any], workspace: Workspace | None = None) -> list[str]:
+    """The exact ``orienteer job run`` command for these params (what the TUI shows before starting)."""
+    argv = ["orienteer"]
+    if workspace is not None:
+        argv += ["--workspace", str(workspace.root)]
+    shown = dict(params)
+    if shown.get("gpu") is None:
+        shown["gpu"] = "none" if kind.needs_gpu else None
+    return argv + ["job", "run", kind.name, *to_args(kind.params, shown)]
+
+
+def command_line(kind: KindInfo, params: dict[str, Any], workspace: Workspace | None = None) -> str:
+    return shlex.join(command_argv(kind, params, workspace))
+
+
+def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = "local") -> JobDir:
+    """Validate, create the job folder, start it detached; returns as soon as it is started."""
+    kind = get_kind(kind_name)
+    params = resolve_params(kind, params)
+    module = kind.load()
+    validate = getattr(module, "validate", None)
+    ws.ensure()
+    if validate is not None:
+        validate(ws, params)
+    job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
+    get_runner(runner).submit(job)
+    return job
+
+
+def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str = "local") -> JobDir:
+    kind = get_kind(kind_name)
+    if not kind.available:
+        raise OrienteerError(f"job kind {kind.name!r} is not implemented yet")
+    return submit(ws, kind_name, parse_args(kind.name, kind.params, args), runner)
+
+
+def rerun(ws: Workspace, job_id: str, runner: str = "local") -> JobDir:
+    """A new job with the same spec (it resumes from the old one's partial results when the kind can)."""
+    old = find_job(ws, job_id)
+    spec = old.spec()
+    return submit(ws, spec["kind"], dict(spec["params"]), runner)
+
+
+def cancel(ws: Workspace, job_id: str, runner: str = "local") -> bool:
+    return get_runner(runner).cancel(find_job(ws, job_id))

@@ -1,0 +1,1 @@
+"""Model code for the job kinds (torch, transformers, peft, ultralytics): imported lazily, only by jobs."""

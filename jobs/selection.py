@@ -1,0 +1,139 @@
+"""Which items a job works on: a small filter language shared by the CLI, the TUI and every kind.
+
+``spec`` is ``None``/``"all"`` or ``;``-separated clauses: ``task:NAME``, ``ids:ID1,ID2``,
+``ids-file:PATH`` (one id per line; what the TUI writes for marked rows), ``failures:RUN`` (items
+RUN got wrong, missing answers included), ``source:NAME`` and ``limit:N``. Clauses narrow each
+other; the result keeps benchmark order. Kept as plain text so a job's spec stays readable and
+re-runnable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orienteer.data.catalog import get_bench, get_run
+from orienteer.data.errors import OrienteerError
+from orienteer.data.items import Item
+from orienteer.data.workspace import Workspace
+
+CLAUSES = ("task", "ids", "ids-file", "failures", "source", "limit")
+
+
+@dataclass(frozen=True)
+class Selection:
+    tasks: tuple[str, ...] = ()
+    ids: tuple[str, ...] | None = None
+    failures_of: str | None = None
+    sources: tuple[str, ...] = ()
+    limit: int | None = None
+
+
+def parse_spec(spec: str | None) -> Selection:
+    """Parse the filter text; unknown clauses and bad numbers are one-line errors."""
+    if spec is None or not spec.strip() or spec.strip() == "all":
+        return Selection()
+    tasks: list[str] = []
+    ids: list[str] | None = None
+    failures_of: str | None = None
+    sources: list[str] = []
+    limit: int | None = None
+    for clause in (c.strip() for c in spec.split(";")):
+        if not clause or clause == "all":
+            continue
+        key, sep, value = clause.partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in CLAUSES:
+            raise OrienteerError(f"item filter {clause!r}: expected one of {', '.join(c + ':...' for c in CLAUSES)}")
+        if key == "task":
+            tasks.append(value)
+        elif key == "source":
+            sources.append(value)
+        elif key in ("ids", "ids-file"):
+            new = _read_ids_file(value) if key == "ids-file" else [v.strip() for v in value.split(",") if v.strip()]
+            ids = new if ids is None else [i for i in ids if i in set(new)]
+        elif key == "failures":
+            failures_of = value
+        elif key == "limit":
+            try:
+                limit = int(value)
+            except ValueError:
+                raise OrienteerError(f"item filter {clause!r}: limit expects a whole number") from None
+    return Selection(tuple(tasks), tuple(ids) if ids is not None else None, failures_of, tuple(sources), limit)
+
+
+def _read_ids_file(path: str) -> list[str]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise OrienteerError(f"item filter: ids file {file} does not exist (expected one item id per line)")
+    return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_items(ws: Workspace, bench: str, spec: str | None = None) -> tuple[list[Item], Path]:
+    """The benchmark's items chosen by ``spec``, in benchmark order, and its image root."""
+    selection = parse_spec(spec)
+    with ws.read() as con:
+        info = get_bench(con, bench)
+        where = ["i.bench_id = ?"]
+        args: list[Any] = [info.bench_id]
+        if selection.tasks:
+            where.append("list_contains(?, i.task)")
+            args.append(list(selection.tasks))
+        if selection.sources:
+            where.append("list_contains(?, i.source)")
+            args.append(list(selection.sources))
+        if selection.ids is not None:
+            where.append("list_contains(?, i.item_id)")
+            args.append(list(selection.ids))
+        if selection.failures_of is not None:
+            run = get_run(con, selection.failures_of)
+            if run.bench_id != info.bench_id:
+                raise OrienteerError(
+                    f"item filter failures:{run.name}: that run is on benchmark {run.bench_name!r}, not {bench!r}"
+                )
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM predictions p WHERE p.run_id = ? AND p.item_idx = i.item_idx AND p.correct)"
+            )
+            args.append(run.run_id)
+        sql = f"SELECT {_ITEM_COLUMNS} FROM items i WHERE {' AND '.join(where)} ORDER BY i.item_idx"
+        if selection.limit is not None:
+            sql += f" LIMIT {max(0, selection.limit)}"
+        rows = con.execute(sql, args).fetchall()
+    root = Path(info.image_root) if info.image_root else ws.root
+    return [_item(row) for row in rows], root
+
+
+_ITEM_COLUMNS = (
+    "i.item_id, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images, "
+    "i.source, i.reference_object, i.bbox, i.parent_item_id"
+)
+
+
+def _item(row: tuple[Any, ...]) -> Item:
+    return Item(
+        item_id=row[0], task=row[1], question=row[2], option_letters=list(row[3]), option_labels=list(row[4]),
+        answer_letter=row[5], images=list(row[6]), source=row[7], reference_object=row[8],
+        bbox=list(row[9]) if row[9] is not None else None, parent_item_id=row[10],
+    )
+
+
+def run_info(ws: Workspace, run: str) -> dict[str, Any]:
+    """A run's benchmark, model and notes, and its answers by item id (letter, correct, probs)."""
+    with ws.read() as con:
+        info = get_run(con, run)
+        model, notes = con.execute("SELECT model, notes FROM runs WHERE run_id = ?", [info.run_id]).fetchone()
+        answers = _answers(con, info.run_id)
+    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes, "answers": answers}
+
+
+def _answers(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, dict[str, Any]]:
+    rows = con.execute(
+        """SELECT i.item_id, p.letter, p.correct, p.probs FROM predictions p
+           JOIN items i ON i.item_idx = p.item_idx AND i.bench_id = (SELECT bench_id FROM runs WHERE run_id = ?)
+           WHERE p.run_id = ?""",
+        [run_id, run_id],
+    ).fetchall()
+    return {r[0]: {"letter": r[1], "correct": bool(r[2]), "probs": r[3]} for r in rows}

@@ -1,0 +1,145 @@
+"""What a job is doing, read from its folder alone (no database): the job list's one source of truth.
+
+``starting``  spec written, the process has not recorded itself yet
+``queued``    waiting for its GPU
+``running``   the recorded process is alive (same pid *and* start time, same boot)
+``done``      exit code 0 (its outputs are ingested, or will be the next time anyone looks)
+``failed``    non-zero exit code, or its outputs could not be ingested
+``cancelled`` asked to stop and stopped
+``lost``      the process is gone without an exit code (killed, machine rebooted)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from orienteer.jobs.procinfo import boot_id, is_alive
+from orienteer.jobs.store import JobDir, read_json
+
+STARTING_GRACE_S = 15.0
+ACTIVE = ("starting", "queued", "running")
+
+
+@dataclass
+class Progress:
+    done: int = 0
+    total: int | None = None
+    unit: str = "items"
+    note: str = ""
+    rate: float | None = None
+    eta_s: float | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        return self.done / self.total if self.total else None
+
+
+@dataclass
+class JobView:
+    job_id: str
+    kind: str
+    status: str
+    params: dict[str, Any]
+    argv: list[str]
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    gpu: str | None = None
+    progress: Progress = field(default_factory=Progress)
+    ingest: dict[str, Any] | None = None
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+def read_progress(job: JobDir) -> Progress:
+    """The last progress record, with the rate over this run's records and the ETA it implies."""
+    try:
+        lines = job.progress_path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return Progress()
+    records = []
+    for raw in (lines[0], *lines[-20:]) if lines else ():
+        try:
+            records.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    if not records:
+        return Progress()
+    first, last = records[0], records[-1]
+    progress = Progress(int(last.get("done") or 0), last.get("total"), last.get("unit") or "items", last.get("note") or "")
+    window = records[-min(len(records), 20):]
+    span_t = float(window[-1]["t"]) - float(window[0]["t"])
+    span_n = int(window[-1].get("done") or 0) - int(window[0].get("done") or 0)
+    if span_t <= 0 or span_n <= 0:
+        span_t = float(last["t"]) - float(first["t"])
+        span_n = int(last.get("done") or 0) - int(first.get("done") or 0)
+    if span_t > 0 and span_n > 0:
+        progress.rate = span_n / span_t
+        if progress.total:
+            progress.eta_s = max(0.0, (progress.total - progress.done) / progress.rate)
+    return progress
+
+
+def job_view(job: JobDir) -> JobView:
+    spec = job.spec()
+    state = job.state()
+    exit_info = job.exit()
+    view = JobView(
+        job_id=job.job_id, kind=spec["kind"], status="starting", params=spec.get("params", {}),
+        argv=spec.get("argv", []), created_at=float(spec.get("created_at") or 0),
+        gpu=(state or {}).get("gpu", spec.get("params", {}).get("gpu")),
+        started_at=(state or {}).get("started_at"), progress=read_progress(job), ingest=read_json(job.ingest_path),
+    )
+    if exit_info is not None:
+        view.exit_code = int(exit_info.get("code", 1))
+        view.ended_at = exit_info.get("ended_at")
+        view.error = exit_info.get("error")
+        if exit_info.get("cancelled"):
+            view.status = "cancelled"
+        elif view.exit_code == 0:
+            view.status = "done"
+            if view.ingest is not None and not view.ingest.get("ok", True):
+                view.status = "failed"
+                view.error = f"ingest: {view.ingest.get('error')}"
+        else:
+            view.status = "failed"
+        return view
+    if state is None:
+        if time.time() - view.created_at < STARTING_GRACE_S:
+            view.status = "starting"
+        else:
+            view.status = "cancelled" if job.cancel_path.exists() else "lost"
+        return view
+    same_boot = state.get("boot_id") is None or state.get("boot_id") == boot_id()
+    if same_boot and is_alive(int(state.get("pid") or 0), state.get("ticks")):
+        view.status = "queued" if state.get("phase") == "queued" else "running"
+        return view
+    view.status = "cancelled" if job.cancel_path.exists() else "lost"
+    view.error = "the job process vanished without an exit code (killed, or the machine restarted)"
+    return view
+
+
+def tail(path: Any, n: int = 5) -> list[str]:
+    """The last ``n`` lines of a text file (empty when it does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return data.splitlines()[-n:]

@@ -1,0 +1,120 @@
+"""The job process: ``python -m orienteer.jobs.worker JOB_DIR``, started detached by a runner.
+
+It records who it is (pid + start time + boot id), waits for its GPU if it needs one, runs the
+kind, writes the manifest and ``exit.json``, then ingests its outputs. stdout and stderr are the
+job's log. SIGTERM asks the kind to stop at its next check (a canceller escalates to SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from orienteer.data.job_outputs import write_manifest
+from orienteer.data.workspace import Workspace
+from orienteer.jobs.context import JobCancelled, JobContext
+from orienteer.jobs.gpu_queue import GpuLock
+from orienteer.jobs.kinds import get_kind
+from orienteer.jobs.procinfo import boot_id, start_ticks
+from orienteer.jobs.store import JobDir, resume_dir, write_json
+
+
+def _record_state(job: JobDir, phase: str, gpu: str | None, started_at: float) -> None:
+    write_json(job.state_path, {
+        "pid": os.getpid(), "ticks": start_ticks(os.getpid()), "boot_id": boot_id(), "phase": phase,
+        "gpu": gpu, "started_at": started_at, "host": os.uname().nodename,
+    })
+
+
+def _device(gpu: str | None, needs_gpu: bool) -> str:
+    if gpu is None or not needs_gpu:
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    print(f"note: no CUDA device is visible (CUDA_VISIBLE_DEVICES={gpu}); running on the CPU", flush=True)
+    return "cpu"
+
+
+def run_job(job_dir: Path) -> int:
+    job = JobDir(job_dir)
+    spec = job.spec()
+    kind = get_kind(spec["kind"])
+    params = spec["params"]
+    ws = Workspace(spec["workspace"])
+    gpu = params.get("gpu")
+    started_at = time.time()
+    ctx = JobContext(
+        job_id=job.job_id, kind=kind.name, params=params, workspace=ws, job_dir=job.path,
+        out_dir=job.out_dir, resume_dir=resume_dir(ws, kind.name, params), _progress_path=job.progress_path,
+    )
+    queued = {"waiting": False}
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        ctx.request_stop()
+        if queued["waiting"]:
+            raise JobCancelled("cancelled while queued")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not end the job
+    lock: GpuLock | None = None
+    try:
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+            lock = GpuLock(ws.dir("jobs"), str(gpu))
+            if not lock.try_acquire():
+                _record_state(job, "queued", gpu, started_at)
+                print(f"[{time.strftime('%H:%M:%S')}] queued: waiting for GPU {gpu}", flush=True)
+                queued["waiting"] = True
+                lock.acquire()
+                queued["waiting"] = False
+        _record_state(job, "running", gpu, started_at)
+        if job.cancel_path.exists():
+            raise JobCancelled("cancelled before it started")
+        ctx.device = _device(gpu, kind.needs_gpu)
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        print(f"[{time.strftime('%H:%M:%S')}] job {job.job_id}: {kind.name} on {ctx.device}", flush=True)
+        kind.entry()(ctx)
+        if ctx.should_stop():
+            raise JobCancelled("cancelled")
+        write_manifest(ctx.out_dir, ctx.outputs)
+        write_json(job.exit_path, {"code": 0, "cancelled": False, "ended_at": time.time()})
+    except (JobCancelled, KeyboardInterrupt) as exc:
+        print(f"[{time.strftime('%H:%M:%S')}] cancelled: {exc}", flush=True)
+        write_json(job.exit_path, {"code": 130, "cancelled": True, "ended_at": time.time(), "error": "cancelled"})
+        return 130
+    except BaseException as exc:  # noqa: BLE001 - the job's last word must reach exit.json
+        traceback.print_exc()
+        sys.stderr.flush()
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        write_json(job.exit_path, {"code": 1, "cancelled": False, "ended_at": time.time(), "error": error})
+        return 1
+    finally:
+        if lock is not None:
+            lock.release()
+    from orienteer.jobs.reconcile import ingest_finished
+
+    result = ingest_finished(ws, job)
+    if result is not None:
+        print(f"[{time.strftime('%H:%M:%S')}] ingest: {result}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orienteer.jobs.worker JOB_DIR", file=sys.stderr)
+        return 2
+    return run_job(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""``orienteer job ...``: launch, list, follow and cancel background jobs from the shell.
+
+Every TUI launch is exactly one of these commands. Kind options are declared by each kind
+(``orienteer job kinds`` lists them) and parsed by ``orienteer.jobs.params``, so the command is
+the same whether typed or built by the TUI's form.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console, err
+
+job_app = typer.Typer(help="Run jobs in the background (they outlive the app and the SSH session).", no_args_is_help=True)
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@job_app.command("kinds")
+def kinds(as_json: JsonOpt = False) -> None:
+    """The job kinds, their options, and which are implemented."""
+    from orienteer.jobs.kinds import KINDS
+
+    rows = []
+    for kind in KINDS.values():
+        params = kind.params
+        rows.append({
+            "kind": kind.name, "available": kind.available, "gpu": kind.needs_gpu, "summary": kind.summary,
+            "options": [{"flag": p.flag, "type": p.type, "default": p.default, "required": p.required, "help": p.help,
+                         "choices": list(p.choices)} for p in params],
+        })
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        mark = "" if row["available"] else "  [yellow](not implemented yet)[/]"
+        gpu = " [dim](GPU)[/]" if row["gpu"] else ""
+        console.print(f"[bold]{row['kind']}[/]{gpu}  {row['summary']}{mark}", highlight=False)
+        for opt in row["options"]:
+            req = " [red]required[/]" if opt["required"] else f" [dim]default {opt['default']}[/]"
+            choices = f" [dim]({'|'.join(opt['choices'])})[/]" if opt["choices"] else ""
+            console.print(f"    {opt['flag']:<18} {opt['help']}{choices}{req}", highlight=False)
+
+
+@job_app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def run(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="Job kind (orienteer job kinds lists them and their options).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the log until the job ends; exit 1 if it failed.")] = False,
+) -> None:
+    """Start a job in the background: orienteer job run KIND --option value ..."""
+    with _errors():
+        from orienteer.jobs.api import submit_args
+
+        ws = _ws()
+        job = submit_args(ws, kind, list(ctx.args))
+        console.print(f"started job {job.job_id}", highlight=False)
+        if wait:
+            code = _follow(ws, job.job_id, until_done=True)
+            raise typer.Exit(code)
+
+
+def _follow(ws: object, job_id: str, until_done: bool, lines: int = 0) -> int:
+    """Print the log as it grows; when ``until_done``, stop when the job ends and return 0/1."""
+    from orienteer.jobs.reconcile import ingest_finished
+    from orienteer.jobs.status import job_view
+    from orienteer.jobs.store import find_job
+
+    job = find_job(ws, job_id)  # type: ignore[arg-type]
+    position = 0
+    if lines and job.log_path.exists():
+        from orienteer.jobs.status import tail
+
+        for line in tail(job.log_path, lines):
+            console.print(line, highlight=False, markup=False)
+        position = job.log_path.stat().st_size
+    while True:
+        if job.log_path.exists():
+            with open(job.log_path, "rb") as fh:
+                fh.seek(position)
+                chunk = fh.read()
+                position += len(chunk)
+            if chunk:
+                console.out(chunk.decode("utf-8", errors="replace"), end="", highlight=False)
+        view = job_view(job)
+        if not view.active:
+            deadline = time.monotonic() + 120
+            while view.status == "done" and view.ingest is None and time.monotonic() < deadline:
+                # The job ingests its own outputs as it ends; take over if it could not.
+                ingest_finished(ws, job)  # type: ignore[arg-type]
+                view = job_view(job)
+                if view.ingest is None:
+                    time.sleep(0.1)
+            _final_line(view)
+            return 0 if view.status == "done" else 1
+        time.sleep(0.2)
+
+
+def _final_line(view: object) -> None:
+    v = view  # JobView
+    colour = {"done": "green", "failed": "red", "lost": "red", "cancelled": "yellow"}.get(v.status, "white")  # type: ignore[attr-defined]
+    extra = f": {v.error}" if v.error else ""  # type: ignore[attr-defined]
+    console.print(f"job {v.job_id} [{colour}]{v.status}[/]{extra}", highlight=False)  # type: ignore[attr-defined]
+    if v.ingest and v.ingest.get("summary"):  # type: ignore[attr-defined]
+        console.print("ingested: " + "; ".join(v.ingest["summary"]), highlight=False)  # type: ignore[attr-defined]
+
+
+@job_app.command("list")
+def list_jobs(
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N jobs (newest first).")] = 30,
+) -> None:
+    """Jobs of this workspace, newest first (finished jobs' outputs are ingested on the way)."""
+    with _errors():
+        from orienteer.jobs.reconcile import reconcile, summary_line
+
+        views = reconcile(_ws())[:limit]
+        if as_json:
+            _print_json([summary_line(v) for v in views])
+            return
+        if not views:
+            console.print("no jobs yet (orienteer job kinds lists what can run)", highlight=False)
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        rows = []
+        for v in views:
+            p = v.progress
+            prog = f"{p.done}/{p.total}" if p.total else (str(p.done) if p.done else "-")
+            rate = f"{p.rate:.2f}/s" if p.rate else ""
+            eta = _fmt_duration(p.eta_s) if v.active and p.eta_s is not None else ""
+            gpu = f"gpu {v.gpu}" if v.gpu is not None else "cpu"
+            note = v.error or "; ".join((v.ingest or {}).get("summary") or [])
+            rows.append((v.job_id, v.kind, v.status, prog, rate, eta, _fmt_duration(v.elapsed_s), gpu, note))
+        headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")
+        for index, column in enumerate(headers):
+            fixed = column != "note"
+            width = max(len(column), *(len(r[index]) for r in rows))
+            table.add_column(
+                column, no_wrap=True, overflow="ellipsis", min_width=width if fixed else 10,
+                ratio=None if fixed else 1, justify="right" if column in ("progress", "rate", "eta", "elapsed") else "left",
+            )
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+@job_app.command("logs")
+def logs(
+    job_id: Annotated[str, typer.Argument(help="Job id (a unique prefix or suffix is enough).")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end (0 = all).")] = 0,
+) -> None:
+    """A job's log."""
+    with _errors():
+        from orienteer.jobs.status import tail
+        from orienteer.jobs.store import find_job
+
+        ws = _ws()
+        job = find_job(ws, job_id)
+        if follow:
+            raise typer.Exit(_follow(ws, job.job_id, until_done=True, lines=lines or 20))
+        if not job.log_path.exists():
+            console.print("(no log yet)", highlight=False)
+            return
+        if lines:
+            for line in tail(job.log_path, lines):
+                console.print(line, highlight=False, markup=False)
+        else:
+            console.out(job.log_path.read_text(encoding="utf-8", errors="replace"), end="", highlight=False)
+
+
+@job_app.command("cancel")
+def cancel(job_id: Annotated[str, typer.Argument(help="Job id (a unique prefix or suffix is enough).")]) -> None:
+    """Stop a job: SIGTERM to its process group, SIGKILL after a grace period."""
+    with _errors():
+        from orienteer.jobs.api import cancel as cancel_job
+
+        if cancel_job(_ws(), job_id):
+            console.print(f"cancelled job {job_id}", highlight=False)
+        else:
+            err.print(f"job {job_id} was not running", highlight=False)
+
+
+@job_app.command("rerun")
+def rerun(
+    job_id: Annotated[str, typer.Argument(help="Job id to run again with the same spec.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the new job until it ends.")] = False,
+) -> None:
+    """Run a job again with the same spec (eval and train pick up where a killed run stopped)."""
+    with _errors():
+        from orienteer.jobs.api import rerun as rerun_job
+
+        ws = _ws()
+        job = rerun_job(ws, job_id)
+        console.print(f"started job {job.job_id}", highlight=False)
+        if wait:
+            raise typer.Exit(_follow(ws, job.job_id, until_done=True))
+
+
+@job_app.command("show")
+def show(job_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """One job: its spec, status, progress and what it ingested."""
+    with _errors():
+        from orienteer.jobs.reconcile import ingest_finished, summary_line
+        from orienteer.jobs.status import job_view, tail
+        from orienteer.jobs.store import find_job
+
+        ws = _ws()
+        job = find_job(ws, job_id)
+        ingest_finished(ws, job)
+        view = job_view(job)
+        row = summary_line(view) | {"params": view.params, "folder": str(job.path), "log_tail": tail(job.log_path, 5)}
+        if as_json:
+            _print_json(row)
+            return
+        for key, value in row.items():
+            console.print(f"[bold]{key:<10}[/] {value}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(job_app, name="job")
+
+
+
