@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/orienteer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,ml]'
 	touch $@
 
 install: $(BIN)/orienteer

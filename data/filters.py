@@ -86,9 +86,20 @@ def compile_filter(con: duckdb.DuckDBPyConnection, f: PredictionFilter) -> Compi
         like = f"%{f.text}%"
         params.extend([like, like, f.text])
     if f.versus_run is not None and f.versus_correct is not None:
-        versus = get_run(con, f.versus_run).run_id
-        parts.append(
-            """COALESCE((SELECT q.correct FROM predictions q WHERE q.run_id = ? AND q.item_idx = p.item_idx), FALSE) = ?"""
-        )
-        params.extend([versus, f.versus_correct])
+        versus = get_run(con, f.versus_run)
+        own = get_run(con, f.runs[0]) if len(f.runs) == 1 else None
+        if own is None or own.bench_id == versus.bench_id:
+            parts.append(
+                """COALESCE((SELECT q.correct FROM predictions q WHERE q.run_id = ? AND q.item_idx = p.item_idx), FALSE) = ?"""
+            )
+            params.extend([versus.run_id, f.versus_correct])
+        else:
+            # The versus run is of a derived benchmark or its parent: pair items through parent_item_id.
+            needs_items = True
+            parts.append(
+                """COALESCE((SELECT q.correct FROM predictions q JOIN items qi ON qi.bench_id = ? AND qi.item_idx = q.item_idx
+                             WHERE q.run_id = ? AND (qi.parent_item_id = i.item_id OR qi.item_id = i.parent_item_id)
+                             LIMIT 1), FALSE) = ?"""
+            )
+            params.extend([versus.bench_id, versus.run_id, f.versus_correct])
     return CompiledFilter(" AND ".join(parts) if parts else "TRUE", params, needs_items)

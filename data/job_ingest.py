@@ -70,6 +70,7 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
     if len(benches) > 1:
         raise OrienteerError(f"job {job_id}: more than one benchmark in its manifest is not supported")
     summary: list[str] = []
+    registered: list[Any] = []  # dataset files put in place, removed again if the transaction fails
     with ws.staging() as con:
         prepared: PreparedRuns | None = None
         if runs:
@@ -106,8 +107,9 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                         _write_model(con, job_id, out_dir, o)
                         summary.append(f"model {o.name} ({o.method})")
                     elif isinstance(o, DatasetOutput):
-                        n = _write_dataset(con, ws, job_id, out_dir, o)
-                        summary.append(f"dataset {o.name} ({n} examples)")
+                        info = _write_dataset(con, ws, job_id, out_dir, o)
+                        registered.append(info)
+                        summary.append(f"dataset {o.name} ({info.n_examples} examples)")
                 _fault_point(out_dir)
                 con.execute(
                     "INSERT INTO ws.job_ingests (job_id, kind, outputs, ingested_at) VALUES (?, ?, ?, now())",
@@ -115,6 +117,12 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                 )
         except _AlreadyIngested:
             return IngestResult(job_id, ingested=False, summary=["already ingested"])
+        except BaseException:
+            from orienteer.data.datasets import discard_registered
+
+            for info in registered:
+                discard_registered(info)
+            raise
     return IngestResult(job_id, ingested=True, summary=summary)
 
 
@@ -173,20 +181,14 @@ def _write_artifacts(
 
 
 def _write_model(con: duckdb.DuckDBPyConnection, job_id: str, out_dir: Path, o: ModelOutput) -> None:
-    if con.execute("SELECT count(*) FROM ws.models WHERE name = ?", [o.name]).fetchone()[0]:
-        raise OrienteerError(f"job {job_id}: a model named {o.name!r} is already registered")
-    model_id = con.execute("SELECT COALESCE(max(model_id), 0) + 1 FROM ws.models").fetchone()[0]
-    con.execute(
-        """INSERT INTO ws.models (model_id, name, path, base_model, method, notes, created_by_job, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, now())""",
-        [model_id, o.name, str((out_dir / o.path).resolve()), o.base_model, o.method, o.notes, job_id],
-    )
+    from orienteer.data.models import insert_model
+
+    insert_model(con, o.name, str((out_dir / o.path).resolve()), o.base_model, o.method, o.notes, job_id, catalog="ws")
 
 
-def _write_dataset(con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: DatasetOutput) -> int:
+def _write_dataset(con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: DatasetOutput) -> Any:
     from orienteer.data.datasets import register_dataset
 
-    info = register_dataset(
+    return register_dataset(
         con, ws, o.name, out_dir / o.file, composition=o.composition, notes=o.notes, created_by_job=job_id, catalog="ws",
     )
-    return int(getattr(info, "n_examples", 0) or 0)

@@ -446,13 +446,46 @@ class CompareRow:
     p_value: float
 
 
+def alignment(con: duckdb.DuckDBPyConnection, bench_a: int, bench_b: int) -> str:
+    """How items of two benchmarks line up: ``same``, ``b_from_a`` (B derived from A: B's
+    ``parent_item_id`` is A's ``item_id``), ``a_from_b``, or ``none``."""
+    if bench_a == bench_b:
+        return "same"
+    parents = dict(con.execute(
+        "SELECT bench_id, parent_bench_id FROM benchmarks WHERE list_contains(?, bench_id)", [[bench_a, bench_b]]
+    ).fetchall())
+    if parents.get(bench_b) == bench_a:
+        return "b_from_a"
+    if parents.get(bench_a) == bench_b:
+        return "a_from_b"
+    return "none"
+
+
 def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list[CompareRow]:
-    """Per task: items fixed (A wrong, B right) and broken (A right, B wrong), plus overall."""
+    """Per task: items fixed (A wrong, B right) and broken (A right, B wrong), plus overall.
+
+    Runs of one benchmark pair by item. A run of a derived benchmark (flipped, box-prompted) pairs
+    with a run of its parent through ``parent_item_id``; only items present in both count.
+    """
     a, b = get_run(con, run_a), get_run(con, run_b)
-    if a.bench_id != b.bench_id:
-        raise WorkspaceError(f"runs {run_a!r} ({a.bench_name}) and {run_b!r} ({b.bench_name}) are of different benchmarks")
+    how = alignment(con, a.bench_id, b.bench_id)
+    if how == "none":
+        raise WorkspaceError(
+            f"runs {run_a!r} ({a.bench_name}) and {run_b!r} ({b.bench_name}) are of unrelated benchmarks "
+            "(neither is derived from the other)"
+        )
+    if how == "same":
+        pairs = "SELECT item_idx AS ia, item_idx AS ib, task FROM items WHERE bench_id = ?"
+        params: list[Any] = [a.bench_id]
+    else:
+        orig, derived = (a.bench_id, b.bench_id) if how == "b_from_a" else (b.bench_id, a.bench_id)
+        pairs = """SELECT o.item_idx AS io, d.item_idx AS id_, o.task FROM items o
+                   JOIN items d ON d.bench_id = ? AND d.parent_item_id = o.item_id WHERE o.bench_id = ?"""
+        pairs = (f"SELECT io AS ia, id_ AS ib, task FROM ({pairs})" if how == "b_from_a"
+                 else f"SELECT id_ AS ia, io AS ib, task FROM ({pairs})")
+        params = [derived, orig]
     rows = con.execute(
-        """WITH i AS (SELECT item_idx, task FROM items WHERE bench_id = ?),
+        f"""WITH i AS ({pairs}),
                 pa AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?),
                 pb AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?)
            SELECT i.task, count(*) AS n,
@@ -460,9 +493,9 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list
                   count(*) FILTER (WHERE COALESCE(pb.correct, FALSE)) AS cb,
                   count(*) FILTER (WHERE NOT COALESCE(pa.correct, FALSE) AND COALESCE(pb.correct, FALSE)) AS fixed,
                   count(*) FILTER (WHERE COALESCE(pa.correct, FALSE) AND NOT COALESCE(pb.correct, FALSE)) AS broken
-           FROM i LEFT JOIN pa USING (item_idx) LEFT JOIN pb USING (item_idx)
+           FROM i LEFT JOIN pa ON pa.item_idx = i.ia LEFT JOIN pb ON pb.item_idx = i.ib
            GROUP BY i.task ORDER BY i.task""",
-        [a.bench_id, a.run_id, b.run_id],
+        [*params, a.run_id, b.run_id],
     ).fetchall()
     out = [CompareRow(t, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)) for t, n, ca, cb, f, br in rows]
     if out:
@@ -473,6 +506,17 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list
         br = sum(r.broken for r in out)
         out.append(CompareRow(OVERALL, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)))
     return out
+
+
+def comparable_runs(con: duckdb.DuckDBPyConnection, bench: str | None) -> list[str]:
+    """Runs of ``bench`` and of the benchmarks derived from it or it from (for the compare pickers)."""
+    if bench is None:
+        return run_names_of(con, None)
+    return [r[0] for r in con.execute(
+        """WITH me AS (SELECT bench_id, parent_bench_id FROM benchmarks WHERE name = ?)
+           SELECT r.name FROM runs r JOIN benchmarks b USING (bench_id), me
+           WHERE b.bench_id = me.bench_id OR b.parent_bench_id = me.bench_id OR b.bench_id = me.parent_bench_id
+           ORDER BY r.run_id""", [bench]).fetchall()]
 
 
 # --- one item, for the case view ----------------------------------------------------------------

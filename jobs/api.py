@@ -45,12 +45,29 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     params = resolve_params(kind, params)
     module = kind.load()
     validate = getattr(module, "validate", None)
-    ws.ensure()
+    if not ws.exists():
+        ws.ensure()
     if validate is not None:
         validate(ws, params)
+    _refuse_twin(ws, kind.name, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
     get_runner(runner).submit(job)
     return job
+
+
+def _refuse_twin(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+    """Two live jobs with one spec would share a resume folder (partial results, checkpoints)."""
+    from orienteer.jobs.status import job_view
+    from orienteer.jobs.store import list_job_dirs, spec_key
+
+    key = spec_key(kind, params)
+    for job in list_job_dirs(ws)[:200]:
+        try:
+            spec = job.spec()
+        except OrienteerError:
+            continue
+        if spec.get("spec_key") == key and job_view(job).active:
+            raise OrienteerError(f"job {job.job_id} with the same spec is still {job_view(job).status}; cancel it or wait")
 
 
 def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str = "local") -> JobDir:

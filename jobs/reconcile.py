@@ -79,3 +79,27 @@ def summary_line(view: JobView) -> dict[str, Any]:
         "elapsed_s": view.elapsed_s, "exit_code": view.exit_code, "error": view.error,
         "ingest": view.ingest, "argv": view.argv,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m orienteer.jobs.reconcile JOB_DIR``: ingest one finished job in a process of its own.
+
+    The TUI uses this rather than ingesting in its own process, whose read-only connection to the
+    same file must not meet a read-write one.
+    """
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orienteer.jobs.reconcile JOB_DIR", file=sys.stderr)
+        return 2
+    job = JobDir(Path(args[0]))
+    spec = job.spec()
+    line = ingest_finished(Workspace(spec["workspace"]), job)
+    print(line or "nothing to do")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,8 @@ the same whether typed or built by the TUI's form.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -234,8 +235,89 @@ def show(job_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> 
             console.print(f"[bold]{key:<10}[/] {value}", highlight=False)
 
 
+dataset_app = typer.Typer(help="Training datasets: import, export (ShareGPT/LLaVA or items), list.", no_args_is_help=True)
+
+
+@dataset_app.command("list")
+def dataset_list(as_json: JsonOpt = False) -> None:
+    """Training datasets in the workspace (made by jobs or imported)."""
+    with _errors():
+        from orienteer.data.datasets import list_datasets
+
+        infos = list_datasets(_ws())
+        if as_json:
+            _print_json([i.as_json() for i in infos])
+            return
+        if not infos:
+            console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)", highlight=False)
+            return
+        for info in infos:
+            made = f" by job {info.created_by_job}" if info.created_by_job else ""
+            console.print(f"[bold]{info.name}[/]  {info.n_examples:,} examples{made}  [dim]{info.path}[/]", highlight=False)
+
+
+@dataset_app.command("import")
+def dataset_import(
+    path: Annotated[Path, typer.Argument(help="JSONL: items with a target, ShareGPT (messages) or LLaVA (conversations).")],
+    name: Annotated[str, typer.Option("--name", help="Dataset name in the workspace.")],
+    fmt: Annotated[Optional[str], typer.Option("--format", help="items | sharegpt | llava (default: detected).")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Folder that relative image paths are relative to.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a training dataset."""
+    with _errors():
+        from orienteer.data.datasets import import_dataset
+
+        info = import_dataset(_ws(), path, name, fmt, replace, images=images)
+        if as_json:
+            _print_json(info.as_json() | {"images_missing": info.images_missing})
+            return
+        console.print(f"imported dataset {info.name}: {info.n_examples:,} examples", highlight=False)
+        if info.images_missing:
+            err.print(f"[yellow]warning:[/] {info.images_missing} example image(s) not found on this machine", highlight=False)
+
+
+@dataset_app.command("export")
+def dataset_export(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    path: Annotated[Path, typer.Argument(help="Output JSONL file.")],
+    fmt: Annotated[str, typer.Option("--format", help="items | sharegpt (messages) | llava (conversations).")] = "items",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Export a training dataset as JSONL for fine-tuning tools."""
+    with _errors():
+        from orienteer.data.datasets import export_dataset
+
+        n = export_dataset(_ws(), name, path, fmt, force)
+        console.print(f"wrote {n:,} examples to {path}", highlight=False)
+
+
+@job_app.command("models")
+def models(as_json: JsonOpt = False) -> None:
+    """Registered models (train outputs and the demo's tiny model): names the eval job accepts."""
+    with _errors():
+        from orienteer.data.models import list_models
+
+        ws = _ws()
+        if not ws.exists():
+            rows = []
+        else:
+            with ws.read() as con:
+                rows = list_models(con)
+        if as_json:
+            _print_json([r.__dict__ for r in rows])
+            return
+        if not rows:
+            console.print("no registered models yet (a train job registers its output)", highlight=False)
+        for r in rows:
+            base = f" on {r.base_model}" if r.base_model else ""
+            console.print(f"[bold]{r.name}[/]  {r.method or ''}{base}  [dim]{r.path}[/]", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(job_app, name="job")
+    app.add_typer(dataset_app, name="dataset")
 
 
 

@@ -1,0 +1,502 @@
+"""Training datasets: canonical example files in the workspace, a catalog row each, import and export.
+
+A dataset is a JSONL file of *examples*, one per line, in the generic item format plus what
+training needs::
+
+    {"item_id", "task", "question", "options": {"A": "left", ...}, "answer": "A",
+     "images": [ABSOLUTE paths], "source", "reference_object", "bbox", "parent_item_id",
+     "target": "A. left", "origin": "original" | "hard" | "flipped" | "replay" | "cot" ...}
+
+``target`` is the assistant reply to learn (by default ``"{letter}. {label}"``). An example may
+be *free-form* (not multiple choice): ``options`` empty, ``answer`` null, ``question`` holding
+the whole prompt and ``target`` the reply; imports of conversations with any other prompt shape
+give such examples. Extra keys (``system``, ``prompt_suffix``, a CoT ``rationale``...) are kept.
+Item ids may repeat: an over-sampled item is the same item several times.
+
+Files live at ``<workspace>/datasets/<name>.jsonl`` with a row in the ``datasets`` table.
+Imports and exports also speak the ShareGPT (LLaMA-Factory) and LLaVA conversation styles
+(``formats/sharegpt.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orienteer.core.answers import split_option_line
+from orienteer.data.errors import InputError, OrienteerError, WorkspaceError
+from orienteer.data.formats import sharegpt
+from orienteer.data.formats.common import iter_jsonl, load_json, read_text, require_nonempty
+from orienteer.data.items import Item
+from orienteer.data.workspace import Workspace
+
+ITEMS = "items"
+FORMATS = (ITEMS, sharegpt.SHAREGPT, sharegpt.LLAVA)
+KEYS = (
+    "item_id", "task", "question", "options", "answer", "images", "source", "reference_object", "bbox",
+    "parent_item_id", "target", "origin",
+)
+ITEM_KEYS = KEYS[:10]
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,127}")
+_EXPECTED = "one JSON object per line: item format (question, options, answer, images, target) or a conversation"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One catalog row; ``path`` is the canonical JSONL in the workspace."""
+
+    dataset_id: int
+    name: str
+    path: Path
+    n_examples: int
+    composition: dict[str, Any]
+    source_format: str | None
+    notes: str | None
+    created_by_job: str | None
+    created_at: datetime | None
+    images_missing: int | None = None
+    """Set by ``import_dataset`` only: example images not found on this machine (the import still goes ahead)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dataset_id": self.dataset_id, "name": self.name, "path": str(self.path), "n_examples": self.n_examples,
+            "composition": self.composition, "source_format": self.source_format, "notes": self.notes,
+            "created_by_job": self.created_by_job,
+            "created_at": self.created_at.isoformat(sep=" ", timespec="seconds") if self.created_at else None,
+        }
+
+
+# ---------------------------------------------------------------- examples
+
+
+def default_target(letter: str, label: str) -> str:
+    """The reply a multiple-choice example teaches: ``"A. back-left"``."""
+    return f"{letter}. {label}"
+
+
+def item_record(item: Item) -> dict[str, Any]:
+    """An item as one line of the generic item format (what a ``BenchmarkOutput`` file holds)."""
+    return {
+        "item_id": item.item_id, "task": item.task, "question": item.question, "options": item.options,
+        "answer": item.answer_letter, "images": list(item.images), "source": item.source,
+        "reference_object": item.reference_object, "bbox": item.bbox, "parent_item_id": item.parent_item_id,
+    }
+
+
+def example_from_item(item: Item, images: Sequence[str | Path], origin: str, target: str | None = None) -> dict[str, Any]:
+    """A training example for ``item`` with the given absolute image paths."""
+    record = item_record(item)
+    record["images"] = [str(p) for p in images]
+    record["target"] = target if target is not None else default_target(item.answer_letter, item.answer_label)
+    record["origin"] = origin
+    return record
+
+
+def normalize_example(
+    raw: Mapping[str, Any], path: Path, where: str, index: int, image_root: Path | None = None
+) -> dict[str, Any]:
+    """Check one raw example and return it in canonical form (key order, types, absolute images).
+
+    Relative image paths are resolved against ``image_root`` (left relative when it is None).
+    Raises InputError naming ``path`` and ``where``.
+    """
+    def fail(message: str) -> InputError:
+        return InputError(path, message, where=where)
+
+    item_id = raw.get("item_id", raw.get("id"))
+    if item_id is None or (isinstance(item_id, str) and not item_id.strip()):
+        item_id = str(index)
+    if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
+        raise fail(f"item_id must be text, got {item_id!r}")
+    question = raw.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise fail("expected a non-empty 'question' text")
+    try:
+        options = _options(raw.get("options"))
+        answer = _answer(raw.get("answer"), options)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    images = raw.get("images", raw.get("image"))
+    if images is None:
+        images = []
+    elif isinstance(images, str):
+        images = [images]
+    if not isinstance(images, list) or not all(isinstance(p, str) and p for p in images):
+        raise fail(f"expected 'images' to be a list of paths, got {images!r}")
+    if image_root is not None:
+        images = [p if os.path.isabs(p) else str((image_root / p).resolve()) for p in images]
+    target = raw.get("target")
+    if target is None and answer is not None:
+        target = default_target(answer, options[answer])
+    if not isinstance(target, str) or not target.strip():
+        raise fail("expected a non-empty 'target' (the reply to learn) or an 'answer' letter to derive it from")
+    origin = raw.get("origin") or "original"
+    if not isinstance(origin, str):
+        raise fail(f"origin must be text, got {origin!r}")
+    bbox = raw.get("bbox")
+    if bbox is not None:
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            raise fail(f"bbox must be 4 numbers [x1, y1, x2, y2] or null, got {bbox!r}")
+        bbox = [float(v) for v in bbox]
+    text_fields: dict[str, str | None] = {}
+    for key in ("task", "source", "reference_object", "parent_item_id"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, (str, int)):
+            raise fail(f"{key} must be text or null, got {value!r}")
+        text_fields[key] = None if value is None else str(value)
+    example: dict[str, Any] = {
+        "item_id": str(item_id), "task": text_fields["task"], "question": question, "options": options,
+        "answer": answer, "images": images, "source": text_fields["source"],
+        "reference_object": text_fields["reference_object"], "bbox": bbox,
+        "parent_item_id": text_fields["parent_item_id"], "target": target, "origin": origin,
+    }
+    for key, value in raw.items():
+        if key not in example and key not in ("id", "image"):
+            example[key] = value
+    return example
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _options(value: Any) -> dict[str, str]:
+    """Options as {letter: label}: an object, a list of "A. label" lines or labels, or choices text."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out = {}
+        for letter, label in value.items():
+            if not isinstance(label, str) or not label.strip() or not str(letter).strip():
+                raise ValueError(f"options must map letters to non-empty labels, got {dict(value)!r}")
+            out[str(letter).strip()] = label.strip()
+        return out
+    if isinstance(value, str):
+        value = [line for line in value.split("\n") if line.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        try:
+            pairs = [split_option_line(v) for v in value]
+        except ValueError:
+            pairs = [(chr(ord("A") + i), v.strip()) for i, v in enumerate(value)]
+        letters = [p[0] for p in pairs]
+        if len(set(letters)) != len(letters):
+            raise ValueError(f"duplicate option letters in {value!r}")
+        return dict(pairs)
+    raise ValueError(f"options must be an object {{letter: label}} or a list of 'A. label' lines, got {value!r}")
+
+
+def _answer(value: Any, options: Mapping[str, str]) -> str | None:
+    """The answer letter; also accepts "A. label" or a label. None only for free-form examples."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not options:
+        raise ValueError(f"answer {value!r} given but the example has no options")
+    if not isinstance(value, str):
+        raise ValueError(f"answer must be an option letter, got {value!r}")
+    text = value.strip()
+    if text in options:
+        return text
+    try:
+        letter, label = split_option_line(text)
+        if options.get(letter, "").casefold() == label.casefold():
+            return letter
+    except ValueError:
+        pass
+    matches = [k for k, v in options.items() if v.casefold() == text.casefold()]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"answer {text!r} is not one of the option letters {', '.join(options)}")
+
+
+# ---------------------------------------------------------------- files
+
+
+def detect_format(path: Path) -> str:
+    """``items``, ``sharegpt`` or ``llava``, from the first record of a JSONL file or JSON list."""
+    for _, record in _raw_records(path):
+        return sharegpt.record_style(record) or ITEMS
+    raise InputError(path, f"empty file (expected {_EXPECTED})")
+
+
+def _raw_records(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(where, object) for each record: JSONL lines, or the elements of a JSON list (a ``.json`` file)."""
+    text = read_text(path)
+    require_nonempty(path, text, _EXPECTED)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        data = load_json(path, text)
+        for number, value in enumerate(data, start=1):
+            if not isinstance(value, dict):
+                raise InputError(path, f"expected a JSON object, got {type(value).__name__}", where=f"record {number}")
+            yield f"record {number}", value
+        return
+    for number, value in iter_jsonl(path, text):
+        yield f"line {number}", value
+
+
+def read_examples(path: Path, fmt: str | None = None, image_root: Path | None = None) -> list[dict[str, Any]]:
+    """Every example of a dataset file, checked and in canonical form.
+
+    ``fmt`` is detected when None. Relative image paths are resolved against ``image_root``
+    (default: the file's folder), so the examples always carry absolute paths. Records in one
+    file must share one format.
+    """
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    root = (image_root or path.resolve().parent).resolve()
+    examples = []
+    for index, (where, record) in enumerate(_raw_records(path)):
+        style = sharegpt.record_style(record)
+        if fmt == ITEMS and style is not None:
+            raise InputError(path, f"a {style} conversation record in an item-format file (expected {ITEMS} records)", where=where)
+        if fmt != ITEMS:
+            if style is None:
+                key = "messages" if fmt == sharegpt.SHAREGPT else "conversations"
+                raise InputError(path, f"expected a conversation record with {key!r} (the file is {fmt})", where=where)
+            try:
+                record = sharegpt.from_record(record)
+            except ValueError as exc:
+                raise InputError(path, str(exc), where=where) from None
+        examples.append(normalize_example(record, path, where, index, root))
+    if not examples:
+        raise InputError(path, f"no examples found (expected {_EXPECTED})")
+    return examples
+
+
+def write_examples(path: Path, examples: Iterable[Mapping[str, Any]], fmt: str = ITEMS) -> int:
+    """Write examples as JSONL in ``fmt``, atomically (temporary file, then rename); returns the count."""
+    if fmt not in FORMATS:
+        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    count = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for example in examples:
+                record = dict(example) if fmt == ITEMS else sharegpt.to_record(example, fmt)
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def check_name(name: str) -> str:
+    """Dataset names become file names: letters, digits and ``. _ - + @ =``, starting with a letter or digit."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise OrienteerError(
+            f"dataset name {name!r} is not usable as a file name (expected letters, digits and . _ - + @ =, "
+            "starting with a letter or digit, at most 128 characters)"
+        )
+    return name
+
+
+def dataset_file(ws: Workspace, name: str) -> Path:
+    """Where the dataset called ``name`` lives in the workspace."""
+    return ws.dir("datasets") / f"{check_name(name)}.jsonl"
+
+
+_COLUMNS = "dataset_id, name, path, n_examples, composition, source_format, notes, created_by_job, created_at"
+
+
+def _info(row: Sequence[Any]) -> DatasetInfo:
+    composition = json.loads(row[4]) if row[4] else {}
+    return DatasetInfo(int(row[0]), row[1], Path(row[2]), int(row[3]), composition, row[5], row[6], row[7], row[8])
+
+
+def _names(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:
+    return [r[0] for r in con.execute(f"SELECT name FROM {prefix}datasets ORDER BY dataset_id").fetchall()]
+
+
+def _find(con: duckdb.DuckDBPyConnection, name: str, prefix: str = "") -> DatasetInfo | None:
+    """The catalog row of ``name`` on an open connection (``prefix``: an attached catalog plus a dot)."""
+    row = con.execute(f"SELECT {_COLUMNS} FROM {prefix}datasets WHERE name = ?", [name]).fetchone()
+    return _info(row) if row else None
+
+
+def list_datasets(ws: Workspace) -> list[DatasetInfo]:
+    """Every dataset in the catalog, oldest first (none when the workspace does not exist yet)."""
+    if not ws.exists():
+        return []
+    with ws.read() as con:
+        rows = con.execute(f"SELECT {_COLUMNS} FROM datasets ORDER BY dataset_id").fetchall()
+    return [_info(r) for r in rows]
+
+
+def get_dataset(ws: Workspace, name: str) -> DatasetInfo:
+    """The catalog row of ``name``; the error lists the datasets that do exist."""
+    if not ws.exists():
+        raise WorkspaceError(f"no dataset named {name!r}: there is no workspace at {ws.root} yet")
+    with ws.read() as con:
+        info = _find(con, name)
+        names = _names(con, "") if info is None else []
+    if info is None:
+        listing = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise WorkspaceError(f"no dataset named {name!r}; " + (f"datasets are: {listing}" if names else "there are no datasets yet"))
+    return info
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, prefix: str, dataset_id: int, name: str, path: Path, n: int,
+    composition: Mapping[str, Any] | None, source_format: str, notes: str | None, created_by_job: str | None,
+) -> None:
+    con.execute(
+        f"""INSERT INTO {prefix}datasets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
+        [dataset_id, name, str(path), n, json.dumps(dict(composition or {}), sort_keys=True), source_format, notes,
+         created_by_job],
+    )
+
+
+def _next_id(con: duckdb.DuckDBPyConnection, prefix: str) -> int:
+    return int(con.execute(f"SELECT COALESCE(max(dataset_id), 0) + 1 FROM {prefix}datasets").fetchone()[0])
+
+
+def _install(tmp: Path, final: Path) -> Callable[[bool], None]:
+    """Move ``tmp`` to ``final``, keeping any file already there aside; returns ``finish(ok)``,
+    which drops the kept file (ok) or puts it back (the transaction failed)."""
+    backup: Path | None = None
+    if final.exists():
+        backup = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(final, backup)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if backup is not None:
+            os.replace(backup, final)
+        raise
+
+    def finish(ok: bool) -> None:
+        if ok:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        elif backup is not None:
+            os.replace(backup, final)
+        else:
+            final.unlink(missing_ok=True)
+
+    return finish
+
+
+def import_dataset(
+    ws: Workspace,
+    path: Path,
+    name: str,
+    fmt: str | None = None,
+    replace: bool = False,
+    *,
+    images: Path | None = None,
+    notes: str | None = None,
+) -> DatasetInfo:
+    """Import a dataset file (items, ShareGPT or LLaVA; detected when ``fmt`` is None) as ``name``.
+
+    Everything is checked before the workspace is touched; the canonical JSONL is written to a
+    temporary file, and the catalog row and the file's move into place happen together: a failed
+    import leaves the catalog and the ``datasets`` folder as they were. Relative image paths are
+    resolved against ``images`` (default: the file's folder); missing images are counted in
+    ``images_missing``, not refused (a dataset may be built on one machine and trained on another).
+    """
+    check_name(name)
+    path = Path(path)
+    if images is not None and not Path(images).is_dir():
+        raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
+    fmt = fmt or detect_format(path)
+    examples = read_examples(path, fmt, images)
+    missing = sum(1 for ex in examples for p in ex["images"] if not os.path.isfile(p))
+    final = dataset_file(ws, name)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+    finish: Callable[[bool], None] | None = None
+    composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples)}
+    try:
+        write_examples(tmp, examples)
+        with ws.write() as con:
+            existing = _find(con, name)
+            if existing is not None and not replace:
+                raise WorkspaceError(f"dataset {name!r} already exists; pass --replace to replace it")
+            if existing is not None:
+                con.execute("DELETE FROM datasets WHERE name = ?", [name])
+            dataset_id = existing.dataset_id if existing else _next_id(con, "")
+            _insert(con, "", dataset_id, name, final, len(examples), composition, fmt, notes, None)
+            finish = _install(tmp, final)  # last step: COMMIT follows when the block exits
+    except BaseException:
+        if finish is not None:
+            finish(False)
+        tmp.unlink(missing_ok=True)
+        raise
+    finish(True)
+    return dataclasses.replace(get_dataset(ws, name), images_missing=missing)
+
+
+def export_dataset(ws: Workspace, name: str, path: Path, fmt: str = ITEMS, force: bool = False) -> int:
+    """Write dataset ``name`` to ``path`` in ``fmt`` (items, sharegpt, llava); returns the number of examples.
+
+    An existing ``path`` is refused unless ``force``; the file appears whole or not at all.
+    """
+    if fmt not in FORMATS:
+        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    path = Path(path)
+    if path.exists() and not force:
+        raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise OrienteerError(f"{path} is a folder, expected a file name")
+    info = get_dataset(ws, name)
+    if not info.path.is_file():
+        raise WorkspaceError(f"dataset {name!r}: its file {info.path} is missing from the workspace")
+    return write_examples(path, read_examples(info.path, ITEMS), fmt)
+
+
+def register_dataset(
+    con: duckdb.DuckDBPyConnection,
+    ws: Workspace,
+    name: str,
+    src_file: Path,
+    composition: Mapping[str, Any] | None,
+    notes: str | None,
+    created_by_job: str | None,
+    catalog: str = "ws",
+) -> DatasetInfo:
+    """Catalog a job's dataset file, inside the caller's open transaction on ``con``.
+
+    Reads and checks ``src_file`` (canonical item format; relative image paths are taken relative
+    to its folder), refuses a name already in the catalog, inserts the row, then writes the
+    examples to a temporary name in ``<ws>/datasets`` and renames it to ``<name>.jsonl``. The job's
+    own file is left where it is, so a re-ingest can always read it again.
+
+    Rollback: the row goes with the caller's transaction, the file does not. On the caller's
+    failure path call ``discard_registered(info)``; if that is skipped (a crash), the file has no
+    catalog row, nothing reads it, and the next registration of that name overwrites it.
+    """
+    check_name(name)
+    prefix = f"{catalog}." if catalog else ""
+    src_file = Path(src_file)
+    examples = read_examples(src_file, ITEMS)
+    if _find(con, name, prefix) is not None:
+        raise OrienteerError(f"dataset {name!r} already exists; choose another name (or delete the old one first)")
+    final = dataset_file(ws, name)
+    dataset_id = _next_id(con, prefix)
+    _insert(con, prefix, dataset_id, name, final, len(examples), composition, ITEMS, notes, created_by_job)
+    write_examples(final, examples)  # temporary file + rename: readers never see half a file
+    return DatasetInfo(dataset_id, name, final, len(examples), dict(composition or {}), ITEMS, notes, created_by_job, None)
+
+
+def discard_registered(info: DatasetInfo) -> None:
+    """Remove the file ``register_dataset`` put in place, after the caller's transaction rolled back."""
+    info.path.unlink(missing_ok=True)

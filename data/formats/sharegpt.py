@@ -1,0 +1,224 @@
+"""Conversation records (ShareGPT / LLaVA style) <-> Orienteer's training examples.
+
+Qwen2.5-VL fine-tuning tools read one of two shapes:
+
+- ``sharegpt`` (LLaMA-Factory's multimodal ShareGPT, OpenAI roles)::
+
+    {"messages": [{"role": "user", "content": "<image>Question...\\nA. left\\n..."},
+                  {"role": "assistant", "content": "A. left"}], "images": ["/abs/a.jpg"]}
+
+- ``llava`` (LLaVA and Qwen's own qwen-vl-finetune)::
+
+    {"conversations": [{"from": "human", "value": "<image>\\nQuestion..."},
+                       {"from": "gpt", "value": "A. left"}], "image": "/abs/a.jpg"}
+
+  (``image`` is a list when there are several; ``images`` is read too.)
+
+The user turn is the ViewSpatial-Bench prompt: the question, one ``A. label`` line per option,
+then ``OFFICIAL_SUFFIX``; one ``<image>`` token per image goes before the text. Reading a
+record back recovers question, options and answer when the prompt has that shape (an
+instruction other than the official one after the options is kept as ``prompt_suffix``, so the
+prompt exports unchanged); any other prompt is kept whole as a *free-form* example (question =
+the prompt, no options, no answer), so a dataset can hold examples that are not multiple-choice
+questions. An optional system turn is kept as ``system``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from orienteer.core.answers import split_option_line, strict_letter, viewspatial_letter
+
+SHAREGPT = "sharegpt"
+LLAVA = "llava"
+STYLES = (SHAREGPT, LLAVA)
+IMAGE_TOKEN = "<image>"
+OFFICIAL_SUFFIX = "\nReply only to the corresponding option.\nAnswer:"
+
+_USER_ROLES = {"user", "human"}
+_ASSISTANT_ROLES = {"assistant", "gpt", "model", "bot"}
+_SYSTEM_ROLES = {"system"}
+
+
+def prompt_text(question: str, options: Mapping[str, str], suffix: str = OFFICIAL_SUFFIX) -> str:
+    """The user prompt without image tokens: question, option lines, ``suffix``; or the bare
+    question for a free-form example (no options)."""
+    if not options:
+        return question
+    lines = "\n".join(f"{letter}. {label}" for letter, label in options.items())
+    return f"{question}\n{lines}{suffix}"
+
+
+def example_prompt(example: Mapping[str, Any]) -> str:
+    """The user prompt of a canonical example (what training and export show the model)."""
+    return prompt_text(example["question"], example.get("options") or {}, example.get("prompt_suffix", OFFICIAL_SUFFIX))
+
+
+def to_record(example: Mapping[str, Any], style: str) -> dict[str, Any]:
+    """One canonical example as a conversation record of ``style`` (``sharegpt`` or ``llava``)."""
+    images = list(example.get("images") or [])
+    text = example_prompt(example)
+    record: dict[str, Any] = {"id": example["item_id"]}
+    if style == SHAREGPT:
+        messages = []
+        if example.get("system"):
+            messages.append({"role": "system", "content": example["system"]})
+        messages.append({"role": "user", "content": IMAGE_TOKEN * len(images) + text})
+        messages.append({"role": "assistant", "content": example["target"]})
+        record["messages"] = messages
+        record["images"] = images
+    elif style == LLAVA:
+        turns = []
+        if example.get("system"):
+            turns.append({"from": "system", "value": example["system"]})
+        turns.append({"from": "human", "value": (IMAGE_TOKEN + "\n") * len(images) + text})
+        turns.append({"from": "gpt", "value": example["target"]})
+        record["conversations"] = turns
+        if images:
+            record["image"] = images[0] if len(images) == 1 else images
+    else:
+        raise ValueError(f"unknown conversation style {style!r} (expected one of {', '.join(STYLES)})")
+    return record
+
+
+def record_style(record: Mapping[str, Any]) -> str | None:
+    """``sharegpt`` / ``llava`` when the record is a conversation, None for anything else."""
+    if "messages" in record:
+        return SHAREGPT
+    if "conversations" in record:
+        return LLAVA
+    return None
+
+
+def from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A conversation record as a raw example dict (not yet normalised).
+
+    Raises ValueError (with what was expected) for a record that is not one user turn and
+    one assistant turn, or whose ``<image>`` tokens do not match its images.
+    """
+    style = record_style(record)
+    turns = record.get("messages") if style == SHAREGPT else record.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise ValueError("expected a non-empty list of turns under 'messages' or 'conversations'")
+    system: str | None = None
+    user: tuple[str, int] | None = None
+    reply: str | None = None
+    for number, turn in enumerate(turns, start=1):
+        role, text, n_image_parts = _turn(turn, number)
+        if role in _SYSTEM_ROLES and user is None and system is None:
+            system = text
+        elif role in _USER_ROLES and user is None:
+            user = (text, n_image_parts)
+        elif role in _ASSISTANT_ROLES and user is not None and reply is None:
+            reply = text
+        else:
+            raise ValueError(
+                f"turn {number} ({role!r}): expected an optional system turn, one user turn and one assistant "
+                f"turn (multi-turn conversations are not supported)"
+            )
+    if user is None or reply is None:
+        raise ValueError("expected one user turn followed by one assistant turn")
+    images = _images(record)
+    text, n_parts = user
+    n_tokens = text.count(IMAGE_TOKEN)
+    if n_tokens and n_tokens != len(images):
+        raise ValueError(f"the user turn has {n_tokens} {IMAGE_TOKEN} token(s) but the record has {len(images)} image(s)")
+    if n_parts and n_parts != len(images) and not n_tokens:
+        raise ValueError(f"the user turn has {n_parts} image part(s) but the record has {len(images)} image(s)")
+    text = re.sub(re.escape(IMAGE_TOKEN) + r"\n?", "", text)
+    example: dict[str, Any] = {"images": images, "target": reply, **_parse_prompt(text, reply)}
+    if record.get("id") is not None:
+        example["item_id"] = str(record["id"])
+    if system:
+        example["system"] = system
+    return example
+
+
+def _turn(turn: Any, number: int) -> tuple[str, str, int]:
+    """(role, text, number of image parts) of one turn in either style."""
+    if not isinstance(turn, Mapping):
+        raise ValueError(f"turn {number}: expected an object with role/content or from/value")
+    role = turn.get("role", turn.get("from"))
+    content = turn.get("content", turn.get("value"))
+    if not isinstance(role, str):
+        raise ValueError(f"turn {number}: expected a 'role' (or 'from') string")
+    role = role.strip().lower()
+    if role not in _USER_ROLES | _ASSISTANT_ROLES | _SYSTEM_ROLES:
+        raise ValueError(f"turn {number}: unknown role {role!r} (expected user/human, assistant/gpt or system)")
+    if isinstance(content, str):
+        return role, content, 0
+    if isinstance(content, list):  # OpenAI-style parts: [{"type": "image"}, {"type": "text", "text": ...}]
+        texts: list[str] = []
+        n_images = 0
+        for part in content:
+            kind = part.get("type") if isinstance(part, Mapping) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind in ("image", "image_url"):
+                n_images += 1
+            else:
+                raise ValueError(f"turn {number}: content parts must be {{'type': 'text'|'image', ...}}, got {part!r}")
+        return role, "".join(texts), n_images
+    raise ValueError(f"turn {number}: expected the content (or value) to be text")
+
+
+def _images(record: Mapping[str, Any]) -> list[str]:
+    value = record.get("images", record.get("image"))
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ValueError(f"expected 'images' (or 'image') to be a path or a list of paths, got {value!r}")
+
+
+def _parse_prompt(text: str, reply: str) -> dict[str, Any]:
+    """question/options/answer when the prompt is question, option lines, then an instruction.
+
+    The option block is the last run of lines ``A. label``, ``B. label``... lettered from A in
+    order, at least two, with a non-empty question above it. The lines after it (usually
+    ``OFFICIAL_SUFFIX``) are kept as ``prompt_suffix`` when they differ from the official one, so
+    exporting the example again gives back the same prompt. Any other prompt is free-form.
+    """
+    free: dict[str, Any] = {"question": text, "options": {}, "answer": None}
+    lines = text.split("\n")
+    end = len(lines) - 1
+    while end >= 0 and _option(lines[end]) is None:
+        end -= 1
+    options: list[tuple[str, str]] = []
+    start = end
+    while start >= 0:
+        option = _option(lines[start])
+        if option is None:
+            break
+        options.insert(0, option)
+        if option[0] == "A":
+            break
+        start -= 1
+    letters = [letter for letter, _ in options]
+    question = "\n".join(lines[:start])
+    if len(options) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))] or not question.strip():
+        return free
+    suffix = "".join("\n" + line for line in lines[end + 1:])
+    as_dict = dict(options)
+    parsed = {"question": question, "options": as_dict, "answer": _reply_letter(reply, as_dict)}
+    if suffix != OFFICIAL_SUFFIX:
+        parsed["prompt_suffix"] = suffix
+    return parsed
+
+
+def _option(line: str) -> tuple[str, str] | None:
+    try:
+        return split_option_line(line)
+    except ValueError:
+        return None
+
+
+def _reply_letter(reply: str, options: Mapping[str, str]) -> str | None:
+    """The option a reply gives: 'A. left' or a bare label, else the official last-line rule
+    (a chain-of-thought reply ends with its letter)."""
+    letter = strict_letter(reply, options) or viewspatial_letter(reply, options)
+    return letter if letter in options else None

@@ -1,0 +1,65 @@
+"""Registered models: adapters and model folders made by train jobs (and the demo's tiny model).
+
+The eval form offers these by name; a name resolves to its folder, and a LoRA adapter carries
+the base model it was trained on, so ``--model NAME`` is enough to evaluate it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    base_model: str | None
+    method: str | None
+    notes: str | None
+    created_by_job: str | None
+
+
+def insert_model(con: duckdb.DuckDBPyConnection, name: str, path: str, base_model: str | None, method: str | None,
+                 notes: str | None, created_by_job: str | None, catalog: str = "") -> None:
+    """Register inside the caller's transaction; a name already taken is refused."""
+    prefix = f"{catalog}." if catalog else ""
+    if con.execute(f"SELECT count(*) FROM {prefix}models WHERE name = ?", [name]).fetchone()[0]:
+        raise OrienteerError(f"a model named {name!r} is already registered")
+    model_id = con.execute(f"SELECT COALESCE(max(model_id), 0) + 1 FROM {prefix}models").fetchone()[0]
+    con.execute(
+        f"""INSERT INTO {prefix}models (model_id, name, path, base_model, method, notes, created_by_job, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, now())""",
+        [model_id, name, path, base_model, method, notes, created_by_job],
+    )
+
+
+def register_model(ws: Workspace, name: str, path: Path, base_model: str | None = None, method: str | None = None,
+                   notes: str | None = None, replace: bool = False) -> None:
+    with ws.write() as con:
+        if replace:
+            con.execute("DELETE FROM models WHERE name = ?", [name])
+        insert_model(con, name, str(path), base_model, method, notes, None)
+
+
+def list_models(con: duckdb.DuckDBPyConnection) -> list[ModelInfo]:
+    rows = con.execute(
+        "SELECT name, path, base_model, method, notes, created_by_job FROM models ORDER BY model_id"
+    ).fetchall()
+    return [ModelInfo(*row) for row in rows]
+
+
+def resolve_model(ws: Workspace, name_or_path: str) -> ModelInfo | None:
+    """The registered model called ``name_or_path``, or None (then it is a path or a hub id)."""
+    if not ws.exists():
+        return None
+    with ws.read() as con:
+        row = con.execute(
+            "SELECT name, path, base_model, method, notes, created_by_job FROM models WHERE name = ?", [name_or_path]
+        ).fetchone()
+    return ModelInfo(*row) if row else None

@@ -1,0 +1,65 @@
+"""flip: mirror the chosen items' images left-right and swap left/right in answers, options and question.
+
+The result is a derived benchmark (default; its items keep ``parent_item_id``) or a training
+dataset (``--to dataset``: absolute image paths, origin ``flipped``, target from the mirrored
+answer). Items whose images are missing are skipped and logged with the path expected.
+"""
+
+from __future__ import annotations
+
+from orienteer.data.datasets import example_from_item, item_record, write_examples
+from orienteer.data.errors import OrienteerError
+from orienteer.data.job_outputs import BenchmarkOutput, DatasetOutput
+from orienteer.jobs.augment.flip import ImageFlipper, MissingImage
+from orienteer.jobs.context import JobContext
+from orienteer.jobs.params import Param
+from orienteer.jobs.selection import load_items
+
+SUMMARY = "mirror images and swap left/right in answers, options and question"
+PARAMS = (
+    Param("bench", "str", required=True, help="benchmark whose items are flipped"),
+    Param("name", "str", required=True, help="name of the flipped benchmark or dataset"),
+    Param("items", "str", "all", help="which items: all, task:NAME, ids:A,B, ids-file:PATH, failures:RUN, limit:N (join with ;)"),
+    Param("to", "choice", "benchmark", help="make a derived benchmark or a training dataset", choices=("benchmark", "dataset")),
+)
+IMAGES = "images"
+ITEMS_FILE = "items.jsonl"
+DATASET_FILE = "dataset.jsonl"
+
+
+def run(ctx: JobContext) -> None:
+    bench, name, spec, to = ctx.params["bench"], ctx.params["name"], ctx.params.get("items"), ctx.params.get("to") or "benchmark"
+    items, root = load_items(ctx.workspace, bench, spec)
+    if not items:
+        raise OrienteerError(f"flip: no items of benchmark {bench!r} match {spec!r}")
+    ctx.log(f"flipping {len(items)} item(s) of {bench!r} into {to} {name!r}; images from {root}")
+    flipper = ImageFlipper(root, ctx.resume_dir / IMAGES)
+    final_images = ctx.out_dir / IMAGES
+    records = []
+    skipped = 0
+    for done, item in enumerate(items, start=1):
+        ctx.check_stop()
+        try:
+            flipped = flipper.flip(item)
+        except MissingImage as missing:
+            skipped += 1
+            ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
+        else:
+            if to == "dataset":
+                records.append(example_from_item(flipped, [final_images / p for p in flipped.images], origin="flipped"))
+            else:
+                records.append(item_record(flipped))
+        ctx.progress(done, len(items), unit="items", note=f"{skipped} skipped" if skipped else "")
+    if not records:
+        raise OrienteerError(f"flip: none of the {len(items)} item(s) had all its images under {root}; nothing to write")
+    flipper.publish(final_images)
+    ctx.log(f"flipped {len(records)} item(s) ({flipper.flipped} image(s) flipped, {flipper.reused} reused from an "
+            f"earlier attempt); skipped {skipped} item(s) with missing images")
+    notes = f"left-right flip of {bench}" + (f" ({spec})" if spec and spec != "all" else "")
+    if to == "dataset":
+        write_examples(ctx.out_dir / DATASET_FILE, records)
+        composition = {"bench": bench, "items": spec or "all", "flipped": len(records), "skipped_missing_images": skipped}
+        ctx.add_output(DatasetOutput(name, DATASET_FILE, composition=composition, notes=notes))
+    else:
+        write_examples(ctx.out_dir / ITEMS_FILE, records)
+        ctx.add_output(BenchmarkOutput(name, ITEMS_FILE, image_root=IMAGES, parent=bench, notes=notes))

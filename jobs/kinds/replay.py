@@ -1,0 +1,69 @@
+"""replay: mix a share of an earlier training set into a new one, against catastrophic forgetting.
+
+Every example of ``new`` is kept; examples of ``old`` are drawn without replacement (``seed``)
+until they make up ``share`` of the result: k = round(share * n_new / (1 - share)). When ``old``
+has fewer than k examples, all of them are used and the share actually reached is recorded.
+Drawn examples get origin ``replay`` (their earlier origin is kept as ``replayed_origin``).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from orienteer.data.datasets import get_dataset, read_examples, write_examples
+from orienteer.data.errors import OrienteerError
+from orienteer.data.job_outputs import DatasetOutput
+from orienteer.jobs.context import JobContext
+from orienteer.jobs.params import Param
+
+SUMMARY = "mix a share of an earlier training set into a new one"
+PARAMS = (
+    Param("new", "str", required=True, help="dataset to keep whole"),
+    Param("old", "str", required=True, help="earlier dataset to replay from"),
+    Param("share", "float", 0.2, help="share of the result drawn from the old dataset (0 to below 1)"),
+    Param("name", "str", required=True, help="name of the mixed dataset"),
+    Param("seed", "int", 0, help="seed for the draw and the shuffle"),
+)
+DATASET_FILE = "dataset.jsonl"
+
+
+def replay_count(n_new: int, share: float) -> int:
+    """How many old examples make them ``share`` of the result (rounded to the nearest whole)."""
+    return round(share * n_new / (1.0 - share))
+
+
+def run(ctx: JobContext) -> None:
+    p = ctx.params
+    share, seed = float(p["share"]), int(p["seed"] or 0)
+    if not 0.0 <= share < 1.0:
+        raise OrienteerError(f"replay: --share must be at least 0 and below 1, got {share}")
+    new_info, old_info = get_dataset(ctx.workspace, p["new"]), get_dataset(ctx.workspace, p["old"])
+    new = read_examples(new_info.path)
+    old = read_examples(old_info.path)
+    ctx.progress(1, 2, unit="datasets", note="read")
+    wanted = replay_count(len(new), share)
+    k = min(wanted, len(old))
+    if k < wanted:
+        ctx.log(f"old dataset {old_info.name!r} has {len(old)} examples, fewer than the {wanted} a share of {share} needs; "
+                "using all of them")
+    rng = random.Random(seed)
+    replayed: list[dict[str, Any]] = []
+    for example in rng.sample(old, k):
+        replayed.append({**example, "origin": "replay", "replayed_origin": example.get("origin")})
+    examples = new + replayed
+    rng.shuffle(examples)
+    write_examples(ctx.out_dir / DATASET_FILE, examples)
+    ctx.progress(2, 2, unit="datasets", note="written")
+    reached = k / len(examples) if examples else 0.0
+    composition = {
+        "new": len(new), "old": k, "share": share, "share_reached": round(reached, 6), "seed": seed,
+        "sources": [
+            {"dataset": new_info.name, "role": "new", "used": len(new), "of": new_info.n_examples},
+            {"dataset": old_info.name, "role": "replay", "used": k, "of": len(old)},
+        ],
+    }
+    ctx.log(f"{len(examples)} examples: {len(new)} from {new_info.name!r}, {k} replayed from {old_info.name!r} "
+            f"({reached:.1%} of the result; asked {share:.1%})")
+    ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition,
+                                 notes=f"{new_info.name} + {share:.0%} replay of {old_info.name}"))

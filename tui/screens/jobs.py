@@ -1,0 +1,259 @@
+"""5 · Jobs: every background job with a live progress bar; its log, cancel, re-run, new jobs.
+
+The table is rebuilt from the job folders once a second in a thread (file reads only). A job
+that ended without its outputs in the workspace is ingested by a separate process, never by
+this one, whose read-only database connection must not meet a read-write one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Header, Static
+
+from orienteer.jobs.status import JobView, tail
+from orienteer.tui.screens.base import OrienteerScreen
+from orienteer.tui.widgets.bars import bar
+from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.plot import braille_plot
+
+STATUS_STYLE = {
+    "running": "bold cyan", "queued": "yellow", "starting": "yellow", "done": "green",
+    "failed": "bold red", "lost": "red", "cancelled": "magenta",
+}
+POLL_S = 1.0
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def progress_text(view: JobView, width: int = 16) -> Text:
+    p = view.progress
+    if p.total:
+        frac = min(1.0, p.done / p.total)
+        text = bar(frac, width, STATUS_STYLE.get(view.status, "cyan").replace("bold ", ""))
+        text.append(f" {100 * frac:3.0f}%")
+        return text
+    if p.done:
+        return Text(f"{p.done} {p.unit}", style="dim")
+    return Text("")
+
+
+def job_row(view: JobView) -> list[Text]:
+    p = view.progress
+    rate = f"{p.rate:.2f} {p.unit}/s" if p.rate else ""
+    eta = duration(p.eta_s) if view.active and p.eta_s is not None else ""
+    gpu = f"gpu {view.gpu}" if view.gpu is not None else "cpu"
+    return [
+        Text(view.job_id), Text(view.kind), Text(view.status, style=STATUS_STYLE.get(view.status, "")),
+        progress_text(view), Text(rate, justify="right"), Text(eta, justify="right"),
+        Text(duration(view.elapsed_s), justify="right"), Text(gpu),
+    ]
+
+
+def read_metrics(path: Any, key: str = "loss") -> tuple[list[float], list[float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if key in record:
+                    xs.append(float(record.get("step", len(xs) + 1)))
+                    ys.append(float(record[key]))
+    except FileNotFoundError:
+        pass
+    return xs, ys
+
+
+class JobsScreen(OrienteerScreen):
+    TITLE_TEXT = "5 Jobs"
+    BINDINGS = [
+        Binding("enter", "open_log", "Log"),
+        Binding("c", "cancel_job", "Cancel job"),
+        Binding("r", "rerun_job", "Re-run"),
+        Binding("n", "new_job", "New job"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.views: list[JobView] = []
+        self._polling = False
+        self._ingesting: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="jobs-title", classes="screen-title")
+        yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="jobs-detail", classes="jobs-detail")
+        yield KeyBar()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#jobs-table", DataTable)
+
+    def on_mount(self) -> None:
+        table = self.table
+        for name in ("job", "kind", "status", "progress", "rate", "ETA", "elapsed", "on"):
+            table.add_column(name, key=name)
+        super().on_mount()
+        self.set_interval(POLL_S, self._poll)
+        table.focus()
+
+    def _stale_key(self) -> object:
+        return (self.oapp.state.generation, self.oapp.jobs_generation)
+
+    def reload(self) -> None:
+        self.views = self.oapp.job_views()
+        self._fill()
+
+    def _poll(self) -> None:
+        if self._polling or not self.is_current:
+            return
+        self._polling = True
+        self.run_worker(self._poll_thread, thread=True, exclusive=True, group="jobs-poll")
+
+    def _poll_thread(self) -> None:
+        try:
+            views = self.oapp.refresh_jobs()
+            self.app.call_from_thread(self._apply, views)
+        finally:
+            self._polling = False
+
+    def _apply(self, views: list[JobView]) -> None:
+        self.views = views
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.table
+        title = self.query_one("#jobs-title", Static)
+        active = sum(1 for v in self.views if v.active)
+        title.update(
+            f"[b]{len(self.views)}[/b] jobs, [b]{active}[/b] active · they keep running when the app or the SSH "
+            "session closes · n starts one"
+        )
+        keys = [v.job_id for v in self.views]
+        current = [str(k.value) for k in table.rows]
+        if current == keys:
+            for view in self.views:
+                for column, cell in zip(("job", "kind", "status", "progress", "rate", "ETA", "elapsed", "on"), job_row(view)):
+                    table.update_cell(view.job_id, column, cell)
+        else:
+            selected = self.selected_id()
+            table.clear()
+            for view in self.views:
+                table.add_row(*job_row(view), key=view.job_id)
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected), animate=False)
+        self._show_detail()
+
+    def selected(self) -> JobView | None:
+        if not self.views:
+            return None
+        row = self.table.cursor_row
+        return self.views[row] if 0 <= row < len(self.views) else None
+
+    def selected_id(self) -> str | None:
+        view = self.selected()
+        return view.job_id if view else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#jobs-detail", Static)
+        view = self.selected()
+        if view is None:
+            detail.update("No jobs yet. n starts one; e, t, s, b on the runs screen and a on the failures screen start one from there.")
+            return
+        text = Text()
+        text.append(view.job_id, style="bold")
+        text.append(f"  {view.status}", style=STATUS_STYLE.get(view.status, ""))
+        if view.progress.note:
+            text.append(f"  {view.progress.note}", style="dim")
+        text.append("\n$ " + " ".join(_quote(a) for a in view.argv), style="dim")
+        if view.error:
+            text.append(f"\n{view.error}", style="red")
+        if view.ingest and view.ingest.get("summary"):
+            text.append("\ningested: " + "; ".join(view.ingest["summary"]), style="green")
+        job_dir = self.oapp.workspace.root / "jobs" / view.job_id
+        xs, ys = read_metrics(job_dir / "metrics.jsonl")
+        if xs:
+            width = max(20, min(70, self.size.width - 14))
+            text.append("\n")
+            text.append(braille_plot(xs, ys, width=width, height=6))
+        for line in tail(job_dir / "log.txt", 4 if xs else 6):
+            text.append("\n" + line[: max(20, self.size.width - 4)], style="")
+        detail.update(text)
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_open_log(self) -> None:
+        view = self.selected()
+        if view is not None:
+            from orienteer.tui.screens.launch import LogScreen
+
+            self.app.push_screen(LogScreen(self.oapp.workspace.root / "jobs" / view.job_id))
+
+    def action_cancel_job(self) -> None:
+        view = self.selected()
+        if view is None:
+            return
+        if not view.active:
+            self.app.notify(f"job {view.job_id} is {view.status}, not running")
+            return
+        from orienteer.tui.screens.launch import ConfirmScreen
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(lambda: self._cancel_thread(view.job_id), thread=True, group="jobs-cancel")
+
+        self.app.push_screen(ConfirmScreen(f"Cancel job {view.job_id} ({view.kind})?"), confirmed)
+
+    def _cancel_thread(self, job_id: str) -> None:
+        from orienteer.jobs.api import cancel
+
+        stopped = cancel(self.oapp.workspace, job_id)
+        self.app.call_from_thread(self.app.notify, f"cancelled {job_id}" if stopped else f"{job_id} was not running")
+
+    def action_rerun_job(self) -> None:
+        view = self.selected()
+        if view is None:
+            return
+        from orienteer.tui.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen(view.kind, dict(view.params), title=f"Re-run {view.job_id}"))
+
+    def action_new_job(self) -> None:
+        from orienteer.tui.screens.launch import pick_and_launch
+
+        pick_and_launch(self.oapp, {})
+
+    def cursor_target(self) -> Any:
+        return self.table
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _now() -> float:
+    return time.time()

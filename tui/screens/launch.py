@@ -1,0 +1,278 @@
+"""Launching jobs from the app: pick a kind, fill a form prefilled from context, see the command, start.
+
+The form is built from the kind's declared parameters, and the command it shows is built by the
+same code that the CLI parses (``orienteer.jobs.api.command_line``), so what is shown is exactly
+what runs. Kinds whose code does not exist yet are listed, marked, and cannot be started.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Checkbox, Input, RichLog, Select, Static
+
+from orienteer.data.errors import OrienteerError
+from orienteer.jobs.kinds import KINDS, KindInfo, get_kind
+from orienteer.jobs.params import Param
+
+if TYPE_CHECKING:
+    from orienteer.tui.app import OrienteerApp
+
+
+def unique_name(base: str) -> str:
+    return f"{base}-{time.strftime('%m%d-%H%M%S')}"
+
+
+def prefill(kind: KindInfo, context: dict[str, Any]) -> dict[str, Any]:
+    """Parameter values for ``kind`` from what the user was looking at (run, benchmark, marked items)."""
+    names = {p.name for p in kind.params}
+    values = {k: v for k, v in context.items() if k in names and v is not None}
+    bench, run = context.get("bench"), context.get("run")
+    if kind.name == "eval":
+        values.setdefault("run", unique_name(f"eval-{bench or 'bench'}"))
+    elif kind.name == "flip" and bench:
+        values.setdefault("name", unique_name(f"{bench}-flip"))
+    elif kind.name == "hard-negatives" and run:
+        values.setdefault("name", unique_name(f"{run}-hardneg"))
+    elif kind.name == "box-prompt" and bench:
+        values.setdefault("name", unique_name(f"{bench}-box"))
+    elif kind.name in ("train", "cot", "replay"):
+        values.setdefault("name", unique_name(kind.name))
+    return values
+
+
+def kind_label(kind: KindInfo) -> str:
+    mark = "" if kind.available else "  (not implemented yet)"
+    gpu = " [GPU]" if kind.needs_gpu else ""
+    return f"{kind.name}{gpu}: {kind.summary}{mark}"
+
+
+def pick_and_launch(app: "OrienteerApp", context: dict[str, Any], kinds: list[str] | None = None,
+                    title: str = "Start a job") -> None:
+    """A kind picker (every kind, unavailable ones marked), then the form for the chosen kind."""
+    from orienteer.tui.widgets.pickers import PickerScreen
+
+    chosen_kinds = [KINDS[k] for k in (kinds or [k for k in KINDS if k != "sleep"] + ["sleep"])]
+    labels = {kind_label(k): k.name for k in chosen_kinds}
+
+    def picked(label: str | None) -> None:
+        if label is None:
+            return
+        kind = get_kind(labels[label])
+        if not kind.available:
+            app.notify(f"job kind {kind.name} is not implemented yet", severity="warning")
+            return
+        app.push_screen(LaunchScreen(kind.name, prefill(kind, context)))
+
+    app.push_screen(PickerScreen(title, list(labels)), picked)
+
+
+class LaunchScreen(ModalScreen[str | None]):
+    """The form for one job kind; dismisses with the new job's id, or None."""
+
+    DEFAULT_CSS = """
+    LaunchScreen { align: center middle; }
+    LaunchScreen > #launch-box {
+        width: 96%; max-width: 110; height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    LaunchScreen #launch-title { text-style: bold; height: auto; }
+    LaunchScreen #launch-fields { height: 1fr; }
+    LaunchScreen .field { height: auto; }
+    LaunchScreen .field-label { width: 18; padding: 1 1 0 0; }
+    LaunchScreen .field Input, LaunchScreen .field Select { width: 1fr; }
+    LaunchScreen .field-help { color: $text-muted; padding: 0 0 0 18; height: auto; }
+    LaunchScreen #launch-command { height: auto; color: $text; background: $boost; padding: 0 1; }
+    LaunchScreen #launch-error { height: auto; color: $error; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start job"),
+    ]
+
+    def __init__(self, kind: str, values: dict[str, Any], title: str | None = None) -> None:
+        super().__init__()
+        self.kind = get_kind(kind)
+        self.values = dict(values)
+        self.title_text = title or f"New {self.kind.name} job"
+
+    @property
+    def oapp(self) -> "OrienteerApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="launch-box"):
+            yield Static(f"{self.title_text} · {self.kind.summary}", id="launch-title")
+            with VerticalScroll(id="launch-fields"):
+                for param in self.kind.params:
+                    with Horizontal(classes="field"):
+                        yield Static(param.flag + (" *" if param.required else ""), classes="field-label")
+                        yield self._field(param)
+                    if param.help:
+                        yield Static(param.help, classes="field-help")
+            yield Static(id="launch-command")
+            yield Static(id="launch-error")
+            yield Static("[b]ctrl+s[/b] or [b]enter[/b] starts · [b]escape[/b] cancels · * required", classes="field-help")
+
+    def _field(self, param: Param) -> Any:
+        value = self.values.get(param.name, param.default)
+        fid = f"param-{param.name}"
+        if param.type == "bool":
+            return Checkbox(value=bool(value), id=fid)
+        if param.type == "choice":
+            options = [(c, c) for c in param.choices]
+            return Select(options, value=value if value in param.choices else Select.BLANK, id=fid, allow_blank=not param.required)
+        return Input(value="" if value is None else str(value), id=fid, placeholder=param.type)
+
+    def on_mount(self) -> None:
+        self._update_command()
+        fields = self.query(Input)
+        for field in fields:
+            if not field.value:
+                field.focus()
+                return
+        if fields:
+            fields.first().focus()
+
+    def collect(self) -> dict[str, Any]:
+        """The form's values, converted like the CLI converts them (errors name the flag)."""
+        values: dict[str, Any] = {}
+        for param in self.kind.params:
+            widget = self.query_one(f"#param-{param.name}")
+            if isinstance(widget, Checkbox):
+                values[param.name] = widget.value
+            elif isinstance(widget, Select):
+                values[param.name] = None if widget.value is Select.BLANK else widget.value
+            elif isinstance(widget, Input):
+                text = widget.value.strip()
+                values[param.name] = param.convert(text) if text else None
+        return values
+
+    def _update_command(self) -> None:
+        from orienteer.jobs.api import command_line, resolve_params
+
+        error = self.query_one("#launch-error", Static)
+        command = self.query_one("#launch-command", Static)
+        try:
+            params = resolve_params(self.kind, self.collect())
+        except OrienteerError as exc:
+            error.update(str(exc))
+            command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
+            return
+        error.update("")
+        command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._update_command()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._update_command()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._update_command()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_start()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_start(self) -> None:
+        from orienteer.jobs.api import submit
+
+        try:
+            values = self.collect()
+            job = submit(self.oapp.workspace, self.kind.name, values)
+        except OrienteerError as exc:
+            self.query_one("#launch-error", Static).update(str(exc))
+            return
+        self.oapp.job_started(job.job_id)
+        self.dismiss(job.job_id)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no: y / enter confirms, n / escape declines."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Static { width: auto; max-width: 90%; border: round $warning; background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("enter", "answer(True)", "Yes", show=False),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.question}\n\n[b]y[/b] yes · [b]n[/b] no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class LogScreen(Screen[None]):
+    """A job's log, following new lines as the job writes them (escape goes back)."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("f", "toggle_follow", "Follow on/off"),
+        Binding("g", "top", "Top", show=False),
+        Binding("G", "bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self, job_dir: Path) -> None:
+        super().__init__()
+        self.job_dir = job_dir
+        self._position = 0
+        self.follow = True
+
+    def compose(self) -> ComposeResult:
+        from orienteer.tui.widgets.keybar import KeyBar
+
+        yield Static(f"log of job [b]{self.job_dir.name}[/b] · following new lines (f toggles)", classes="screen-title", id="log-title")
+        yield RichLog(id="job-log", wrap=False, markup=False, highlight=False, max_lines=20_000)
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self._read_more()
+        self.set_interval(0.5, self._read_more)
+        self.query_one(RichLog).focus()
+
+    def _read_more(self) -> None:
+        path = self.job_dir / "log.txt"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self._position)
+                chunk = fh.read(1 << 20)
+        except FileNotFoundError:
+            return
+        if not chunk:
+            return
+        cut = chunk.rfind(b"\n") + 1 if len(chunk) == 1 << 20 else len(chunk)
+        self._position += cut
+        log = self.query_one(RichLog)
+        for line in chunk[:cut].decode("utf-8", errors="replace").splitlines():
+            log.write(line, scroll_end=self.follow)
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.app.notify("following new lines" if self.follow else "not following")
+
+    def action_top(self) -> None:
+        self.follow = False
+        self.query_one(RichLog).scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self.query_one(RichLog).scroll_end(animate=False)
