@@ -92,3 +92,11 @@ def test_unrelated_benchmarks_are_refused(flipped: Workspace, tmp_path: Path) ->
     assert cli(ws, "job", "run", "sleep", "--steps", "1", "--emit-run", "other-a", "--bench", "other", "--wait").returncode == 0
     with ws.read() as con, pytest.raises(WorkspaceError, match="unrelated benchmarks"):
         compare_runs(con, "qwen3b-base", "other-a")
+
+
+def test_benchmarks_lists_the_derived_benchmark_with_its_parent(flipped: Workspace) -> None:
+    result = cli(flipped, "benchmarks", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["benchmark"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {DEMO_BENCH, "demo-flip"}
+    assert rows["demo-flip"]["items"] == 25

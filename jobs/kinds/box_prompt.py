@@ -1,0 +1,216 @@
+"""box-prompt: a derived benchmark whose questions point at a red box drawn around the reference object.
+
+For each item: find the reference phrase in the question (``core.phrases``), ask the detector for
+it in every frame, draw the best box (highest score at or above ``--conf``, over all frames) on a
+copy of that frame, and rewrite the question ("... the boy in the red bounding box ..."). The
+derived item keeps ``parent_item_id`` (the original id), stores ``bbox`` in the ORIGINAL image's
+pixels and ``bbox_frame`` (which frame carries it), and ``reference_object`` (the phrase without
+its determiner).
+
+Items where no template matches the question or nothing is detected are *skipped* by default, so
+the derived benchmark only holds questions that really point at a box (the compare screen lines
+up the rest by parent id); ``--keep-unboxed`` keeps them unchanged instead (same id and question,
+``parent_item_id`` set, no bbox). Either way they are counted in the benchmark's notes, listed in
+``box_report.json`` and the first few are logged.
+
+Work happens in the resume folder (one JSON line per finished item, boxed frames as PNG), so a
+killed job re-run with the same spec skips what it already did; the finished images are then
+linked (or copied) into the outputs folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.items import Item
+from orienteer.jobs.context import JobContext
+from orienteer.jobs.params import Param
+
+if TYPE_CHECKING:
+    from orienteer.jobs.model.detector import Detector
+
+SUMMARY = "draw a box on the reference object (YOLO-World) and point the question at it"
+PARAMS = (
+    Param("bench", "str", required=True, help="benchmark to derive from"),
+    Param("name", "str", required=True, help="name of the new (derived) benchmark"),
+    Param("weights", "path", None, help="YOLO-World weights file (.pt), e.g. yolov8s-worldv2.pt; nothing is downloaded"),
+    Param("detector", "choice", "yolo-world", choices=("yolo-world", "center"),
+          help="yolo-world (needs --weights and CLIP), or center: a fixed box on the middle of each image, "
+               "only for trying the pipeline"),
+    Param("items", "str", None, help="item filter (task:NAME; ids:A,B; failures:RUN; limit:N; joined with ;)"),
+    Param("conf", "float", 0.1, help="lowest detection score that counts as found"),
+    Param("keep_unboxed", "bool", False, help="keep items with no phrase or no detection, unchanged"),
+)
+
+DONE_FILE = "boxed.jsonl"
+LOGGED_MISSES = 20
+
+
+def _safe(name: str) -> str:
+    """An item id as a folder name; a hash keeps two ids apart that differ only in replaced characters."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    if safe != name:
+        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return safe
+
+
+def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path, conf: float) -> dict[str, Any]:
+    """Box one item. Returns ``{"status": "boxed"|"no_phrase"|"no_detection", "record": ...}``.
+
+    ``record`` is the derived item (boxed) or the unchanged item (otherwise). The boxed frame is
+    saved under ``work_dir/images`` and named relative to it (the derived benchmark's image root);
+    every other frame is the original's absolute path, so multi-frame items are not copied.
+    """
+    from PIL import Image
+
+    from orienteer.core.phrases import find_reference, rewrite_question
+    from orienteer.data.datasets import item_record
+    from orienteer.data.images import resolve_image
+    from orienteer.jobs.model.boxes import clamp_box, draw_box, save_png
+    from orienteer.jobs.model.detector import best_box
+
+    absolute = [str(resolve_image(image_root, rel).resolve()) for rel in item.images]
+    base = {**item_record(item), "images": absolute, "parent_item_id": item.item_id}
+    found = find_reference(item.question)
+    if found is None:
+        return {"item_id": item.item_id, "status": "no_phrase", "record": base}
+    best = None
+    for frame, relative in enumerate(item.images):
+        path = resolve_image(image_root, relative)
+        if not path.is_file():
+            raise OrienteerError(f"item {item.item_id}: image {relative} not found (looked for {path})")
+        with Image.open(path) as image:
+            image.load()
+            box = best_box(detector.detect(image, found.noun), conf)
+            if box is not None and (best is None or box.score > best[0].score):
+                best = (box, frame, image.copy())
+    if best is None:
+        return {"item_id": item.item_id, "status": "no_detection", "phrase": found.noun, "record": base}
+    box, frame, image = best
+    bbox = clamp_box(box.as_list(), image.size)
+    rel = Path(_safe(item.item_id)) / f"{frame}_{Path(item.images[frame]).stem}.png"
+    save_png(draw_box(image, bbox), work_dir / "images" / rel)
+    images = [rel.as_posix() if i == frame else absolute[i] for i in range(len(item.images))]
+    record = {
+        **base,
+        "item_id": f"{item.item_id}#box",
+        "question": rewrite_question(found),
+        "images": images,
+        "reference_object": found.noun,
+        "bbox": [round(v, 1) for v in bbox],
+        "bbox_frame": frame,
+        "bbox_score": round(box.score, 4),
+        "parent_item_id": item.item_id,
+        "original_question": item.question,
+        "template": found.template,
+    }
+    return {"item_id": item.item_id, "status": "boxed", "record": record}
+
+
+def _read_done(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished items of an earlier attempt; a torn last line (killed mid-write) is ignored."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done[entry["item_id"]] = entry
+    return done
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link the finished images into the outputs (copy where links are impossible)."""
+    if not src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        return
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True)
+
+
+def write_items(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def run(ctx: JobContext, detector: Detector | None = None) -> None:
+    """``detector`` lets tests inject one; the CLI builds it from ``--detector``/``--weights``."""
+    from orienteer.data.job_outputs import BenchmarkOutput
+    from orienteer.jobs.model.detector import make_detector
+    from orienteer.jobs.selection import load_items
+
+    p = ctx.params
+    items, image_root = load_items(ctx.workspace, p["bench"], p.get("items"))
+    if not items:
+        raise OrienteerError(f"box-prompt: no items of benchmark {p['bench']!r} match {p.get('items')!r}")
+    conf = float(p.get("conf") if p.get("conf") is not None else 0.1)
+    detector_name = p.get("detector") or "yolo-world"
+    if detector is None:
+        detector = make_detector(detector_name, p.get("weights"), conf=conf, device=ctx.device)
+    ctx.resume_dir.mkdir(parents=True, exist_ok=True)
+    done_path = ctx.resume_dir / DONE_FILE
+    done = _read_done(done_path)
+    if done:
+        ctx.log(f"resuming: {len(done)} of {len(items)} items were done by an earlier attempt")
+    ctx.progress(sum(1 for it in items if it.item_id in done), len(items), unit="items")
+    n_done = sum(1 for it in items if it.item_id in done)
+    with open(done_path, "a", encoding="utf-8") as log_file:
+        for item in items:
+            if item.item_id in done:
+                continue
+            ctx.check_stop()
+            entry = prompt_item(item, image_root, detector, ctx.resume_dir, conf)
+            log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            log_file.flush()
+            done[item.item_id] = entry
+            n_done += 1
+            ctx.progress(n_done, len(items), unit="items")
+
+    entries = [done[it.item_id] for it in items]
+    misses = [e for e in entries if e["status"] != "boxed"]
+    for e in misses[:LOGGED_MISSES]:
+        why = "no reference phrase found" if e["status"] == "no_phrase" else f"nothing detected for {e.get('phrase')!r}"
+        ctx.log(f"item {e['item_id']}: {why}")
+    if len(misses) > LOGGED_MISSES:
+        ctx.log(f"... and {len(misses) - LOGGED_MISSES} more items without a box (see box_report.json)")
+    keep = bool(p.get("keep_unboxed"))
+    records = [e["record"] for e in entries if e["status"] == "boxed" or keep]
+    if not records:
+        raise OrienteerError(f"box-prompt: no item of {p['bench']!r} got a box ({len(misses)} without one); "
+                             "nothing to write")
+
+    _link_tree(ctx.resume_dir / "images", ctx.out_dir / "images")
+    n_written = write_items(ctx.out_dir / "items.jsonl", records)
+    counts = {s: sum(e["status"] == s for e in entries) for s in ("boxed", "no_phrase", "no_detection")}
+    report = {**counts, "kept_unboxed": keep, "detector": detector_name, "weights": p.get("weights"), "conf": conf,
+              "misses": [{"item_id": e["item_id"], "status": e["status"], "phrase": e.get("phrase")} for e in misses]}
+    (ctx.out_dir / "box_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    detector_text = f"{detector_name} ({p['weights']})" if p.get("weights") else detector_name
+    notes = (f"box-prompt of {p['bench']} with {detector_text}, conf >= {conf}: boxed {counts['boxed']} of {len(items)}; "
+             f"no phrase {counts['no_phrase']}, nothing detected {counts['no_detection']} "
+             f"({'kept unboxed' if keep else 'skipped'})")
+    ctx.log(notes)
+    ctx.add_output(BenchmarkOutput(name=p["name"], items_file="items.jsonl", image_root="images", parent=p["bench"],
+                                   notes=notes))
+    ctx.log(f"wrote {n_written} items to {ctx.out_dir / 'items.jsonl'}")

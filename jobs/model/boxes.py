@@ -1,0 +1,47 @@
+"""Drawing the visual prompt: a red rectangle on a copy of the image, saved losslessly.
+
+Kept apart from detection so the drawing (what the model will see) is tested on its own: the
+box lands exactly on the detector's pixel coordinates, the original file is never touched, and
+PNG keeps the red pure (a JPEG would smear it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+RED = (255, 0, 0)
+
+
+def line_width(size: tuple[int, int]) -> int:
+    """A border that stays visible after the model's resize: about 0.6% of the shorter side, 2 px at least."""
+    return max(2, round(min(size) / 160))
+
+
+def clamp_box(bbox: Sequence[float], size: tuple[int, int]) -> list[float]:
+    """The box kept inside the image (detectors may overshoot by a pixel or two)."""
+    width, height = size
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    x1, x2 = sorted((min(max(x1, 0.0), width - 1.0), min(max(x2, 0.0), width - 1.0)))
+    y1, y2 = sorted((min(max(y1, 0.0), height - 1.0), min(max(y2, 0.0), height - 1.0)))
+    return [x1, y1, x2, y2]
+
+
+def draw_box(image: Image.Image, bbox: Sequence[float], color: tuple[int, int, int] = RED,
+             width: int | None = None) -> Image.Image:
+    """A copy of ``image`` (RGB) with a rectangle whose outer edge runs along ``bbox`` (x1, y1, x2, y2)."""
+    out = image.convert("RGB")
+    if out is image:
+        out = image.copy()
+    x1, y1, x2, y2 = (round(v) for v in clamp_box(bbox, out.size))
+    ImageDraw.Draw(out).rectangle((x1, y1, x2, y2), outline=color, width=width or line_width(out.size))
+    return out
+
+
+def save_png(image: Image.Image, path: Path) -> Path:
+    """Save as PNG (lossless), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return path
