@@ -9,6 +9,8 @@ jobs in other processes can write.
 from __future__ import annotations
 
 import gc
+import importlib
+import threading
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -21,6 +23,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.reader import WorkspaceReader
 from orienteer.data.workspace import Workspace
+from orienteer.tui.prefetch import CasePrefetcher
 from orienteer.tui.state import ViewState
 
 T = TypeVar("T")
@@ -33,11 +36,29 @@ def _screen_factory(module: str, name: str) -> Callable[[], Screen[None]]:
     """Import a screen's module only when the screen is first shown (start-up paints only the runs view)."""
 
     def make() -> Screen[None]:
-        import importlib
-
         return getattr(importlib.import_module(f"orienteer.tui.screens.{module}"), name)()
 
     return make
+
+
+def _case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> object:
+    from orienteer.data.queries import case_detail
+
+    return case_detail(con, run, item_id)
+
+
+# Imported in a background thread once the first screen is painted, so that the first visit of
+# each view does not pay for its imports. Not textual-image: in a real terminal it may probe the
+# terminal, which only the UI thread may do (see widgets/item_image.py).
+WARM_MODULES = ("failures", "confusion", "compare", "case", "help")
+
+
+def _warm_up() -> None:
+    for module in WARM_MODULES:
+        importlib.import_module(f"orienteer.tui.screens.{module}")
+    # What exists now (modules, the first screen, the stylesheet) lives as long as the app: keep it
+    # out of the collector's full passes, which otherwise re-walk it during later key presses.
+    gc.freeze()
 
 
 def _modes() -> dict[str, Callable[[], Screen[None]]]:
@@ -69,6 +90,8 @@ class OrienteerApp(App[None]):
         self.state = ViewState()
         self.image_mode = image_mode if image_mode in IMAGE_MODES else "auto"
         self._history: list[str] = []
+        self.cases = CasePrefetcher(workspace, _case_detail)
+        self._case_screen: Screen[None] | None = None
         for name, factory in _modes().items():
             self.add_mode(name, factory)
 
@@ -84,9 +107,22 @@ class OrienteerApp(App[None]):
         gc.set_threshold(50_000, 20, 20)
         self.set_interval(0.25, self.reader.release_if_idle)
         self.switch_mode("runs")
+        self.set_timer(0.3, self._start_warm_up)
+
+    def _start_warm_up(self) -> None:
+        threading.Thread(target=_warm_up, name="orienteer-warm-up", daemon=True).start()
 
     def on_unmount(self) -> None:
+        self.cases.close()
         self.reader.close()
+
+    def case_key(self, run: str, item_id: str) -> tuple[int, str, str]:
+        """The key of a case in ``self.cases`` (new data makes every cached case stale)."""
+        return self.state.generation, run, item_id
+
+    def prefetch_cases(self, cases: Iterable[tuple[str, str]]) -> None:
+        """Fetch these (run, item) cases in the background, most likely first."""
+        self.cases.want([self.case_key(run, item_id) for run, item_id in cases])
 
     def report_error(self, error: OrienteerError) -> None:
         self.notify(str(error), title="Error", severity="error", timeout=8)
@@ -119,9 +155,20 @@ class OrienteerApp(App[None]):
         self.action_goto("failures")
 
     def open_case(self, run: str, item_id: str, siblings: list[tuple[str, str]] | None = None) -> None:
+        """Show a case on top of the current screen; one case screen is built once and reused."""
         from orienteer.tui.screens.case import CaseScreen
 
-        self.push_screen(CaseScreen(run, item_id, siblings or [(run, item_id)]))
+        cases = siblings or [(run, item_id)]
+        screen = self._case_screen
+        if screen is None:
+            screen = CaseScreen(run, item_id, cases)
+            self.install_screen(screen, "case")
+            self._case_screen = screen
+        elif screen in self.screen_stack:  # already showing (a case opened from a case): a one-off screen
+            screen = CaseScreen(run, item_id, cases)
+        else:
+            screen.show_cases(run, item_id, cases)  # type: ignore[attr-defined]
+        self.push_screen(screen)
 
     def action_help(self) -> None:
         from orienteer.tui.screens.help import HelpScreen

@@ -182,7 +182,8 @@ def benchmarks(as_json: JsonOpt = False) -> None:
     with _errors():
         rows = _read(lambda con: con.execute(
             """SELECT b.name, b.n_items, count(DISTINCT i.task), b.source_format, b.image_root, b.created_at
-               FROM benchmarks b JOIN items i USING (bench_id) GROUP BY ALL ORDER BY b.bench_id""").fetchall())
+               FROM benchmarks b JOIN items i USING (bench_id)
+               GROUP BY b.bench_id, b.name, b.n_items, b.source_format, b.image_root, b.created_at ORDER BY b.bench_id""").fetchall())
         if as_json:
             _print_json([{"benchmark": r[0], "items": r[1], "tasks": r[2], "format": r[3], "image_root": r[4],
                           "created": r[5]} for r in rows])

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
@@ -25,6 +25,7 @@ from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
 from orienteer.tui.widgets.item_image import ItemImage, PreparedFrame, prepare_frame
+from orienteer.tui.widgets.keybar import KeyBar
 
 WIDE = 120  # columns from which text and image sit side by side
 PROB_BAR = 12
@@ -200,14 +201,22 @@ class CaseScreen(OrienteerScreen):
 
     def __init__(self, run: str, item_id: str, siblings: list[tuple[str, str]]) -> None:
         super().__init__()
-        self.case_list: list[tuple[str, str]] = list(siblings) or [(run, item_id)]
-        if (run, item_id) not in self.case_list:
-            self.case_list.insert(0, (run, item_id))
-        self.index = self.case_list.index((run, item_id))
         self.detail: CaseDetail | None = None
         self.frame = 0
         self.show_saliency = False
         self._frames: dict[tuple[int, bool], PreparedFrame] = {}
+        self._cases_version = 0
+        self.show_cases(run, item_id, siblings)
+
+    def show_cases(self, run: str, item_id: str, siblings: list[tuple[str, str]]) -> None:
+        """Show ``(run, item_id)`` of this list (n/p page through it); the app reuses one case screen."""
+        self.case_list: list[tuple[str, str]] = list(siblings) or [(run, item_id)]
+        if (run, item_id) not in self.case_list:
+            self.case_list.insert(0, (run, item_id))
+        self.index = self.case_list.index((run, item_id))
+        self.frame = 0
+        self.show_saliency = False
+        self._cases_version += 1  # reload when shown again, even on the same data
 
     @property
     def run(self) -> str:
@@ -230,7 +239,7 @@ class CaseScreen(OrienteerScreen):
                     yield Static(id="case-others")
                 with Vertical(id="case-media"):
                     yield ItemImage(self.oapp.image_mode, id="case-image")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def body(self) -> CaseBody:
@@ -242,13 +251,18 @@ class CaseScreen(OrienteerScreen):
 
     # --- loading ---------------------------------------------------------------------------------
 
+    def _stale_key(self) -> object:
+        return self.oapp.state.generation, self._cases_version
+
     def reload(self) -> None:
         self._load(self.index)
 
     def _load(self, index: int) -> bool:
         run, item_id = self.case_list[index]
+        oapp = self.oapp
         try:
-            detail = self.db(lambda con: case_detail(con, run, item_id))
+            detail = oapp.cases.get(oapp.case_key(run, item_id),
+                                    lambda: self.db(lambda con: case_detail(con, run, item_id)))
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             if self.detail is None:
@@ -260,6 +274,8 @@ class CaseScreen(OrienteerScreen):
         self.detail = detail
         self._frames.clear()
         self._fill()
+        # n and p come next: fetch those cases while the user reads this one
+        oapp.prefetch_cases([self.case_list[i] for i in (index + 1, index - 1) if 0 <= i < len(self.case_list)])
         return True
 
     def _leave(self) -> None:

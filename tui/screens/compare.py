@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
@@ -21,6 +21,8 @@ from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import delta_text
 from orienteer.tui.widgets.pickers import PickerScreen
+from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.table import FastTable
 
 SIGNIFICANT = 0.05
 BAR_HALF = 5
@@ -91,9 +93,9 @@ class CompareScreen(OrienteerScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="cmp-title", classes="screen-title")
-        yield DataTable(id="cmp-table", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        yield FastTable(id="cmp-table", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
         yield Static(id="cmp-detail", classes="detail")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable[Text]:

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.containers import Container, Vertical
 from textual.events import Resize
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from orienteer.core.directions import categorize, is_direction
 from orienteer.data.catalog import get_run
@@ -30,6 +30,8 @@ from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
 from orienteer.tui.widgets.pickers import PickerScreen
+from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.table import FastTable
 
 ALL_TASKS = "all tasks"
 WIDE = 120
@@ -160,12 +162,12 @@ class ConfusionScreen(OrienteerScreen):
         yield Static(id="cf-title", classes="screen-title")
         with Container(id="cf-body"):
             with Vertical(id="cf-matrix-box"):
-                yield DataTable(id="cf-matrix", cursor_type="cell", fixed_columns=1, cursor_background_priority="css")
+                yield FastTable(id="cf-matrix", cursor_type="cell", fixed_columns=1, cursor_background_priority="css")
             with Vertical(id="cf-cats-box"):
                 yield Static("Error categories (enter: open)", classes="cf-caption")
-                yield DataTable(id="cf-cats", cursor_type="row", cursor_background_priority="css")
+                yield FastTable(id="cf-cats", cursor_type="row", cursor_background_priority="css")
         yield Static(id="cf-detail", classes="detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Textual also runs OrienteerScreen.on_mount (handlers run along the MRO): it loads the data.

@@ -19,7 +19,7 @@ import duckdb
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from orienteer.data.errors import OrienteerError
@@ -31,8 +31,11 @@ from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.screens.export_dialog import ExportDialog
 from orienteer.tui.widgets.pickers import PickerScreen
+from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.table import FastTable
 
 PAGE_SIZE = 100
+PREFETCH_AFTER_S = 0.25  # fetch the case under the cursor once it rested this long (enter opens it)
 PREFETCH = 10  # fetch the next page when the cursor is this close to the last loaded row
 REPLY_WIDTH = 72  # the reply column's width: the terminal's width less the other columns, at least this
 ANY = "any"
@@ -102,8 +105,7 @@ class FailuresScreen(OrienteerScreen):
         height: 1fr;
     }
     FailuresScreen #failures-detail {
-        height: auto;
-        max-height: 4;
+        height: 4;
         padding: 0 1;
         border-top: solid $primary;
         text-wrap: nowrap;
@@ -142,14 +144,15 @@ class FailuresScreen(OrienteerScreen):
         self._count_lock = threading.Lock()
         self._count_con: duckdb.DuckDBPyConnection | None = None
         self._counted_filter: PredictionFilter | None = None
+        self._prefetch_timer: Any = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="failures-head")
         yield Input(id="failures-search", placeholder="text in question or reply, or an item id; enter applies, escape cancels")
-        yield DataTable(id="failures-table", cursor_type="row", zebra_stripes=True)
+        yield FastTable(id="failures-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="failures-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Textual then runs OrienteerScreen.on_mount too (handlers run along the MRO): it loads.
@@ -298,6 +301,14 @@ class FailuresScreen(OrienteerScreen):
             table.move_cursor(row=0, column=0, animate=False)
         self._show_head()
         self._show_detail()
+        self.call_after_refresh(self._prefetch_case)  # after the rows are on screen
+
+    def _prefetch_case(self) -> None:
+        """Fetch the case under the cursor in the background: enter is the likely next key."""
+        self._prefetch_timer = None
+        row = self.current_row()
+        if row is not None and self.is_attached:
+            self.oapp.prefetch_cases([(row["run"], row["item_id"])])
 
     def _cells(self, row: dict[str, Any]) -> list[Text]:
         marked = (row["run"], row["item_id"]) in self.marked
@@ -355,7 +366,7 @@ class FailuresScreen(OrienteerScreen):
         detail = self.query_one("#failures-detail", Static)
         if row is None:
             detail.update(Text("/ search · r t c s g p: filter by run, task, category, source, gold, pred · "
-                               "a: all answers · x: clear filters", style="dim"))
+                               "a: all answers · x: clear filters", style="dim"), layout=False)
             return
         lines = []
         for label, value in (("reply", one_line(row.get("reply"), 1000) or "(empty)"),
@@ -371,7 +382,7 @@ class FailuresScreen(OrienteerScreen):
         if row.get("source"):
             where.append(f" · {row['source']}", style="dim")
         lines.append(where)
-        detail.update(Text("\n").join(lines))
+        detail.update(Text("\n").join(lines), layout=False)  # a fixed height: no relayout per cursor move
 
     def current_row(self) -> dict[str, Any] | None:
         if not self.rows:
@@ -383,6 +394,9 @@ class FailuresScreen(OrienteerScreen):
         if event.cursor_row >= len(self.rows) - PREFETCH:
             self.load_more()
         self._show_detail()
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(PREFETCH_AFTER_S, self._prefetch_case)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
@@ -13,6 +13,8 @@ from orienteer.data.queries import OVERALL, Cell, Delta, Report, task_report
 from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar, delta_text
+from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.table import FastTable
 
 
 RUNS_PAGE = 100  # rows added to the table at a time: 1,750 runs x 6 cells measured up front cost seconds
@@ -37,9 +39,9 @@ class RunsScreen(OrienteerScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="runs-title", classes="screen-title")
-        yield DataTable(id="runs-table", cursor_type="cell", zebra_stripes=True)
+        yield FastTable(id="runs-table", cursor_type="cell", zebra_stripes=True)
         yield Static(id="runs-detail", classes="detail")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable[Text]:
