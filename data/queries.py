@@ -417,6 +417,17 @@ def count_predictions(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) ->
     return int(con.execute(f"SELECT count(*) {cf.from_sql()} WHERE {cf.where}", cf.params).fetchone()[0])
 
 
+def filtered_item_ids(con: duckdb.DuckDBPyConnection, filt: PredictionFilter, run: str, limit: int = 10_000) -> list[str]:
+    """Item ids of ``run``'s rows that pass ``filt``, in benchmark order: what a job launched from
+    the failures screen works on when no rows are marked."""
+    cf = compile_filter(con, filt.with_(runs=(run,)))
+    rows = con.execute(
+        f"SELECT i.item_id {cf.from_sql(with_items=True)} WHERE {cf.where} ORDER BY p.item_idx LIMIT {int(limit)}",
+        cf.params,
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 # --- audit and comparison ----------------------------------------------------------------------
 
 def audit(con: duckdb.DuckDBPyConnection, run: str, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:

@@ -276,3 +276,43 @@ class LogScreen(Screen[None]):
 
     def action_bottom(self) -> None:
         self.query_one(RichLog).scroll_end(animate=False)
+
+
+def write_selection(app: "OrienteerApp", item_ids: list[str]) -> str:
+    """Save chosen item ids for a job (``ids-file:PATH``): a spec stays short and re-runnable."""
+    folder = app.workspace.root / "jobs" / ".selections"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"items-{time.strftime('%Y%m%d-%H%M%S')}-{len(item_ids)}.txt"
+    path.write_text("\n".join(item_ids) + "\n", encoding="utf-8")
+    return f"ids-file:{path}"
+
+
+def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
+    """What a job launched on a run starts from: its benchmark, its model, its failures."""
+    from orienteer.data.catalog import get_run
+
+    context: dict[str, Any] = {"run": run}
+    if run is None:
+        context["bench"] = app.state.bench
+        return context
+    try:
+        info = app.db(lambda con: get_run(con, run))
+        model = app.db(lambda con: con.execute("SELECT model FROM runs WHERE run_id = ?", [info.run_id]).fetchone()[0])
+    except OrienteerError:
+        return context
+    context["bench"] = info.bench_name
+    context["model"] = _model_choice(app, model)
+    context["items"] = f"failures:{run};limit:20"
+    return context
+
+
+def _model_choice(app: "OrienteerApp", model: str | None) -> str | None:
+    """A model the eval form can load: the run's own when it is a folder or a registered name,
+    else the newest registered model (e.g. the demo's tiny one)."""
+    from orienteer.data.models import list_models
+
+    registered = app.db(list_models)
+    names = {m.name for m in registered}
+    if model and (model in names or Path(model).exists()):
+        return model
+    return registered[-1].name if registered else model
