@@ -1,0 +1,263 @@
+"""The eval job's work: plan, resume, batch, score or generate, write the run.
+
+Resumable by construction: the batch plan is a pure function of the selected items, their lengths
+and the batch size, and every finished batch is appended (and fsynced) to
+``resume_dir/predictions.partial.jsonl`` tagged with its batch number. A re-run of the same spec
+skips the batches already there and recomputes any batch cut short, so the final run is identical
+to an uninterrupted one. Items whose images are missing are reported and left out of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.items import Item
+from orienteer.data.job_outputs import RunOutput
+from orienteer.jobs.context import JobContext
+
+PARTIAL = "predictions.partial.jsonl"
+PLAN = "eval-plan.json"
+SKIPPED = "skipped.jsonl"
+PREDICTIONS = "predictions.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    model: str
+    bench: str
+    run: str
+    mode: str = "score"
+    batch_size: int = 8
+    max_pixels: int = 640 * 480
+    item_pixels: int | None = None
+    adapter: str | None = None
+    prompt: str = "official"
+    items: str | None = None
+    max_new_tokens: int = 16
+    workers: int = 0
+    vision_attention: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> EvalSpec:
+        fields = cls.__dataclass_fields__
+        values = {k: v for k, v in params.items() if k in fields and v is not None}
+        spec = cls(**values)
+        if spec.mode not in ("score", "generate"):
+            raise OrienteerError(f"--mode expects score or generate, got {spec.mode!r}")
+        if spec.batch_size < 1:
+            raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
+        if spec.max_pixels < 28 * 28:
+            raise OrienteerError(f"--max-pixels must be at least {28 * 28}, got {spec.max_pixels}")
+        if spec.max_new_tokens < 1:
+            raise OrienteerError(f"--max-new-tokens must be at least 1, got {spec.max_new_tokens}")
+        return spec
+
+
+def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
+    """One readable, parseable line: ``key=value; ...`` (the saliency kind reads adapter/prompt back)."""
+    parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"max_pixels={spec.max_pixels}"]
+    if spec.item_pixels is not None:
+        parts.append(f"item_pixels={spec.item_pixels}")
+    if loaded.adapter:
+        parts.append(f"adapter={loaded.adapter}")
+    if spec.mode == "generate":
+        parts.append(f"max_new_tokens={spec.max_new_tokens}")
+    if skipped:
+        parts.append(f"skipped={skipped} (missing images)")
+    if loaded.random_weights:
+        parts.append("RANDOM WEIGHTS (numbers mean nothing)")
+    return "; ".join(parts)
+
+
+def parse_notes(notes: str | None) -> dict[str, str]:
+    """``key=value`` pairs of a run's notes written by ``run_notes``."""
+    out: dict[str, str] = {}
+    for part in (notes or "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            out[key.split()[-1]] = value.strip()
+    return out
+
+
+def _fingerprint(spec: EvalSpec, model_name: str, plan_ids: Sequence[Sequence[str]]) -> str:
+    text = json.dumps({"model": model_name, "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.max_pixels,
+                       "item_pixels": spec.item_pixels, "max_new_tokens": spec.max_new_tokens, "plan": plan_ids})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_partial(path: Path) -> dict[int, dict[str, dict[str, Any]]]:
+    """Batch number -> item id -> record; a torn last line (killed mid-write) is ignored."""
+    batches: dict[int, dict[str, dict[str, Any]]] = {}
+    if not path.is_file():
+        return batches
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            batches.setdefault(int(rec["batch"]), {})[rec["item_id"]] = rec
+    return batches
+
+
+def _repair(path: Path) -> None:
+    """Cut a torn last line (the process was killed mid-write) so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Cheap checks (no torch) that the CLI can run before it creates a job."""
+    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
+
+    spec = EvalSpec.from_params(params)
+    resolve_model_ref(spec.model)
+    check_adapter(spec.adapter)
+    from orienteer.jobs.model.prompt import PROMPTS
+
+    if spec.prompt not in PROMPTS:
+        raise OrienteerError(f"--prompt expects one of {', '.join(PROMPTS)}, got {spec.prompt!r}")
+
+
+def run_eval(ctx: JobContext) -> RunOutput:
+    """Evaluate, resuming from ``ctx.resume_dir``; writes ``out_dir/predictions.jsonl`` and adds the run."""
+    spec = EvalSpec.from_params(ctx.params)
+    check_params(ctx.params)
+    from orienteer.jobs.selection import load_items
+
+    items, root = load_items(ctx.workspace, spec.bench, spec.items)
+    if not items:
+        raise OrienteerError(f"benchmark {spec.bench}: no items match --items {spec.items!r}")
+
+    from orienteer.jobs.model.loading import load_model
+
+    started = time.time()
+    loaded = load_model(spec.model, spec.adapter, ctx.device, vision_attention=spec.vision_attention)
+    ctx.log(f"model {loaded.name} on {ctx.device} ({str(loaded.dtype).replace('torch.', '')}, vision attention "
+            f"{loaded.vision_attention}) loaded in {time.time() - started:.1f} s"
+            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
+
+    from orienteer.jobs.model.batching import Prefetcher, collate, estimate_length, item_encoder, plan_batches, to_device
+    from orienteer.jobs.model.images import PixelBudget, first_missing, image_paths
+
+    budget = PixelBudget(spec.max_pixels, spec.item_pixels)
+    present: list[Item] = []
+    skipped: list[dict[str, str]] = []
+    for item in items:
+        missing = first_missing(item, root)
+        if missing is not None:
+            ctx.warn(f"item {item.item_id}: image {missing} does not exist; skipped")
+            skipped.append({"item_id": item.item_id, "reason": f"missing image {missing}"})
+        else:
+            present.append(item)
+    lengths = [estimate_length(loaded.processor, it, image_paths(it, root), budget, spec.prompt) for it in present]
+    plan = plan_batches(lengths, spec.batch_size)
+    plan_items = [[present[i] for i in batch] for batch in plan]
+    fingerprint = _fingerprint(spec, loaded.name, [[it.item_id for it in b] for b in plan_items])
+
+    partial_path = ctx.resume_dir / PARTIAL
+    plan_path = ctx.resume_dir / PLAN
+    previous = json.loads(plan_path.read_text(encoding="utf-8")).get("fingerprint") if plan_path.is_file() else None
+    if previous != fingerprint:
+        if partial_path.exists():
+            ctx.log("earlier partial results were made with another plan; starting over")
+        partial_path.unlink(missing_ok=True)
+        plan_path.write_text(json.dumps({"fingerprint": fingerprint, "batches": len(plan)}) + "\n", encoding="utf-8")
+    _repair(partial_path)
+    done = _read_partial(partial_path)
+    finished = {k for k, recs in done.items() if k < len(plan_items) and len(recs) == len(plan_items[k])}
+    total = len(present)
+    n_done = sum(len(plan_items[k]) for k in finished)
+    if finished:
+        ctx.log(f"resuming: {len(finished)} of {len(plan)} batches ({n_done} items) already done")
+    ctx.log(f"{total} items in {len(plan)} batches of up to {spec.batch_size}; mode {spec.mode}, prompt {spec.prompt}"
+            + (f"; {len(skipped)} skipped (missing images)" if skipped else ""))
+    ctx.progress(n_done, total, "items", "resumed" if finished else "starting")
+
+    todo = [k for k in range(len(plan_items)) if k not in finished]
+    encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device)
+    prefetch = Prefetcher([plan_items[k] for k in todo], encode, workers=spec.workers or None)
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    t0, n_new = time.time(), 0
+    for k, (encoded, failed) in zip(todo, prefetch):
+        ctx.check_stop()
+        for f in failed:
+            ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
+        records: list[dict[str, Any]] = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed]
+        if encoded:
+            batch = to_device(collate(encoded, pad_id), ctx.device, loaded.dtype)
+            if spec.mode == "score":
+                from orienteer.jobs.model.score import score_batch
+
+                scored = score_batch(loaded.model, batch, [e.item.option_letters for e in encoded], loaded.tokenizer)
+                records += [{"batch": k, "item_id": e.item.item_id, "reply": s.letter, "probs": s.probs}
+                            for e, s in zip(encoded, scored)]
+            else:
+                from orienteer.jobs.model.generate import generate_batch
+
+                replies = generate_batch(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
+                records += [{"batch": k, "item_id": e.item.item_id, "reply": r} for e, r in zip(encoded, replies)]
+        _append(partial_path, records)
+        n_done += len(plan_items[k])
+        n_new += len(plan_items[k])
+        rate = n_new / max(1e-9, time.time() - t0)
+        ctx.progress(n_done, total, "items", f"{rate:.1f} items/s, ETA {_eta((total - n_done) / rate if rate else 0)}")
+    ctx.check_stop()
+
+    final = _read_partial(partial_path)
+    by_item: dict[str, dict[str, Any]] = {}
+    for k in sorted(final):
+        by_item.update(final[k])
+    lost = [it.item_id for it in present if it.item_id not in by_item]
+    if lost:
+        raise RuntimeError(f"eval: {len(lost)} planned items have no result (first {lost[0]}); run the job again")
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    n_written = 0
+    with open(ctx.out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
+        for item in items:
+            rec = by_item.get(item.item_id)
+            if rec is None:
+                continue
+            if "skipped" in rec:
+                skipped.append({"item_id": item.item_id, "reason": rec["skipped"]})
+                continue
+            line = {"item_id": item.item_id, "reply": rec["reply"]}
+            if "probs" in rec:
+                line["probs"] = rec["probs"]
+            fh.write(json.dumps(line) + "\n")
+            n_written += 1
+    if skipped:
+        with open(ctx.out_dir / SKIPPED, "w", encoding="utf-8") as fh:
+            for rec in skipped:
+                fh.write(json.dumps(rec) + "\n")
+    output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=loaded.base,
+                       notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial")
+    ctx.add_output(output)
+    ctx.log(f"run {spec.run}: {n_written} predictions written"
+            + (f", {len(skipped)} items skipped (see {SKIPPED})" if skipped else ""))
+    return output

@@ -1,0 +1,173 @@
+"""Input-gradient saliency: d(chosen letter's logit) / d(pixels), mapped back onto each frame.
+
+Qwen2.5-VL's processor turns an image into patches ordered ``(gh/2, gw/2, 2, 2) x (C, T=2, 14, 14)``
+(ARCHITECTURE.md section 8); ``patches_to_image`` inverts that order. The gradient is taken w.r.t.
+``pixel_values`` (normalised pixels) and converted to raw-pixel units with the processor's
+``rescale / std`` per channel, summed over the two temporal copies of a still image, then
+``|.|`` summed over channels, and resized to the original image so it overlays the file itself.
+
+Numbers per frame: ``mass_in_bbox`` (share of saliency inside the reference object's box, the
+research's "tunnel vision" question; ``bbox_area`` is the share a uniform map would give) and
+``spread`` (share of pixels holding half of the mass: 0.5 for a flat map, near 0 for a spike),
+plus ``entropy`` (normalised, 1 = flat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FrameSaliency:
+    item_id: str
+    frame: int
+    saliency: Any  # (height, width) float32 numpy array at the original image size, >= 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def pixel_gradients(model: Any, batch: dict[str, Any], target_ids: Sequence[int]) -> tuple[Any, Any]:
+    """Gradient of each row's ``target_ids[row]`` logit (last position) w.r.t. ``pixel_values``.
+
+    Returns ``(grad, logits)``: grad shaped like ``pixel_values`` (float32), and the target logits.
+    Rows are independent, so one backward pass of their sum gives every row's own gradient.
+    """
+    import torch
+
+    pixels = batch["pixel_values"].detach().clone().float().requires_grad_(True)
+    if batch["pixel_values"].dtype == torch.float64:
+        pixels = batch["pixel_values"].detach().clone().requires_grad_(True)
+    inputs = {**batch, "pixel_values": pixels}
+    with torch.enable_grad():
+        out = model(**inputs, use_cache=False, logits_to_keep=1)
+        logits = out.logits[:, -1, :]
+        ids = torch.as_tensor(list(target_ids), device=logits.device)
+        chosen = logits.gather(1, ids[:, None]).squeeze(1)
+        (grad,) = torch.autograd.grad(chosen.sum(), pixels)
+    return grad, chosen.detach()
+
+
+def patches_to_image(flat: Any, grid_thw: Sequence[int], channels: int = 3, patch: int = 14,
+                     temporal: int = 2, merge: int = 2, reduce: str = "sum") -> Any:
+    """Invert the processor's patch order for one image: ``(gh*gw, C*T*p*p)`` -> ``(C, gh*p, gw*p)``.
+
+    ``reduce`` combines the temporal copies: ``sum`` for gradients (both copies are the same
+    pixel), ``mean`` to recover the image itself.
+    """
+    t, gh, gw = (int(v) for v in grid_thw)
+    x = flat.reshape(t, gh // merge, gw // merge, merge, merge, channels, temporal, patch, patch)
+    x = x.sum(dim=(0, 6)) if reduce == "sum" else x.mean(dim=(0, 6))
+    return x.permute(4, 0, 2, 5, 1, 3, 6).reshape(channels, gh * patch, gw * patch)
+
+
+def split_per_image(grad: Any, grid_thw: Any) -> list[Any]:
+    sizes = [int(t * h * w) for t, h, w in grid_thw.tolist()]
+    return list(grad.split(sizes, dim=0))
+
+
+def channel_scale(image_processor: Any) -> list[float]:
+    """d(normalised pixel)/d(raw 0-255 pixel) per channel: rescale_factor / std."""
+    std = image_processor.image_std if getattr(image_processor, "do_normalize", True) else [1.0, 1.0, 1.0]
+    rescale = image_processor.rescale_factor if getattr(image_processor, "do_rescale", True) else 1.0
+    return [float(rescale) / float(s) for s in std]
+
+
+def frame_map(grad_flat: Any, grid_thw: Sequence[int], original_size: tuple[int, int], scale: Sequence[float]) -> Any:
+    """One frame's saliency at its original (width, height): |raw-pixel gradient| summed over channels."""
+    import torch
+    import torch.nn.functional as F
+
+    img = patches_to_image(grad_flat.float(), grid_thw, reduce="sum")
+    img = img * torch.as_tensor(list(scale), dtype=img.dtype, device=img.device)[:, None, None]
+    sal = img.abs().sum(0)
+    width, height = original_size
+    sal = F.interpolate(sal[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    return sal.clamp_min(0).detach().cpu().numpy().astype("float32")
+
+
+def metrics(sal: Any, bbox: Sequence[float] | None) -> dict[str, float]:
+    """``mass_in_bbox``/``bbox_area`` (when a box is known), ``spread`` and ``entropy`` of one map."""
+    import numpy as np
+
+    total = float(sal.sum())
+    flat = sal.reshape(-1).astype("float64")
+    out: dict[str, float] = {}
+    if total <= 0 or not np.isfinite(total):
+        out.update(spread=float("nan"), entropy=float("nan"))
+    else:
+        p = np.sort(flat)[::-1] / total
+        k = int(np.searchsorted(np.cumsum(p), 0.5) + 1)
+        out["spread"] = round(k / p.size, 6)
+        nz = p[p > 0]
+        out["entropy"] = round(float(-(nz * np.log(nz)).sum() / np.log(p.size)), 6) if p.size > 1 else 0.0
+    if bbox is not None and len(bbox) == 4:
+        h, w = sal.shape
+        x1, y1, x2, y2 = (float(v) for v in bbox)
+        c1, c2 = max(0, int(np.floor(min(x1, x2)))), min(w, int(np.ceil(max(x1, x2))))
+        r1, r2 = max(0, int(np.floor(min(y1, y2)))), min(h, int(np.ceil(max(y1, y2))))
+        inside = float(sal[r1:r2, c1:c2].sum()) if c2 > c1 and r2 > r1 else 0.0
+        out["mass_in_bbox"] = round(inside / total, 6) if total > 0 else float("nan")
+        out["bbox_area"] = round(max(0, c2 - c1) * max(0, r2 - r1) / float(h * w), 6)
+    return out
+
+
+def saliency_batch(model: Any, batch: dict[str, Any], target_ids: Sequence[int], grids: Sequence[Any],
+                   sizes: Sequence[Sequence[tuple[int, int]]], image_processor: Any) -> list[list[Any]]:
+    """Per row, per frame: the saliency map at the frame's original size (numpy float32).
+
+    ``grids[row]`` is the row's ``image_grid_thw``; ``sizes[row]`` its frames' original sizes.
+    """
+    grad, _ = pixel_gradients(model, batch, target_ids)
+    scale = channel_scale(image_processor)
+    all_grids = batch["image_grid_thw"]
+    per_image = split_per_image(grad, all_grids)
+    out: list[list[Any]] = []
+    cursor = 0
+    for row_grid, row_sizes in zip(grids, sizes):
+        frames = []
+        for k, size in enumerate(row_sizes):
+            frames.append(frame_map(per_image[cursor + k], all_grids[cursor + k].tolist(), size, scale))
+        cursor += len(row_sizes)
+        out.append(frames)
+    return out
+
+
+def _colormap(values: Any) -> Any:
+    """A perceptually ordered dark-blue -> red -> yellow ramp (``values`` in [0, 1]) as uint8 RGB."""
+    import numpy as np
+
+    stops = np.array([[0.0, 0, 0, 40], [0.25, 60, 20, 140], [0.5, 200, 40, 90], [0.75, 250, 140, 20], [1.0, 255, 250, 160]])
+    rgb = [np.interp(values, stops[:, 0], stops[:, c]) for c in (1, 2, 3)]
+    return np.stack(rgb, axis=-1).astype("uint8")
+
+
+def normalised(sal: Any) -> Any:
+    """Map to [0, 1] by the 99.5th percentile, so one hot pixel does not wash the map out."""
+    import numpy as np
+
+    top = float(np.percentile(sal, 99.5)) if sal.size else 0.0
+    if top <= 0:
+        top = float(sal.max()) or 1.0
+    return np.clip(sal / top, 0.0, 1.0)
+
+
+def write_frame_files(sal: Any, image: Any, folder: Path, stem: str, alpha: float = 0.55) -> dict[str, Path]:
+    """``stem.saliency.png`` (grayscale heat), ``stem.overlay.png`` (colour blend), ``stem.raw.npy``."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    norm = normalised(sal)
+    gray = folder / f"{stem}.saliency.png"
+    Image.fromarray((norm * 255).round().astype("uint8"), mode="L").save(gray)
+    base = np.asarray(image.convert("RGB"), dtype="float32")
+    heat = _colormap(norm).astype("float32")
+    weight = (alpha * norm)[..., None]
+    blend = (base * (1 - weight) + heat * weight).round().clip(0, 255).astype("uint8")
+    overlay = folder / f"{stem}.overlay.png"
+    Image.fromarray(blend, mode="RGB").save(overlay)
+    raw = folder / f"{stem}.raw.npy"
+    np.save(raw, sal.astype("float32"))
+    return {"saliency": gray, "saliency-overlay": overlay, "saliency-raw": raw}

@@ -1,0 +1,210 @@
+"""The saliency job's work: maps for chosen items of a run, as artifacts the case view shows.
+
+Defaults come from the run itself: its model, adapter, prompt and pixel budget (read back from
+the notes the eval kind wrote), so the map explains the answer the run actually gave. Items
+default to the run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at
+the original image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
+(``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). Finished items are kept
+in ``resume_dir`` so a re-run of the same spec only computes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orienteer.data.errors import OrienteerError
+from orienteer.data.items import Item
+from orienteer.data.job_outputs import ArtifactsOutput
+from orienteer.jobs.context import JobContext
+
+ARTIFACTS = "artifacts.jsonl"
+FILES = "saliency"
+PARTIAL = "saliency.partial.jsonl"
+DEFAULT_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class SaliencySpec:
+    run: str
+    items: str | None = None
+    target: str = "predicted"
+    model: str | None = None
+    adapter: str | None = None
+    prompt: str | None = None
+    max_pixels: int | None = None
+    item_pixels: int | None = None
+    batch_size: int = 4
+    workers: int = 0
+    vision_attention: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SaliencySpec:
+        fields = cls.__dataclass_fields__
+        spec = cls(**{k: v for k, v in params.items() if k in fields and v is not None})
+        if spec.target not in ("predicted", "gold") and not re.fullmatch(r"[A-Z]", spec.target):
+            raise OrienteerError(f"--target expects predicted, gold or an option letter, got {spec.target!r}")
+        if spec.batch_size < 1:
+            raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
+        return spec
+
+
+def safe_name(item_id: str) -> str:
+    """A file-name-safe folder for an item id."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", item_id) or "item"
+
+
+def target_letter(item: Item, target: str, answers: dict[str, dict[str, Any]]) -> tuple[str | None, str]:
+    """The letter whose logit is explained, and why (or ``None`` and the reason to skip)."""
+    if target == "gold":
+        return item.answer_letter, "gold"
+    if target == "predicted":
+        letter = (answers.get(item.item_id) or {}).get("letter")
+        if letter in item.option_letters:
+            return letter, "predicted"
+        return None, "the run has no valid predicted letter for it (use --target gold or a letter)"
+    if target in item.option_letters:
+        return target, "fixed"
+    return None, f"it has no option {target}"
+
+
+def check_params(params: dict[str, Any]) -> None:
+    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
+
+    spec = SaliencySpec.from_params(params)
+    if spec.model:
+        resolve_model_ref(spec.model)
+    check_adapter(spec.adapter)
+
+
+def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> tuple[str, str | None, str, int, int | None]:
+    """Model, adapter, prompt and pixel budget: given ones first, else the run's own."""
+    from orienteer.jobs.model.eval_loop import parse_notes
+
+    notes = parse_notes(info.get("notes"))
+    model = spec.model or info.get("model")
+    if not model:
+        raise OrienteerError(f"run {spec.run} records no model; pass --model")
+    adapter = spec.adapter if spec.adapter is not None else notes.get("adapter")
+    prompt = spec.prompt or notes.get("prompt") or "official"
+    max_pixels = spec.max_pixels or int(notes.get("max_pixels") or 640 * 480)
+    item_pixels = spec.item_pixels or (int(notes["item_pixels"]) if notes.get("item_pixels") else None)
+    return model, adapter, prompt, max_pixels, item_pixels
+
+
+def _read_partial(path: Path) -> dict[str, list[dict[str, Any]]]:
+    done: dict[str, list[dict[str, Any]]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            done[rec["item_id"]] = rec["lines"]
+    return done
+
+
+def run_saliency(ctx: JobContext) -> ArtifactsOutput:
+    spec = SaliencySpec.from_params(ctx.params)
+    check_params(ctx.params)
+    from orienteer.jobs.selection import load_items, run_info
+
+    info = run_info(ctx.workspace, spec.run)
+    model_ref, adapter, prompt, max_pixels, item_pixels = _resolved(spec, info)
+    item_spec = spec.items or f"failures:{spec.run};limit:{DEFAULT_LIMIT}"
+    items, root = load_items(ctx.workspace, info["bench"], item_spec)
+    if not items:
+        raise OrienteerError(f"run {spec.run}: no items match {item_spec!r}")
+
+    from orienteer.jobs.model.loading import load_model
+
+    loaded = load_model(model_ref, adapter, ctx.device, vision_attention=spec.vision_attention)
+    ctx.log(f"model {loaded.name} on {ctx.device}; {len(items)} items; target {spec.target}; prompt {prompt}"
+            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
+
+    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, to_device
+    from orienteer.jobs.model.images import PixelBudget, first_missing, load_images
+    from orienteer.jobs.model.saliency import metrics, saliency_batch, write_frame_files
+    from orienteer.jobs.model.score import letter_token_id
+
+    files_dir = ctx.resume_dir / FILES
+    partial = ctx.resume_dir / PARTIAL
+    done = _read_partial(partial)
+    work: list[tuple[Item, str, str]] = []
+    for item in items:
+        if item.item_id in done:
+            continue
+        letter, why = target_letter(item, spec.target, info["answers"])
+        if letter is None:
+            ctx.warn(f"item {item.item_id}: skipped, {why}")
+            continue
+        missing = first_missing(item, root)
+        if missing is not None:
+            ctx.warn(f"item {item.item_id}: image {missing} does not exist; skipped")
+            continue
+        work.append((item, letter, why))
+    total = len(work) + len(done)
+    n_done = len(done)
+    ctx.progress(n_done, total, "items", "resumed" if done else "starting")
+    budget = PixelBudget(max_pixels, item_pixels)
+    encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device)
+    chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]
+    prefetch = Prefetcher([[w[0] for w in chunk] for chunk in chunks], encode, workers=spec.workers or None)
+    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    t0 = time.time()
+    for chunk, (encoded, failed) in zip(chunks, prefetch):
+        ctx.check_stop()
+        for f in failed:
+            ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
+        if not encoded:
+            continue
+        letters = {w[0].item_id: (w[1], w[2]) for w in chunk}
+        batch = to_device(collate(encoded, pad_id), ctx.device, loaded.dtype)
+        targets = [letter_token_id(loaded.tokenizer, letters[e.item.item_id][0]) for e in encoded]
+        maps = saliency_batch(loaded.model, batch, targets, [e.image_grid_thw for e in encoded],
+                              [e.sizes for e in encoded], loaded.processor.image_processor)
+        records = []
+        for e, frames in zip(encoded, maps):
+            letter, why = letters[e.item.item_id]
+            images = load_images(e.item, root)
+            lines = []
+            for k, sal in enumerate(frames):
+                folder = files_dir / safe_name(e.item.item_id)
+                paths = write_frame_files(sal, images[k], folder, f"frame{k}")
+                values: dict[str, Any] = metrics(sal, e.item.bbox if k == 0 else None)
+                values.update(target=letter, target_kind=why)
+                for kind, path in paths.items():
+                    rel = str(Path(FILES) / path.relative_to(files_dir))
+                    lines.append({"item_id": e.item.item_id, "kind": kind, "path": rel, "frame": k,
+                                  "metrics": values if kind == "saliency" else {}})
+            records.append({"item_id": e.item.item_id, "lines": lines})
+        with open(partial, "a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        n_done += len(encoded) + len(failed)
+        rate = (n_done - len(done)) / max(1e-9, time.time() - t0)
+        ctx.progress(n_done, total, "items", f"{rate:.2f} items/s")
+    ctx.check_stop()
+
+    final = _read_partial(partial)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    if files_dir.is_dir():
+        shutil.copytree(files_dir, ctx.out_dir / FILES, dirs_exist_ok=True)
+    n_lines = 0
+    with open(ctx.out_dir / ARTIFACTS, "w", encoding="utf-8") as fh:
+        for item in items:
+            for line in final.get(item.item_id, []):
+                fh.write(json.dumps(line) + "\n")
+                n_lines += 1
+    output = ArtifactsOutput(run=spec.run, file=ARTIFACTS)
+    ctx.add_output(output)
+    ctx.log(f"saliency for {len(final)} items of run {spec.run}: {n_lines} files listed in {ARTIFACTS}")
+    return output

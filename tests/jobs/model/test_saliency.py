@@ -1,0 +1,113 @@
+"""Saliency: the gradient agrees with finite differences, maps land on each frame at its size, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from orienteer.data.items import Item
+from orienteer.jobs.model.images import PixelBudget
+
+BUDGET = PixelBudget(max_pixels=28 * 28 * 16)
+
+
+def _encoded(processor: Any, sizes: list[tuple[int, int]]) -> Any:
+    from orienteer.jobs.model.batching import encode_item
+
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    item = Item("s1", "t", "Where is it?", list("ABCD"), ["left", "right", "front", "back"], "A",
+                [f"{k}.jpg" for k in range(len(sizes))])
+    return encode_item(processor, item, frames, budget=BUDGET)
+
+
+@pytest.fixture
+def double_model(tiny_model_dir: Path) -> Any:
+    from orienteer.jobs.model.loading import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu", dtype=torch.float64)
+
+
+def test_gradient_matches_finite_differences(double_model: Any) -> None:
+    from orienteer.jobs.model.batching import collate
+    from orienteer.jobs.model.saliency import pixel_gradients
+
+    model, tok = double_model.model, double_model.tokenizer
+    enc = _encoded(double_model.processor, [(120, 90)])
+    batch = collate([enc], 0)
+    batch["pixel_values"] = batch["pixel_values"].double()
+    target = tok.convert_tokens_to_ids("B")
+    grad, logit = pixel_gradients(model, batch, [target])
+    assert grad.shape == batch["pixel_values"].shape
+
+    def letter_logit(pixels: torch.Tensor) -> float:
+        with torch.no_grad():
+            out = model(**{**batch, "pixel_values": pixels}, use_cache=False, logits_to_keep=1)
+        return float(out.logits[0, -1, target])
+
+    assert abs(letter_logit(batch["pixel_values"]) - float(logit[0])) < 1e-9
+    flat = grad.flatten()
+    picks = torch.topk(flat.abs(), 4).indices.tolist()  # the pixels with the most signal
+    eps = 3e-2  # the model's norms run in fp32, so a tiny step would be lost in rounding
+    for index in picks:
+        up = batch["pixel_values"].clone().flatten()
+        down = up.clone()
+        up[index] += eps
+        down[index] -= eps
+        fd = (letter_logit(up.view_as(grad)) - letter_logit(down.view_as(grad))) / (2 * eps)
+        assert fd == pytest.approx(float(flat[index]), rel=0.05), index
+
+
+def test_patches_to_image_inverts_the_processor(tiny: Any) -> None:
+    from orienteer.jobs.model.saliency import patches_to_image
+
+    image = torch.rand(3, 56, 84)
+    out = tiny.processor.image_processor(images=[image], do_resize=False, do_rescale=False, do_normalize=False,
+                                         return_tensors="pt")
+    back = patches_to_image(out["pixel_values"], out["image_grid_thw"][0].tolist(), reduce="mean")
+    assert torch.equal(back, image)
+
+
+def test_one_map_per_frame_at_the_original_size(tiny: Any) -> None:
+    from orienteer.jobs.model.batching import collate
+    from orienteer.jobs.model.saliency import saliency_batch
+
+    a = _encoded(tiny.processor, [(160, 120), (90, 70)])
+    b = _encoded(tiny.processor, [(300, 200)])
+    batch = collate([a, b], 0)
+    target = tiny.tokenizer.convert_tokens_to_ids("A")
+    maps = saliency_batch(tiny.model, batch, [target, target], [a.image_grid_thw, b.image_grid_thw],
+                          [a.sizes, b.sizes], tiny.processor.image_processor)
+    assert [[m.shape for m in row] for row in maps] == [[(120, 160), (70, 90)], [(200, 300)]]
+    for row in maps:
+        for m in row:
+            assert m.dtype == np.float32 and (m >= 0).all() and m.sum() > 0
+
+
+def test_metrics_on_known_maps() -> None:
+    from orienteer.jobs.model.saliency import metrics
+
+    flat = np.ones((100, 200), dtype=np.float32)
+    m = metrics(flat, [0, 0, 100, 50])
+    assert m["mass_in_bbox"] == pytest.approx(0.25) and m["bbox_area"] == pytest.approx(0.25)
+    assert m["spread"] == pytest.approx(0.5, abs=1e-3) and m["entropy"] == pytest.approx(1.0)
+    spike = np.zeros((100, 200), dtype=np.float32)
+    spike[10, 20] = 5.0
+    m = metrics(spike, [15, 5, 25, 15])
+    assert m["mass_in_bbox"] == 1.0 and m["spread"] == pytest.approx(1 / 20000) and m["entropy"] == 0.0
+    assert "mass_in_bbox" not in metrics(spike, None)
+
+
+def test_frame_files(tmp_path: Path) -> None:
+    from orienteer.jobs.model.saliency import write_frame_files
+
+    sal = np.random.default_rng(0).random((48, 64)).astype(np.float32)
+    paths = write_frame_files(sal, Image.new("RGB", (64, 48), "white"), tmp_path, "frame0")
+    assert Image.open(paths["saliency"]).size == (64, 48) and Image.open(paths["saliency"]).mode == "L"
+    assert Image.open(paths["saliency-overlay"]).size == (64, 48)
+    assert np.array_equal(np.load(paths["saliency-raw"]), sal)
