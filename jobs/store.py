@@ -145,7 +145,15 @@ def list_job_dirs(ws: Workspace) -> list[JobDir]:
     if not root.is_dir():
         return []
     dirs = [JobDir(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(dirs, key=lambda j: j.job_id, reverse=True)
+    return sorted(dirs, key=_created, reverse=True)
+
+
+def _created(job: JobDir) -> tuple[int, str]:
+    """Creation order: ids sort by the second; the spec file's time orders jobs of the same second."""
+    try:
+        return job.spec_path.stat().st_mtime_ns, job.job_id
+    except FileNotFoundError:
+        return 0, job.job_id
 
 
 def find_job(ws: Workspace, job_id: str) -> JobDir:

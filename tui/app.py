@@ -1,7 +1,8 @@
-"""The Orienteer app: four views of one workspace, switched with number keys, keyboard only.
+"""The Orienteer app: five views of one workspace, switched with number keys, keyboard only.
 
-Screens are Textual modes (1 runs and tasks, 2 confusion, 3 failures, 4 compare); the case
-view is pushed on top of any of them. All data comes from ``orienteer.data`` through one
+Screens are Textual modes (1 runs and tasks, 2 confusion, 3 failures, 4 compare, 5 jobs); the
+case view is pushed on top of any of them. A timer watches the background jobs: it notifies
+when one ends and reloads the views when its outputs (a run, a benchmark, a dataset) arrive. All data comes from ``orienteer.data`` through one
 ``WorkspaceReader``, which lets go of the database whenever the app is idle so imports and
 jobs in other processes can write.
 """
@@ -12,7 +13,7 @@ import gc
 import importlib
 import threading
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 from textual.app import App, SystemCommand
@@ -23,12 +24,18 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.reader import WorkspaceReader
 from orienteer.data.workspace import Workspace
+from orienteer.tui.jobs_monitor import JobsMonitor
 from orienteer.tui.prefetch import CasePrefetcher
 from orienteer.tui.state import ViewState
 
+if TYPE_CHECKING:
+    from orienteer.jobs.status import JobView
+    from orienteer.tui.jobs_monitor import JobEvent
+
 T = TypeVar("T")
 
-SCREEN_KEYS = {"1": "runs", "2": "confusion", "3": "failures", "4": "compare"}
+SCREEN_KEYS = {"1": "runs", "2": "confusion", "3": "failures", "4": "compare", "5": "jobs"}
+JOBS_POLL_S = 2.0
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 
 
@@ -50,7 +57,7 @@ def _case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> obje
 # Imported in a background thread once the first screen is painted, so that the first visit of
 # each view does not pay for its imports. Not textual-image: in a real terminal it may probe the
 # terminal, which only the UI thread may do (see widgets/item_image.py).
-WARM_MODULES = ("failures", "confusion", "compare", "case", "help")
+WARM_MODULES = ("failures", "confusion", "compare", "case", "help", "jobs", "launch")
 
 
 def _warm_up() -> None:
@@ -67,6 +74,7 @@ def _modes() -> dict[str, Callable[[], Screen[None]]]:
         "confusion": _screen_factory("confusion", "ConfusionScreen"),
         "failures": _screen_factory("failures", "FailuresScreen"),
         "compare": _screen_factory("compare", "CompareScreen"),
+        "jobs": _screen_factory("jobs", "JobsScreen"),
     }
 
 
@@ -78,6 +86,7 @@ class OrienteerApp(App[None]):
         Binding("2", "goto('confusion')", "Confusion"),
         Binding("3", "goto('failures')", "Failures"),
         Binding("4", "goto('compare')", "Compare"),
+        Binding("5", "goto('jobs')", "Jobs"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+r", "refresh_data", "Refresh", show=False),
@@ -92,6 +101,9 @@ class OrienteerApp(App[None]):
         self._history: list[str] = []
         self.cases = CasePrefetcher(workspace, _case_detail)
         self._case_screen: Screen[None] | None = None
+        self.jobs = JobsMonitor(workspace)
+        self.jobs_generation = 0
+        self._jobs_polling = False
         for name, factory in _modes().items():
             self.add_mode(name, factory)
 
@@ -108,6 +120,7 @@ class OrienteerApp(App[None]):
         self.set_interval(0.25, self.reader.release_if_idle)
         self.switch_mode("runs")
         self.set_timer(0.3, self._start_warm_up)
+        self.set_interval(JOBS_POLL_S, self._poll_jobs)
 
     def _start_warm_up(self) -> None:
         threading.Thread(target=_warm_up, name="orienteer-warm-up", daemon=True).start()
@@ -123,6 +136,78 @@ class OrienteerApp(App[None]):
     def prefetch_cases(self, cases: Iterable[tuple[str, str]]) -> None:
         """Fetch these (run, item) cases in the background, most likely first."""
         self.cases.want([self.case_key(run, item_id) for run, item_id in cases])
+
+    # --- background jobs -------------------------------------------------------------------------
+
+    def _poll_jobs(self) -> None:
+        if self._jobs_polling:
+            return
+        self._jobs_polling = True
+        self.run_worker(self._poll_jobs_thread, thread=True, group="jobs-monitor", exit_on_error=False)
+
+    def _poll_jobs_thread(self) -> None:
+        try:
+            self.refresh_jobs()
+        finally:
+            self._jobs_polling = False
+
+    def refresh_jobs(self) -> list[JobView]:
+        """Re-read the jobs (in a worker thread); notifications go to the UI thread."""
+        events = self.jobs.refresh()
+        if events:
+            self.call_from_thread(self._on_job_events, events)
+        return self.jobs.views
+
+    def job_views(self) -> list[JobView]:
+        if not self.jobs.views:
+            self.jobs.refresh()
+        return self.jobs.views
+
+    def _on_job_events(self, events: list[JobEvent]) -> None:
+        new_data = False
+        for event in events:
+            view = event.view
+            if event.what == "ingested":
+                summary = "; ".join((view.ingest or {}).get("summary") or [])
+                if (view.ingest or {}).get("ok", True) and summary:
+                    self.notify(f"{view.kind} job {view.job_id}: {summary}", title="New data", timeout=8)
+                    new_data = True
+                elif not (view.ingest or {}).get("ok", True):
+                    self.notify(f"{view.kind} job {view.job_id}: {view.error}", title="Ingest failed", severity="error", timeout=10)
+            elif event.what == "done":
+                self.notify(f"{view.kind} job {view.job_id} finished", title="Job done", timeout=6)
+            else:
+                detail = f": {view.error}" if view.error else ""
+                self.notify(f"{view.kind} job {view.job_id} {event.what}{detail}", title=f"Job {event.what}",
+                            severity="error" if event.what in ("failed", "lost") else "warning", timeout=10)
+        self.jobs_generation += 1
+        if new_data:
+            self.state.generation += 1
+        screen = self.screen
+        if hasattr(screen, "_reload_if_stale") and (new_data or self.current_mode == "jobs"):
+            screen._reload_if_stale()  # type: ignore[attr-defined]
+
+    def job_started(self, job_id: str) -> None:
+        self.notify(f"started job {job_id} (5 shows its progress)", title="Job started", timeout=5)
+        self.jobs_generation += 1
+        self.jobs.refresh()
+        self.action_goto("jobs")
+
+    def launch_jobs(self, context: dict[str, object], kinds: list[str] | None = None, title: str = "Start a job") -> None:
+        """Pick a job kind and open its form, prefilled from ``context`` (run, bench, items...)."""
+        from orienteer.tui.screens.launch import pick_and_launch
+
+        if kinds is not None and len(kinds) == 1:
+            from orienteer.jobs.kinds import get_kind
+            from orienteer.tui.screens.launch import LaunchScreen, prefill
+
+            kind = get_kind(kinds[0])
+            if not kind.available:
+                self.notify(f"job kind {kind.name} is not implemented yet", severity="warning")
+                return
+            self.push_screen(LaunchScreen(kind.name, prefill(kind, dict(context))))
+            return
+        pick_and_launch(self, dict(context), kinds, title)
 
     def report_error(self, error: OrienteerError) -> None:
         self.notify(str(error), title="Error", severity="error", timeout=8)

@@ -12,28 +12,32 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orienteer.data.workspace import Workspace
-from orienteer.jobs.reconcile import reconcile
-from orienteer.jobs.status import JobView
+
+if TYPE_CHECKING:
+    from orienteer.jobs.status import JobView
 
 
 @dataclass(frozen=True)
 class JobEvent:
-    view: JobView
+    view: "JobView"
     what: str  # "done", "failed", "lost", "cancelled", "ingested"
 
 
 class JobsMonitor:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.views: list[JobView] = []
+        self.views: list["JobView"] = []
         self._last: dict[str, tuple[str, bool]] = {}
         self._lock = threading.Lock()
         self._first = True
 
     def refresh(self) -> list[JobEvent]:
         """Re-read every job; returns what changed since the last call (nothing on the first call)."""
+        from orienteer.jobs.reconcile import reconcile  # the ingest code is not needed at start-up
+
         with self._lock:
             views = reconcile(self.ws, ingest=False)
             for view in views:

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Header, Static
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import OVERALL, CompareRow, compare_runs, count_predictions, run_names_of
+from orienteer.data.queries import OVERALL, CompareRow, comparable_runs, compare_runs, count_predictions, run_names_of
 from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import delta_text
@@ -274,7 +274,8 @@ class CompareScreen(OrienteerScreen):
     def _choices(self) -> list[str]:
         state = self.oapp.state
         bench = self.bench or state.bench
-        return self.db(lambda con: run_names_of(con, bench))
+        # Runs of this benchmark and of benchmarks derived from it (flipped, box-prompted), paired by parent id.
+        return self.db(lambda con: comparable_runs(con, bench))
 
     def action_pick_a(self) -> None:
         self._pick("compare_a", "Run A (before)")

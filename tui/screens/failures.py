@@ -120,6 +120,10 @@ class FailuresScreen(OrienteerScreen):
         Binding("o", "cycle_sort", "Sort"),
         Binding("a", "toggle_all", "Failures/all"),
         Binding("x", "clear_filters", "Clear filters"),
+        # Capital letters start background jobs on these rows (marked ones, or all filtered ones).
+        Binding("A", "launch('flip,hard-negatives')", "Augment"),
+        Binding("S", "launch('saliency')", "Saliency"),
+        Binding("E", "launch('eval')", "Evaluate", show=False),
         Binding("r", "pick('run')", "Filter: run", show=False),
         Binding("t", "pick('task')", "Filter: task", show=False),
         Binding("c", "pick('category')", "Filter: category", show=False),
@@ -481,6 +485,28 @@ class FailuresScreen(OrienteerScreen):
     # --- rows ---------------------------------------------------------------------------------
 
 
+
+    def action_launch(self, kinds: str) -> None:
+        """A job form for these rows: the marked ones, else every row of the filter (one run's)."""
+        from orienteer.data.queries import filtered_item_ids
+        from orienteer.tui.screens.launch import run_context, write_selection
+
+        row = self.current_row()
+        run = self.filt.runs[0] if len(self.filt.runs) == 1 else (row["run"] if row else None)
+        if run is None:
+            self.notify("no run here: filter by a run (r) or move to a row", severity="warning")
+            return
+        context = run_context(self.oapp, run)
+        marked = sorted(item for r, item in self.marked if r == run)
+        if marked:
+            context["items"] = write_selection(self.oapp, marked)
+        else:
+            ids = self.db(lambda con: filtered_item_ids(con, self.filt, run))
+            if not ids:
+                self.notify("no rows to start a job on", severity="warning")
+                return
+            context["items"] = write_selection(self.oapp, ids)
+        self.oapp.launch_jobs(context, kinds.split(","), title=f"Start a job on {run}'s rows")
 
     def action_toggle_mark(self) -> None:
         row = self.current_row()

@@ -176,6 +176,10 @@ class JobsScreen(OrienteerScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_log()
+
     def _show_detail(self) -> None:
         detail = self.query_one("#jobs-detail", Static)
         view = self.selected()

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Input, RichLog, Select, Static
 
@@ -132,6 +133,7 @@ class LaunchScreen(ModalScreen[str | None]):
         return Input(value="" if value is None else str(value), id=fid, placeholder=param.type)
 
     def on_mount(self) -> None:
+        self._ready = True
         self._update_command()
         fields = self.query(Input)
         for field in fields:
@@ -158,10 +160,14 @@ class LaunchScreen(ModalScreen[str | None]):
     def _update_command(self) -> None:
         from orienteer.jobs.api import command_line, resolve_params
 
+        if not getattr(self, "_ready", False):
+            return  # fields announce their first value while the form is still being built
         error = self.query_one("#launch-error", Static)
         command = self.query_one("#launch-command", Static)
         try:
             params = resolve_params(self.kind, self.collect())
+        except NoMatches:
+            return  # the form is being taken down
         except OrienteerError as exc:
             error.update(str(exc))
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
@@ -193,8 +199,9 @@ class LaunchScreen(ModalScreen[str | None]):
         except OrienteerError as exc:
             self.query_one("#launch-error", Static).update(str(exc))
             return
-        self.oapp.job_started(job.job_id)
+        app = self.oapp
         self.dismiss(job.job_id)
+        app.call_later(app.job_started, job.job_id)
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -27,6 +27,12 @@ class RunsScreen(OrienteerScreen):
         Binding("enter", "open_cell", "Failures of cell"),
         Binding("b", "set_baseline", "Baseline = this run"),
         Binding("n", "next_bench", "Next benchmark"),
+        # Capital letters start background jobs (lower-case keys only change the view).
+        Binding("E", "launch('eval')", "Evaluate"),
+        Binding("T", "launch('train')", "Train"),
+        Binding("S", "launch('saliency')", "Saliency"),
+        Binding("B", "launch('box-prompt')", "Box-prompt"),
+        Binding("A", "launch('flip,hard-negatives')", "Augment", show=False),
     ]
 
     def __init__(self) -> None:
@@ -153,6 +159,16 @@ class RunsScreen(OrienteerScreen):
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         self.action_open_cell()
+
+    def action_launch(self, kinds: str) -> None:
+        """A job form prefilled from the run under the cursor: its benchmark, model and failures."""
+        from orienteer.tui.screens.launch import run_context
+
+        picked = self._selected()
+        context = run_context(self.oapp, picked[0] if picked else None)
+        if picked is not None and picked[1] != OVERALL and context.get("run"):
+            context["items"] = f"failures:{picked[0]};task:{picked[1]};limit:20"
+        self.oapp.launch_jobs(context, kinds.split(","))
 
     def action_set_baseline(self) -> None:
         picked = self._selected()

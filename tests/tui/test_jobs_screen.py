@@ -1,0 +1,195 @@
+"""The jobs screen (key 5) and launching jobs from context: forms, the exact command, live progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, RichLog, Static
+
+from orienteer.data.filters import PredictionFilter
+from orienteer.data.workspace import Workspace
+from orienteer.jobs import api
+from orienteer.jobs.kinds import KINDS, KindInfo
+from orienteer.jobs.status import job_view
+from orienteer.jobs.store import JobDir, create_job, write_json
+from orienteer.tui.screens.launch import ConfirmScreen, LaunchScreen, LogScreen
+from orienteer.tui.widgets.pickers import PickerScreen
+from tests.tui.pilot import drive
+
+
+@pytest.fixture
+def private_ws(demo_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A writable copy of the demo workspace (jobs create folders and ingest runs)."""
+    root = tmp_path / "ws"
+    shutil.copytree(demo_ws.root, root, ignore=shutil.ignore_patterns("jobs"))
+    ws = Workspace(root)
+    with ws.write() as con:
+        con.execute("UPDATE benchmarks SET image_root = replace(image_root, ?, ?)", [str(demo_ws.root), str(root)])
+    return ws
+
+
+async def until(pilot, condition, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+
+
+def jobs_table(app) -> DataTable:
+    return app.screen.query_one("#jobs-table", DataTable)
+
+
+def detail(app) -> str:
+    return str(app.screen.query_one("#jobs-detail", Static).render())
+
+
+def test_key_5_lists_jobs_with_progress_and_status(app_factory, private_ws):
+    done = api.submit(private_ws, "sleep", {"steps": 3, "seconds": 0.01})
+    failed = api.submit(private_ws, "sleep", {"steps": 3, "seconds": 0.01, "fail_at": 1})
+    for job in (done, failed):
+        for _ in range(600):
+            if not job_view(job).active:
+                break
+            time.sleep(0.05)
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 2)
+        rows = {str(jobs_table(app).get_row_at(i)[0]): [str(c) for c in jobs_table(app).get_row_at(i)] for i in range(2)}
+        assert rows[done.job_id][2] == "done" and "100%" in rows[done.job_id][3]
+        assert rows[failed.job_id][2] == "failed"
+        # The newest job (the failed one) is first; its detail shows the error and the exact command.
+        assert failed.job_id in detail(app) and "RuntimeError: asked to fail at step 1" in detail(app)
+        assert "job run sleep" in detail(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        log = app.screen.query_one(RichLog)
+        await until(pilot, lambda: any("Traceback" in str(line.text) for line in log.lines))
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+
+    drive(app, scenario)
+
+
+def test_augment_from_failures_starts_a_flip_job_and_the_new_benchmark_arrives(app_factory, private_ws):
+    app = app_factory(private_ws)
+    filt = PredictionFilter(runs=("qwen3b-base",), categories=("horizontal",))
+
+    async def scenario(pilot):
+        app.open_failures(filt)
+        await pilot.pause()
+        await until(pilot, lambda: type(app.screen).__name__ == "FailuresScreen" and not getattr(app.screen, "counting", False)
+                    and app.screen.query_one("#failures-table", DataTable).row_count > 0)
+        await pilot.press("space")  # mark the first row
+        await until(pilot, lambda: len(app.screen.marked) == 1)
+        await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert [o.split(":")[0] for o in app.screen.options] == ["flip", "hard-negatives"]
+        await pilot.press("enter")  # flip
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        command = str(app.screen.query_one("#launch-command", Static).render())
+        assert f"--workspace {private_ws.root}" in command and "job run flip --bench demo --name demo-flip-" in command
+        assert "--items ids-file:" in command
+        ids_file = Path(command.split("ids-file:")[1].split()[0])
+        marked = ids_file.read_text().split()
+        assert len(marked) == 1
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await until(pilot, lambda: "ingested: benchmark demo-flip-" in detail(app), timeout=120)
+        assert "(1 items)" in detail(app)
+
+    drive(app, scenario, size=(120, 40))
+    with private_ws.read() as con:
+        rows = con.execute("SELECT item_id, parent_item_id FROM items JOIN benchmarks USING (bench_id) WHERE name LIKE 'demo-flip-%'").fetchall()
+    assert len(rows) == 1 and rows[0][0] == rows[0][1] + "#flip"
+
+
+def test_form_shows_errors_and_never_starts_an_invalid_job(app_factory, private_ws):
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        app.launch_jobs({"bench": "demo"}, ["eval"])
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"))
+        screen = app.screen
+        model = screen.query_one("#param-model")
+        model.value = ""
+        await pilot.pause()
+        assert "--model is required" in str(screen.query_one("#launch-error", Static).render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        screen.query_one("#param-batch_size").value = "eight"
+        await pilot.pause()
+        assert "--batch-size expects a whole number" in str(screen.query_one("#launch-error", Static).render())
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+
+    drive(app, scenario)
+    assert not list((private_ws.root / "jobs").glob("*-eval-*"))
+
+
+def test_cancel_asks_first_then_stops_the_job(app_factory, private_ws):
+    job = api.submit(private_ws, "sleep", {"steps": 2000, "seconds": 0.05})
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and "running" in detail(app), timeout=30)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert job_view(job).status == "running"
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: job_view(job).status == "cancelled", timeout=30)
+        await until(pilot, lambda: "cancelled" in detail(app), timeout=10)
+
+    drive(app, scenario)
+
+
+def test_unimplemented_kinds_are_listed_and_cannot_start(app_factory, private_ws, monkeypatch):
+    monkeypatch.setitem(KINDS, "dream", KindInfo("dream", "no_such_module", "a kind with no code yet", True))
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        labels = app.screen.options
+        dream = next(o for o in labels if o.startswith("dream"))
+        assert dream.endswith("(not implemented yet)")
+        app.screen.dismiss(dream)
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, LaunchScreen)
+
+    drive(app, scenario)
+
+
+def test_training_loss_is_drawn_on_the_job_screen(app_factory, private_ws):
+    job: JobDir = create_job(private_ws, "train", {"model": "m", "dataset": "d"}, ["orienteer", "job", "run", "train"])
+    with open(job.metrics_path, "w") as fh:
+        for step in range(1, 31):
+            fh.write(json.dumps({"t": step, "step": step, "loss": 3.0 / step}) + "\n")
+    write_json(job.state_path, {"pid": 0, "ticks": None, "phase": "running", "started_at": time.time() - 5})
+    write_json(job.exit_path, {"code": 0, "cancelled": False, "ended_at": time.time()})
+    write_json(job.ingest_path, {"ok": True, "summary": ["model m-lora (lora)"]})
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 1)
+        text = detail(app)
+        assert "loss against step; last 0.1 at step 30" in text
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in text)  # Braille dots
+
+    drive(app, scenario, size=(120, 40))
