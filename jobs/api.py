@@ -44,15 +44,60 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     kind = get_kind(kind_name)
     params = resolve_params(kind, params)
     module = kind.load()
-    validate = getattr(module, "validate", None)
     if not ws.exists():
         ws.ensure()
-    if validate is not None:
-        validate(ws, params)
+    params = resolve_model_names(ws, params)
+    check = getattr(module, "check", None)
+    if check is not None:
+        check(params)
+    _refuse_taken_names(ws, kind.name, params)
     _refuse_twin(ws, kind.name, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
     get_runner(runner).submit(job)
     return job
+
+
+MODEL_PARAMS = ("model", "teacher")
+# Where each kind's output names land: a name already taken would fail the ingest after all the work.
+OUTPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    "eval": (("run", "runs"),),
+    "train": (("name", "models"), ("eval_run", "runs")),
+    "box-prompt": (("name", "benchmarks"),),
+    "hard-negatives": (("name", "datasets"),),
+    "replay": (("name", "datasets"),),
+    "cot": (("name", "datasets"),),
+    "sleep": (("emit_run", "runs"),),
+}
+
+
+def resolve_model_names(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+    """A registered model's name (``orienteer job models``) becomes its folder, so the spec is exact."""
+    from orienteer.data.models import resolve_model
+
+    out = dict(params)
+    for key in MODEL_PARAMS:
+        value = out.get(key)
+        if isinstance(value, str) and value:
+            info = resolve_model(ws, value)
+            if info is not None:
+                out[key] = info.path
+    return out
+
+
+def _refuse_taken_names(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+    checks = list(OUTPUT_NAMES.get(kind, ()))
+    if kind == "flip":
+        checks.append(("name", "datasets" if params.get("to") == "dataset" else "benchmarks"))
+    checks = [(key, table) for key, table in checks if params.get(key)]
+    if not checks or not ws.exists():
+        return
+    with ws.read() as con:
+        for key, table in checks:
+            name = params[key]
+            if con.execute(f"SELECT count(*) FROM {table} WHERE name = ?", [name]).fetchone()[0]:
+                noun = table.rstrip("s")
+                flag = "--" + key.replace("_", "-")
+                raise OrienteerError(f"a {noun} named {name!r} already exists; choose another {flag}")
 
 
 def _refuse_twin(ws: Workspace, kind: str, params: dict[str, Any]) -> None:

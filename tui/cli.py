@@ -394,8 +394,9 @@ def demo(
     items: Annotated[int, typer.Option("--items", help="Number of items.")] = 1000,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if it exists.")] = False,
     open_app: Annotated[bool, typer.Option("--open/--no-open", help="Open the app on it when built.")] = True,
+    model: Annotated[bool, typer.Option("--model/--no-model", help="Also build the tiny random Qwen2.5-VL for trying jobs.")] = True,
 ) -> None:
-    """Build the demo workspace (a rendered synthetic benchmark and three runs) and open the app on it."""
+    """Build the demo workspace (a rendered synthetic benchmark, three runs and a tiny random model) and open the app."""
     with _errors():
         from orienteer.data.demo import DEFAULT_DEMO_DIR, build_demo_workspace
         from orienteer.data.workspace import Workspace
@@ -403,6 +404,10 @@ def demo(
         target = path or Path.cwd() / DEFAULT_DEMO_DIR
         summary = build_demo_workspace(target, seed=seed, n_items=items, rebuild=rebuild)
         console.print(str(summary), highlight=False)
+        if model:
+            from orienteer.jobs.demo_model import add_demo_model
+
+            console.print(add_demo_model(Workspace(summary.workspace)), highlight=False)
         if open_app and sys.stdout.isatty():
             _open_app(Workspace(summary.workspace))
         else:

@@ -62,3 +62,36 @@ def test_demo_command_builds_and_opens_the_app(tmp_path):
         session.send("q")
     finally:
         session.close()
+
+
+def test_a_job_launched_from_the_app_outlives_the_terminal(small_demo):
+    """E on the runs screen opens the eval form (prefilled with the demo's tiny model); the job it
+    starts keeps running when the whole tmux session (the "SSH connection") is killed, and its run
+    lands in the workspace."""
+    import json
+
+    session = TmuxSession([str(orienteer_exe()), "-w", str(small_demo), "--images", "halfcell"], width=120, height=36)
+    try:
+        session.wait_for("box-prompt")
+        session.send("E")
+        screen = session.wait_for("New eval job", timeout=30)
+        assert "tiny-qwen2.5-vl-random" in screen  # the registered demo model, resolved to its folder
+        session.send("C-s")
+        screen = session.wait_for("5 Jobs", timeout=30)
+        assert "eval" in screen
+    finally:
+        session.close()  # kills the terminal and the app, like a dropped SSH session
+    runs = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        listed = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "job", "list", "--json"],
+                                capture_output=True, text=True, timeout=60)
+        jobs = [j for j in json.loads(listed.stdout) if j["kind"] == "eval"]
+        if jobs and jobs[0]["status"] not in ("starting", "queued", "running") and jobs[0]["ingest"]:
+            break
+        time.sleep(1)
+    assert jobs and jobs[0]["status"] == "done", jobs
+    assert jobs[0]["ingest"]["summary"][0].startswith("run eval-demo-")
+    out = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "runs", "--json"], capture_output=True, text=True)
+    runs = [r["run"] for r in json.loads(out.stdout)]
+    assert any(r.startswith("eval-demo-") for r in runs)

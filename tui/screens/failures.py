@@ -499,13 +499,13 @@ class FailuresScreen(OrienteerScreen):
         context = run_context(self.oapp, run)
         marked = sorted(item for r, item in self.marked if r == run)
         if marked:
-            context["items"] = write_selection(self.oapp, marked)
+            context["selection"] = write_selection(self.oapp, marked)
         else:
             ids = self.db(lambda con: filtered_item_ids(con, self.filt, run))
             if not ids:
                 self.notify("no rows to start a job on", severity="warning")
                 return
-            context["items"] = write_selection(self.oapp, ids)
+            context["selection"] = write_selection(self.oapp, ids)
         self.oapp.launch_jobs(context, kinds.split(","), title=f"Start a job on {run}'s rows")
 
     def action_toggle_mark(self) -> None:

@@ -32,21 +32,35 @@ def unique_name(base: str) -> str:
 
 
 def prefill(kind: KindInfo, context: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values for ``kind`` from what the user was looking at (run, benchmark, marked items)."""
-    names = {p.name for p in kind.params}
-    values = {k: v for k, v in context.items() if k in names and v is not None}
-    bench, run = context.get("bench"), context.get("run")
+    """Parameter values for ``kind`` from what the user was looking at.
+
+    ``context`` may hold ``run`` (the run under the cursor), ``bench``, ``model`` (a registered name or
+    folder), ``task`` (the table cell's task) and ``selection`` (an ``ids-file:`` spec of chosen rows).
+    """
+    bench, run, task, selection = context.get("bench"), context.get("run"), context.get("task"), context.get("selection")
+    task_clause = f";task:{task}" if task else ""
+    values: dict[str, Any] = {}
     if kind.name == "eval":
-        values.setdefault("run", unique_name(f"eval-{bench or 'bench'}"))
-    elif kind.name == "flip" and bench:
-        values.setdefault("name", unique_name(f"{bench}-flip"))
-    elif kind.name == "hard-negatives" and run:
-        values.setdefault("name", unique_name(f"{run}-hardneg"))
-    elif kind.name == "box-prompt" and bench:
-        values.setdefault("name", unique_name(f"{bench}-box"))
-    elif kind.name in ("train", "cot", "replay"):
-        values.setdefault("name", unique_name(kind.name))
-    return values
+        values = {"bench": bench, "model": context.get("model"), "run": unique_name(f"eval-{bench or 'bench'}"),
+                  "items": selection or (f"task:{task}" if task else None)}
+    elif kind.name == "saliency":
+        values = {"run": run, "items": selection or (f"failures:{run}{task_clause};limit:20" if run else None)}
+    elif kind.name == "flip":
+        values = {"bench": bench, "name": unique_name(f"{bench}-flip") if bench else None,
+                  "items": selection or (f"failures:{run}{task_clause}" if run else None)}
+    elif kind.name == "hard-negatives":
+        values = {"run": run, "name": unique_name(f"{run}-hardneg") if run else None}
+    elif kind.name == "box-prompt":
+        values = {"bench": bench, "name": unique_name(f"{bench}-box") if bench else None,
+                  "items": selection or (f"task:{task}" if task else None)}
+    elif kind.name == "train":
+        values = {"model": context.get("model"), "name": unique_name("train")}
+    elif kind.name == "cot":
+        values = {"bench": bench, "name": unique_name("cot"), "items": selection}
+    elif kind.name == "replay":
+        values = {"name": unique_name("replay")}
+    names = {p.name for p in kind.params}
+    return {k: v for k, v in values.items() if k in names and v is not None}
 
 
 def kind_label(kind: KindInfo) -> str:
@@ -158,7 +172,7 @@ class LaunchScreen(ModalScreen[str | None]):
         return values
 
     def _update_command(self) -> None:
-        from orienteer.jobs.api import command_line, resolve_params
+        from orienteer.jobs.api import command_line, resolve_model_names, resolve_params
 
         if not getattr(self, "_ready", False):
             return  # fields announce their first value while the form is still being built
@@ -173,6 +187,10 @@ class LaunchScreen(ModalScreen[str | None]):
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
             return
         error.update("")
+        try:
+            params = resolve_model_names(self.oapp.workspace, params)  # what submit will record
+        except Exception:  # noqa: BLE001 - the preview must never break the form
+            pass
         command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -295,12 +313,11 @@ def write_selection(app: "OrienteerApp", item_ids: list[str]) -> str:
 
 
 def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
-    """What a job launched on a run starts from: its benchmark, its model, its failures."""
+    """What a job launched on a run starts from: the run, its benchmark and a model to load."""
     from orienteer.data.catalog import get_run
 
-    context: dict[str, Any] = {"run": run}
+    context: dict[str, Any] = {"run": run, "bench": app.state.bench}
     if run is None:
-        context["bench"] = app.state.bench
         return context
     try:
         info = app.db(lambda con: get_run(con, run))
@@ -309,7 +326,6 @@ def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
         return context
     context["bench"] = info.bench_name
     context["model"] = _model_choice(app, model)
-    context["items"] = f"failures:{run};limit:20"
     return context
 
 

@@ -166,8 +166,8 @@ class RunsScreen(OrienteerScreen):
 
         picked = self._selected()
         context = run_context(self.oapp, picked[0] if picked else None)
-        if picked is not None and picked[1] != OVERALL and context.get("run"):
-            context["items"] = f"failures:{picked[0]};task:{picked[1]};limit:20"
+        if picked is not None and picked[1] != OVERALL:
+            context["task"] = picked[1]
         self.oapp.launch_jobs(context, kinds.split(","))
 
     def action_set_baseline(self) -> None:
