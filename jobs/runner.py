@@ -18,6 +18,7 @@ from orienteer.jobs.store import JobDir, write_json
 
 _CHILDREN: list[subprocess.Popen[bytes]] = []
 CANCEL_GRACE_S = 10.0
+STARTING_WAIT_S = 15.0
 
 
 class Runner(Protocol):
@@ -65,6 +66,11 @@ class LocalRunner:
     def cancel(self, job: JobDir, grace_s: float = CANCEL_GRACE_S) -> bool:
         job.cancel_path.touch()
         state = job.state()
+        deadline = time.monotonic() + STARTING_WAIT_S
+        while state is None and job.exit() is None and time.monotonic() < deadline:
+            # Just started: the process records itself within moments, and then sees the cancel file.
+            time.sleep(0.05)
+            state = job.state()
         if state is None or job.exit() is not None:
             return False
         pid = int(state.get("pid") or 0)

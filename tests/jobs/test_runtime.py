@@ -111,8 +111,8 @@ def test_gpu_jobs_queue_per_gpu_and_cpu_jobs_run_at_once(ws_with_bench: Workspac
     first = api.submit(ws_with_bench, "sleep", {"steps": 30, "seconds": 0.05, "gpu": "7"})
     wait_status(first, "running")
     second = api.submit(ws_with_bench, "sleep", {"steps": 1, "seconds": 0.01, "gpu": "7"})
-    other_gpu = api.submit(ws_with_bench, "sleep", {"steps": 1, "seconds": 0.01, "gpu": "8"})
-    cpu = api.submit(ws_with_bench, "sleep", {"steps": 1, "seconds": 0.01})
+    other_gpu = api.submit(ws_with_bench, "sleep", {"steps": 2, "seconds": 0.01, "gpu": "8"})
+    cpu = api.submit(ws_with_bench, "sleep", {"steps": 3, "seconds": 0.01})
     assert wait_status(second, "queued") == "queued"
     wait_status(cpu, "done")
     wait_status(other_gpu, "done")
@@ -228,6 +228,25 @@ def test_cli_job_commands(ws_with_bench: Workspace) -> None:
     assert typo.returncode == 2 and "--steps expects a whole number" in typo.stderr
     kinds = json.loads(cli(ws_with_bench, "job", "kinds", "--json").stdout)
     assert {k["kind"] for k in kinds} >= {"flip", "eval", "saliency", "train", "box-prompt", "cot", "replay"}
+
+
+def test_a_second_live_job_with_the_same_spec_is_refused(ws_with_bench: Workspace) -> None:
+    """Re-runs of one spec share a resume folder, so two of them must not run at once."""
+    first = api.submit(ws_with_bench, "sleep", {"steps": 500, "seconds": 0.05})
+    with pytest.raises(OrienteerError, match="with the same spec is still"):
+        api.submit(ws_with_bench, "sleep", {"steps": 500, "seconds": 0.05, "gpu": "3"})
+    api.cancel(ws_with_bench, first.job_id)
+    again = api.rerun(ws_with_bench, first.job_id)
+    wait_status(again, "running")
+    api.cancel(ws_with_bench, again.job_id)
+
+
+def test_taken_output_names_are_refused_before_any_work(ws_with_bench: Workspace) -> None:
+    job = api.submit(ws_with_bench, "sleep", {"steps": 1, "seconds": 0, "emit_run": "taken", "bench": "vs"})
+    wait_status(job, "done")
+    wait_for(lambda: job_view(job).ingest, what="ingest")
+    with pytest.raises(OrienteerError, match="a run named 'taken' already exists; choose another --emit-run"):
+        api.submit(ws_with_bench, "sleep", {"steps": 2, "emit_run": "taken", "bench": "vs"})
 
 
 def test_unknown_kind_and_missing_required_are_clear(ws_with_bench: Workspace) -> None:

@@ -74,8 +74,8 @@ def test_a_job_launched_from_the_app_outlives_the_terminal(small_demo):
     try:
         session.wait_for("box-prompt")
         session.send("E")
-        screen = session.wait_for("New eval job", timeout=30)
-        assert "tiny-qwen2.5-vl-random" in screen  # the registered demo model, resolved to its folder
+        session.wait_for("New eval job", timeout=30)
+        session.wait_for("tiny-qwen2.5-vl-random", timeout=30)  # the registered demo model, resolved to its folder
         session.send("C-s")
         screen = session.wait_for("5 Jobs", timeout=30)
         assert "eval" in screen
