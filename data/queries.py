@@ -337,6 +337,8 @@ def predictions_page(
         raise WorkspaceError(f"unknown sort {sort!r} (expected one of {', '.join(SORTS)})")
     cf = compile_filter(con, filt)
     lead = SORTS[sort]
+    if lead and offset < DEEP_OFFSET:
+        return rows_for_keys(con, _keys_by_value(con, cf, lead[0], limit, offset, filt))
     if offset < DEEP_OFFSET:
         order = ", ".join([*lead, "p.run_id", "p.item_idx"])
         keys = con.execute(
@@ -346,6 +348,62 @@ def predictions_page(
     else:
         keys = _deep_page_keys(con, cf, lead, limit, offset, filt)
     return rows_for_keys(con, keys)
+
+
+def _keys_by_value(
+    con: duckdb.DuckDBPyConnection, cf: CompiledFilter, column: str, limit: int, offset: int, filt: PredictionFilter
+) -> list[tuple[int, int]]:
+    """A page in (column, run, item) order without sorting every matching row.
+
+    Sorting millions of failures by a text column to keep 100 of them costs 150-300 ms; instead the
+    sort values are walked in order (the next one is a ``min`` over the filter, or comes from the
+    per-(run, task) cache for tasks) and only rows holding the current value are read, in
+    (run, item) order, which DuckDB's zone maps make cheap. NULLs come last, as in ``ORDER BY``.
+    """
+    values = _task_values(con, filt) if column == "p.task" else None
+    keys: list[tuple[int, int]] = []
+    skip = offset
+    previous: Any = None
+    index = 0
+    while len(keys) < limit:
+        if values is not None:
+            value = values[index] if index < len(values) else None
+            index += 1
+        else:
+            after = f" AND {column} > ?" if previous is not None else ""
+            value = con.execute(
+                f"SELECT min({column}) {cf.from_sql()} WHERE {cf.where}{after}",
+                cf.params + ([previous] if previous is not None else []),
+            ).fetchone()[0]
+        same = f"{column} IS NULL" if value is None else f"{column} = ?"
+        args = cf.params + ([] if value is None else [value])
+        if skip:
+            n = con.execute(f"SELECT count(*) {cf.from_sql()} WHERE {cf.where} AND {same}", args).fetchone()[0]
+            if skip >= n:
+                skip -= n
+                if value is None:
+                    break
+                previous = value
+                continue
+        keys += con.execute(
+            f"SELECT p.run_id, p.item_idx {cf.from_sql()} WHERE {cf.where} AND {same} "
+            "ORDER BY p.run_id, p.item_idx LIMIT ? OFFSET ?",
+            args + [limit - len(keys), skip],
+        ).fetchall()
+        skip = 0
+        if value is None:
+            break
+        previous = value
+    return keys
+
+
+def _task_values(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> list[str]:
+    """The tasks the filter can match, in order, from the per-(run, task) summary."""
+    run_ids = [get_run(con, name).run_id for name in filt.runs]
+    tasks = [r[0] for r in con.execute(
+        """SELECT DISTINCT task FROM run_task_stats
+           WHERE len($1::INTEGER[]) = 0 OR list_contains($1, run_id) ORDER BY task""", [run_ids]).fetchall()]
+    return [t for t in tasks if not filt.tasks or t in filt.tasks]
 
 
 def _cached_buckets(

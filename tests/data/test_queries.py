@@ -199,9 +199,11 @@ def test_export_refuses_unknown_type(two_runs, tmp_path):
         export_predictions(con, PredictionFilter(), tmp_path / "x.xlsx")
 
 
+@pytest.mark.parametrize("deep", [True, False])
 @pytest.mark.parametrize("sort", ["item", "task", "category", "gold", "pred"])
-def test_deep_offsets_match_a_plain_sorted_query(two_runs, monkeypatch, sort):
-    """The bucketed path for deep offsets returns exactly what ORDER BY ... OFFSET would."""
+def test_pages_match_a_plain_sorted_query(two_runs, monkeypatch, sort, deep):
+    """Both page paths (buckets for deep offsets, a walk over sort values for shallow ones) return
+    exactly what ORDER BY ... OFFSET would, NULL sort values (correct answers' category) included."""
     import orienteer.data.queries as q
 
     ws, _, _ = two_runs
@@ -215,7 +217,8 @@ def test_deep_offsets_match_a_plain_sorted_query(two_runs, monkeypatch, sort):
                 f"WHERE {'NOT p.correct' if filt.failures_only else 'TRUE'} "
                 f"{'AND r.name = ' + repr(filt.runs[0]) if filt.runs else ''} ORDER BY {order}").fetchall()]
             assert len(naive) == total
-            monkeypatch.setattr(q, "DEEP_OFFSET", 0)
+            if deep:
+                monkeypatch.setattr(q, "DEEP_OFFSET", 0)
             for offset in (0, 1, 7, total // 2, total - 3):
                 page = predictions_page(con, filt, sort=sort, limit=10, offset=offset)
                 assert [(r["run"], r["item_id"]) for r in page] == naive[offset:offset + 10], (filt, offset)
