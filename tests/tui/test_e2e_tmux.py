@@ -75,7 +75,8 @@ def test_a_job_launched_from_the_app_outlives_the_terminal(small_demo):
         session.wait_for("box-prompt")
         session.send("E")
         session.wait_for("New eval job", timeout=30)
-        session.wait_for("tiny-qwen2.5-vl-random", timeout=30)  # the registered demo model, resolved to its folder
+        screen = session.wait_for("--bench demo --run eval-demo-", timeout=30)
+        assert "models/tiny-qwen2.5" in screen  # the registered demo model, resolved to its folder
         session.send("C-s")
         screen = session.wait_for("5 Jobs", timeout=30)
         assert "eval" in screen
