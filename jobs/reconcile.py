@@ -74,7 +74,7 @@ def summary_line(view: JobView) -> dict[str, Any]:
     """A JSON-friendly row for ``job list --json``."""
     p = view.progress
     return {
-        "job_id": view.job_id, "kind": view.kind, "status": view.status, "gpu": view.gpu,
+        "job_id": view.job_id, "kind": view.kind, "status": view.status, "gpu": view.gpu, "device": view.device,
         "done": p.done, "total": p.total, "unit": p.unit, "rate": p.rate, "eta_s": p.eta_s,
         "elapsed_s": view.elapsed_s, "exit_code": view.exit_code, "error": view.error,
         "ingest": view.ingest, "argv": view.argv,

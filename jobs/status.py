@@ -50,6 +50,7 @@ class JobView:
     exit_code: int | None = None
     error: str | None = None
     gpu: str | None = None
+    device: str | None = None  # where it really runs ("cuda" or "cpu"), once the job has started
     progress: Progress = field(default_factory=Progress)
     ingest: dict[str, Any] | None = None
 
@@ -100,7 +101,7 @@ def job_view(job: JobDir) -> JobView:
     view = JobView(
         job_id=job.job_id, kind=spec["kind"], status="starting", params=spec.get("params", {}),
         argv=spec.get("argv", []), created_at=float(spec.get("created_at") or 0),
-        gpu=(state or {}).get("gpu", spec.get("params", {}).get("gpu")),
+        gpu=(state or {}).get("gpu", spec.get("params", {}).get("gpu")), device=(state or {}).get("device"),
         started_at=(state or {}).get("started_at"), progress=read_progress(job), ingest=read_json(job.ingest_path),
     )
     if exit_info is not None:

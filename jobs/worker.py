@@ -24,10 +24,10 @@ from orienteer.jobs.procinfo import boot_id, start_ticks
 from orienteer.jobs.store import JobDir, resume_dir, write_json
 
 
-def _record_state(job: JobDir, phase: str, gpu: str | None, started_at: float) -> None:
+def _record_state(job: JobDir, phase: str, gpu: str | None, started_at: float, device: str | None = None) -> None:
     write_json(job.state_path, {
         "pid": os.getpid(), "ticks": start_ticks(os.getpid()), "boot_id": boot_id(), "phase": phase,
-        "gpu": gpu, "started_at": started_at, "host": os.uname().nodename,
+        "gpu": gpu, "device": device, "started_at": started_at, "host": os.uname().nodename,
     })
 
 
@@ -80,6 +80,7 @@ def run_job(job_dir: Path) -> int:
         if job.cancel_path.exists():
             raise JobCancelled("cancelled before it started")
         ctx.device = _device(gpu, kind.needs_gpu)
+        _record_state(job, "running", gpu, started_at, ctx.device)
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
         print(f"[{time.strftime('%H:%M:%S')}] job {job.job_id}: {kind.name} on {ctx.device}", flush=True)
         kind.entry()(ctx)

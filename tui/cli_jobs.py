@@ -146,7 +146,7 @@ def list_jobs(
             prog = f"{p.done}/{p.total}" if p.total else (str(p.done) if p.done else "-")
             rate = f"{p.rate:.2f}/s" if p.rate else ""
             eta = _fmt_duration(p.eta_s) if v.active and p.eta_s is not None else ""
-            gpu = f"gpu {v.gpu}" if v.gpu is not None else "cpu"
+            gpu = "cpu" if v.gpu is None or v.device == "cpu" else f"gpu {v.gpu}"
             note = v.error or "; ".join((v.ingest or {}).get("summary") or [])
             rows.append((v.job_id, v.kind, v.status, prog, rate, eta, _fmt_duration(v.elapsed_s), gpu, note))
         headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")

@@ -193,3 +193,27 @@ def test_training_loss_is_drawn_on_the_job_screen(app_factory, private_ws):
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in text)  # Braille dots
 
     drive(app, scenario, size=(120, 40))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_form_opens_empty_and_prefilled(app_factory, private_ws, kind):
+    """Each kind's form builds from its declared options, empty or prefilled, and shows a command or an error."""
+    from orienteer.tui.screens.launch import prefill
+
+    app = app_factory(private_ws)
+    context = {"run": "qwen3b-base", "bench": "demo", "task": "Person perspective - Relative Direction",
+               "model": "/nonexistent/model"}
+
+    async def scenario(pilot):
+        for values in ({}, prefill(KINDS[kind], context)):
+            app.push_screen(LaunchScreen(kind, values))
+            await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#launch-command"))
+            await pilot.pause()
+            command = str(app.screen.query_one("#launch-command", Static).render())
+            error = str(app.screen.query_one("#launch-error", Static).render())
+            assert f"job run {kind}" in command
+            assert error or " --" in command or not any(p.required for p in KINDS[kind].params)
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+
+    drive(app, scenario, size=(100, 30))

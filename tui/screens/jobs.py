@@ -56,7 +56,7 @@ def job_row(view: JobView) -> list[Text]:
     p = view.progress
     rate = f"{p.rate:.2f} {p.unit}/s" if p.rate else ""
     eta = duration(p.eta_s) if view.active and p.eta_s is not None else ""
-    gpu = f"gpu {view.gpu}" if view.gpu is not None else "cpu"
+    gpu = "cpu" if view.gpu is None or view.device == "cpu" else f"gpu {view.gpu}"
     return [
         Text(view.job_id), Text(view.kind), Text(view.status, style=STATUS_STYLE.get(view.status, "")),
         progress_text(view), Text(rate, justify="right"), Text(eta, justify="right"),
@@ -153,7 +153,7 @@ class JobsScreen(OrienteerScreen):
         if current == keys:
             for view in self.views:
                 for column, cell in zip(("job", "kind", "status", "progress", "rate", "ETA", "elapsed", "on"), job_row(view)):
-                    table.update_cell(view.job_id, column, cell)
+                    table.update_cell(view.job_id, column, cell, update_width=True)
         else:
             selected = self.selected_id()
             table.clear()

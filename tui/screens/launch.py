@@ -143,17 +143,19 @@ class LaunchScreen(ModalScreen[str | None]):
             return Checkbox(value=bool(value), id=fid)
         if param.type == "choice":
             options = [(c, c) for c in param.choices]
-            return Select(options, value=value if value in param.choices else Select.BLANK, id=fid, allow_blank=not param.required)
+            return Select(options, value=value if value in param.choices else Select.NULL, id=fid, allow_blank=True)
         return Input(value="" if value is None else str(value), id=fid, placeholder=param.type)
 
     def on_mount(self) -> None:
         self._ready = True
         self._update_command()
-        fields = self.query(Input)
-        for field in fields:
-            if not field.value:
-                field.focus()
+        # The first required field still empty, else the first field: the form opens at its top.
+        for param in self.kind.params:
+            widget = self.query_one(f"#param-{param.name}")
+            if param.required and isinstance(widget, Input) and not widget.value:
+                widget.focus()
                 return
+        fields = self.query(Input)
         if fields:
             fields.first().focus()
 
@@ -165,7 +167,7 @@ class LaunchScreen(ModalScreen[str | None]):
             if isinstance(widget, Checkbox):
                 values[param.name] = widget.value
             elif isinstance(widget, Select):
-                values[param.name] = None if widget.value is Select.BLANK else widget.value
+                values[param.name] = None if widget.is_blank() else widget.value
             elif isinstance(widget, Input):
                 text = widget.value.strip()
                 values[param.name] = param.convert(text) if text else None
