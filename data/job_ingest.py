@@ -99,6 +99,9 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                 if prepared is not None:
                     for run in write_prepared(con, prepared):
                         summary.append(f"run {run.name} ({run.rows} answers, {run.correct} correct)")
+                        if runs[0].random_weights:
+                            con.execute("UPDATE ws.runs SET random_weights = TRUE WHERE run_id = ?", [run.run_id])
+                            summary[-1] += " [random weights]"
                 for o in outputs:
                     if isinstance(o, ArtifactsOutput):
                         n = _write_artifacts(con, ws, job_id, out_dir, o, artifacts[id(o)])

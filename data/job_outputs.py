@@ -49,6 +49,7 @@ class RunOutput:
     model: str | None = None
     notes: str | None = None
     parser: str = "viewspatial"
+    random_weights: bool = False  # made by a model with random weights: its numbers mean nothing
     type: str = "run"
 
 

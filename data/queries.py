@@ -38,22 +38,24 @@ class RunRow:
     model: str | None
     source_format: str | None
     created: datetime
+    random_weights: bool = False
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, bench: str | None = None) -> list[RunRow]:
     rows = con.execute(
         """SELECT r.name, b.name, sum(s.n_items), sum(s.answered), sum(s.correct), r.parser, r.model,
-                  r.source_format, r.created_at
+                  r.source_format, r.created_at, r.random_weights
            FROM runs r JOIN benchmarks b USING (bench_id) JOIN run_task_stats s USING (run_id)
            WHERE ? IS NULL OR b.name = ?
-           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at
+           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at, r.random_weights
            ORDER BY r.run_id""",
         [bench, bench],
     ).fetchall()
     return [
         RunRow(run=name, benchmark=bname, items=int(n), answered=int(a), coverage=a / n if n else 0.0, correct=int(c),
-               accuracy=c / n if n else 0.0, parser=parser, model=model, source_format=fmt, created=created)
-        for name, bname, n, a, c, parser, model, fmt, created in rows
+               accuracy=c / n if n else 0.0, parser=parser, model=model, source_format=fmt, created=created,
+               random_weights=bool(rw))
+        for name, bname, n, a, c, parser, model, fmt, created, rw in rows
     ]
 
 
@@ -115,6 +117,7 @@ class RunReport:
     tasks: dict[str, Cell]
     overall: Cell
     deltas: dict[str, Delta] = field(default_factory=dict)
+    random_weights: bool = False
 
 
 @dataclass
@@ -139,7 +142,7 @@ def task_report(
     for name in runs or []:
         get_run(con, name)
     rows = con.execute(
-        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered
+        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights
            FROM run_task_stats s JOIN runs r USING (run_id) JOIN benchmarks b USING (bench_id)
            WHERE (? IS NULL OR b.name = ?) AND (? IS NULL OR list_contains(?, r.name))
            ORDER BY b.bench_id, r.run_id, s.task""",
@@ -148,11 +151,11 @@ def task_report(
     by_bench: dict[str, dict[int, RunReport]] = {}
     order: dict[str, list[str]] = {}
     run_ids: dict[str, int] = {}
-    for bname, run_id, rname, task, n, correct, answered in rows:
+    for bname, run_id, rname, task, n, correct, answered, random_weights in rows:
         reports = by_bench.setdefault(bname, {})
         report = reports.get(run_id)
         if report is None:
-            report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0))
+            report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0), random_weights=bool(random_weights))
             run_ids[rname] = run_id
         report.tasks[task] = Cell.of(n, correct, answered)
         order.setdefault(bname, [])
@@ -227,6 +230,7 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
                 "accuracy": rr.overall.accuracy,
                 "ci95": [rr.overall.ci_low, rr.overall.ci_high],
                 "tasks": {t: _cell_json(c) for t, c in rr.tasks.items()},
+                "random_weights": rr.random_weights,
             }
             if rr.deltas:
                 entry["baseline"] = report.baseline
@@ -625,7 +629,7 @@ def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseD
     row = con.execute(
         """SELECT i.item_idx, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images,
                   b.image_root, i.source, i.reference_object, i.bbox, p.reply, p.letter, p.pred_label, p.outcome,
-                  p.category, p.probs, r.model
+                  p.category, p.probs, r.model || CASE WHEN r.random_weights THEN ' [RANDOM WEIGHTS: numbers mean nothing]' ELSE '' END
            FROM items i JOIN benchmarks b USING (bench_id) JOIN runs r ON r.bench_id = b.bench_id AND r.run_id = ?
            LEFT JOIN predictions p ON p.run_id = r.run_id AND p.item_idx = i.item_idx
            WHERE i.bench_id = ? AND i.item_id = ?""",

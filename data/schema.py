@@ -134,6 +134,8 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
         created_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
     );
     """,
+    # 5: runs made by a model with random weights (the demo's tiny model) are labelled everywhere.
+    "ALTER TABLE runs ADD COLUMN random_weights BOOLEAN NOT NULL DEFAULT FALSE;",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

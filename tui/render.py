@@ -26,7 +26,10 @@ def runs_table(rows: list[RunRow]) -> Table:
     table.add_column("created", no_wrap=True, min_width=11)
     for r in rows:
         coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
-        table.add_row(r.run, r.benchmark, str(r.items), coverage, pct(r.accuracy), r.parser,
+        name = Text(r.run)
+        if r.random_weights:
+            name.append(" (random weights)", style="bold red")
+        table.add_row(name, r.benchmark, str(r.items), coverage, pct(r.accuracy), r.parser,
                       r.created.strftime("%m-%d %H:%M"))
     return table
 
@@ -46,7 +49,7 @@ def report_tables(reports: list[Report]) -> list[Table]:
         table.add_column("task", no_wrap=True)
         table.add_column("n", justify="right")
         for rr in report.runs:
-            table.add_column(rr.run, justify="right", no_wrap=True)
+            table.add_column(rr.run + (" (random weights)" if rr.random_weights else ""), justify="right", no_wrap=True)
             if rr.deltas:
                 table.add_column("Δ", justify="right")
         for task in [*report.tasks, OVERALL]:

@@ -256,6 +256,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
             for rec in skipped:
                 fh.write(json.dumps(rec) + "\n")
     output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=loaded.base,
+                       random_weights=bool(loaded.random_weights),
                        notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial")
     ctx.add_output(output)
     ctx.log(f"run {spec.run}: {n_written} predictions written"

@@ -103,6 +103,8 @@ class RunsScreen(OrienteerScreen):
         for rr in report.runs[self._shown:self._shown + n]:
             cells = [self._cell(rr.overall if t == OVERALL else rr.tasks[t], rr.deltas.get(t)) for t in self.columns]
             label = Text(rr.run, style="bold" if rr.run == report.baseline else "")
+            if rr.random_weights:
+                label.append("\nrandom weights", style="bold red")
             table.add_row(label, *cells, key=rr.run, height=2)
         self._shown = table.row_count
 
