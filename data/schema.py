@@ -135,7 +135,8 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     );
     """,
     # 5: runs made by a model with random weights (the demo's tiny model) are labelled everywhere.
-    "ALTER TABLE runs ADD COLUMN random_weights BOOLEAN NOT NULL DEFAULT FALSE;",
+    """ALTER TABLE runs ADD COLUMN random_weights BOOLEAN NOT NULL DEFAULT FALSE;
+       UPDATE runs SET random_weights = TRUE WHERE notes LIKE '%RANDOM WEIGHTS%';""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,7 @@ def pct(x: float) -> str:
 
 def runs_table(rows: list[RunRow]) -> Table:
     table = Table(title="Runs", header_style="bold")
-    table.add_column("run", no_wrap=True, overflow="ellipsis", min_width=10)
+    table.add_column("run", no_wrap=True, overflow="fold", min_width=10, max_width=32)
     table.add_column("benchmark", no_wrap=True, overflow="ellipsis", min_width=6)
     table.add_column("items", justify="right", min_width=5)
     table.add_column("cover", justify="right", min_width=6)
@@ -28,7 +28,7 @@ def runs_table(rows: list[RunRow]) -> Table:
         coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
         name = Text(r.run)
         if r.random_weights:
-            name.append(" (random weights)", style="bold red")
+            name.append("\nrandom weights", style="bold red")
         table.add_row(name, r.benchmark, str(r.items), coverage, pct(r.accuracy), r.parser,
                       r.created.strftime("%m-%d %H:%M"))
     return table
