@@ -38,6 +38,12 @@ def test_eval_both_modes_then_saliency_via_cli(cli_ws: Path, tiny_model_dir: Pat
     assert report.returncode == 0, report.stderr
     text = report.stdout
     assert "tiny-score" in text and "tiny-gen" in text
+    import json
+
+    flags = {r["run"]: r["random_weights"] for r in json.loads(text)["runs"]}
+    assert flags["tiny-score"] is True and flags["tiny-gen"] is True  # labelled as random-weight runs
+    listed = {r["run"]: r["random_weights"] for r in json.loads(_cli(cli_ws, "runs", "--json").stdout)}
+    assert listed["tiny-score"] is True
 
     from orienteer.data.workspace import Workspace
     from orienteer.jobs.selection import run_info
