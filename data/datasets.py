@@ -38,15 +38,11 @@ from orienteer.data.errors import InputError, OrienteerError, WorkspaceError
 from orienteer.data.formats import sharegpt
 from orienteer.data.formats.common import iter_jsonl, load_json, read_text, require_nonempty
 from orienteer.data.items import Item
+from orienteer.data.job_outputs import atomic_file
 from orienteer.data.workspace import Workspace
 
 ITEMS = "items"
 FORMATS = (ITEMS, sharegpt.SHAREGPT, sharegpt.LLAVA)
-KEYS = (
-    "item_id", "task", "question", "options", "answer", "images", "source", "reference_object", "bbox",
-    "parent_item_id", "target", "origin",
-)
-ITEM_KEYS = KEYS[:10]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,127}")
 _EXPECTED = "one JSON object per line: item format (question, options, answer, images, target) or a conversation"
 
@@ -221,11 +217,9 @@ def _answer(value: Any, options: Mapping[str, str]) -> str | None:
 # ---------------------------------------------------------------- files
 
 
-def detect_format(path: Path) -> str:
-    """``items``, ``sharegpt`` or ``llava``, from the first record of a JSONL file or JSON list."""
-    for _, record in _raw_records(path):
-        return sharegpt.record_style(record) or ITEMS
-    raise InputError(path, f"empty file (expected {_EXPECTED})")
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
 def _raw_records(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -250,14 +244,20 @@ def read_examples(path: Path, fmt: str | None = None, image_root: Path | None = 
     (default: the file's folder), so the examples always carry absolute paths. Records in one
     file must share one format.
     """
-    path = Path(path)
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    return _read_examples(Path(path), fmt, image_root)[1]
+
+
+def _read_examples(path: Path, fmt: str | None, image_root: Path | None) -> tuple[str, list[dict[str, Any]]]:
+    """(format, examples) in one pass over the file; when ``fmt`` is None, the first record's style
+    (``sharegpt``, ``llava``, else ``items``) is the file's format."""
+    if fmt is not None:
+        _check_format(fmt)
     root = (image_root or path.resolve().parent).resolve()
     examples = []
     for index, (where, record) in enumerate(_raw_records(path)):
         style = sharegpt.record_style(record)
+        if fmt is None:
+            fmt = style or ITEMS
         if fmt == ITEMS and style is not None:
             raise InputError(path, f"a {style} conversation record in an item-format file (expected {ITEMS} records)", where=where)
         if fmt != ITEMS:
@@ -269,31 +269,22 @@ def read_examples(path: Path, fmt: str | None = None, image_root: Path | None = 
             except ValueError as exc:
                 raise InputError(path, str(exc), where=where) from None
         examples.append(normalize_example(record, path, where, index, root))
+    if fmt is None:
+        raise InputError(path, f"empty file (expected {_EXPECTED})")
     if not examples:
         raise InputError(path, f"no examples found (expected {_EXPECTED})")
-    return examples
+    return fmt, examples
 
 
 def write_examples(path: Path, examples: Iterable[Mapping[str, Any]], fmt: str = ITEMS) -> int:
     """Write examples as JSONL in ``fmt``, atomically (temporary file, then rename); returns the count."""
-    if fmt not in FORMATS:
-        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    _check_format(fmt)
     count = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for example in examples:
-                record = dict(example) if fmt == ITEMS else sharegpt.to_record(example, fmt)
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(Path(path)) as fh:
+        for example in examples:
+            record = dict(example) if fmt == ITEMS else sharegpt.to_record(example, fmt)
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
     return count
 
 
@@ -323,8 +314,8 @@ def _info(row: Sequence[Any]) -> DatasetInfo:
     return DatasetInfo(int(row[0]), row[1], Path(row[2]), int(row[3]), composition, row[5], row[6], row[7], row[8])
 
 
-def _names(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:
-    return [r[0] for r in con.execute(f"SELECT name FROM {prefix}datasets ORDER BY dataset_id").fetchall()]
+def _names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY dataset_id").fetchall()]
 
 
 def _find(con: duckdb.DuckDBPyConnection, name: str, prefix: str = "") -> DatasetInfo | None:
@@ -348,7 +339,7 @@ def get_dataset(ws: Workspace, name: str) -> DatasetInfo:
         raise WorkspaceError(f"no dataset named {name!r}: there is no workspace at {ws.root} yet")
     with ws.read() as con:
         info = _find(con, name)
-        names = _names(con, "") if info is None else []
+        names = _names(con) if info is None else []
     if info is None:
         listing = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
         raise WorkspaceError(f"no dataset named {name!r}; " + (f"datasets are: {listing}" if names else "there are no datasets yet"))
@@ -418,8 +409,7 @@ def import_dataset(
     path = Path(path)
     if images is not None and not Path(images).is_dir():
         raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
-    fmt = fmt or detect_format(path)
-    examples = read_examples(path, fmt, images)
+    fmt, examples = _read_examples(path, fmt, images)
     missing = sum(1 for ex in examples for p in ex["images"] if not os.path.isfile(p))
     final = dataset_file(ws, name)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -450,8 +440,7 @@ def export_dataset(ws: Workspace, name: str, path: Path, fmt: str = ITEMS, force
 
     An existing ``path`` is refused unless ``force``; the file appears whole or not at all.
     """
-    if fmt not in FORMATS:
-        raise OrienteerError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    _check_format(fmt)
     path = Path(path)
     if path.exists() and not force:
         raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
@@ -472,13 +461,17 @@ def register_dataset(
     notes: str | None,
     created_by_job: str | None,
     catalog: str = "ws",
+    *,
+    examples: list[dict[str, Any]] | None = None,
 ) -> DatasetInfo:
     """Catalog a job's dataset file, inside the caller's open transaction on ``con``.
 
     Reads and checks ``src_file`` (canonical item format; relative image paths are taken relative
-    to its folder), refuses a name already in the catalog, inserts the row, then writes the
-    examples to a temporary name in ``<ws>/datasets`` and renames it to ``<name>.jsonl``. The job's
-    own file is left where it is, so a re-ingest can always read it again.
+    to its folder) unless the caller passes its ``examples``, read with
+    ``read_examples(src_file, ITEMS)`` before it took the lock; refuses a name already in the
+    catalog, inserts the row, then writes the examples to a temporary name in ``<ws>/datasets`` and
+    renames it to ``<name>.jsonl``. The job's own file is left where it is, so a re-ingest can
+    always read it again.
 
     Rollback: the row goes with the caller's transaction, the file does not. On the caller's
     failure path call ``discard_registered(info)``; if that is skipped (a crash), the file has no
@@ -486,8 +479,8 @@ def register_dataset(
     """
     check_name(name)
     prefix = f"{catalog}." if catalog else ""
-    src_file = Path(src_file)
-    examples = read_examples(src_file, ITEMS)
+    if examples is None:
+        examples = read_examples(Path(src_file), ITEMS)
     if _find(con, name, prefix) is not None:
         raise OrienteerError(f"dataset {name!r} already exists; choose another name (or delete the old one first)")
     final = dataset_file(ws, name)

@@ -28,8 +28,10 @@ class PredictionFilter:
     item_ids: tuple[str, ...] = ()
     text: str | None = None
     failures_only: bool = True
-    # Paired with another run of the same benchmark: keep items that run got right (True) or
-    # wrong/missed (False). "Fixed by B" = runs=(B,), correct in B, versus A wrong.
+    # Paired with another run of the same benchmark, or (when ``runs`` names one run) of a benchmark
+    # derived from its benchmark or the one it derives from (items paired through parent_item_id):
+    # keep items that run got right (True) or wrong/missed (False). "Fixed by B" = runs=(B,),
+    # correct in B, versus A wrong.
     versus_run: str | None = None
     versus_correct: bool | None = None
 

@@ -87,11 +87,12 @@ def import_benchmark(
         raise OrienteerError("benchmark name must not be empty")
     fmt, items = read_benchmark(path, fmt, mapping)
     image_root = (images or path.resolve().parent).resolve()
+    present = count_present(image_root, [i.images[0] for i in items])
     with ws.staging() as con:
         stage_items(con, items, bench_id=0)
         with ws.attach_for_write(con):
             return write_benchmark(
-                con, items, name, source_path=path.resolve(), fmt=fmt, image_root=image_root,
+                con, items, name, source_path=path.resolve(), fmt=fmt, image_root=image_root, present=present,
                 replace=replace, notes=notes, parent=parent,
             )
 
@@ -104,13 +105,17 @@ def write_benchmark(
     source_path: Path,
     fmt: str,
     image_root: Path,
+    present: tuple[int, int],
     replace: bool = False,
     notes: str | None = None,
     parent: str | None = None,
     table: str = "new_items",
 ) -> BenchImport:
-    """Write items already staged in ``table`` as benchmark ``name``, inside the caller's transaction on ``ws``."""
-    found, checked = count_present(image_root, [i.images[0] for i in items])
+    """Write items already staged in ``table`` as benchmark ``name``, inside the caller's transaction on ``ws``.
+
+    ``present`` is ``count_present``'s (found, checked) for the items' first images, counted by the
+    caller before it took the write lock.
+    """
     existing = find_bench(con, name, catalog="ws")
     parent_id = None
     if parent is not None:
@@ -137,7 +142,7 @@ def write_benchmark(
     tasks: dict[str, int] = {}
     for item in items:
         tasks[item.task] = tasks.get(item.task, 0) + 1
-    return BenchImport(name, bench_id, len(items), tasks, fmt, str(image_root), found, checked, existing is not None)
+    return BenchImport(name, bench_id, len(items), tasks, fmt, str(image_root), *present, existing is not None)
 
 
 def _check_replaceable(con: duckdb.DuckDBPyConnection, bench_id: int, name: str, items: Sequence[Item]) -> None:

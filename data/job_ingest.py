@@ -19,7 +19,10 @@ from typing import Any
 import duckdb
 
 from orienteer.data.catalog import get_run
+from orienteer.data.datasets import ITEMS, DatasetInfo, discard_registered, read_examples, register_dataset
 from orienteer.data.errors import OrienteerError
+from orienteer.data.formats.common import iter_jsonl, read_text
+from orienteer.data.images import count_present
 from orienteer.data.ingest_bench import read_benchmark, stage_items, write_benchmark
 from orienteer.data.ingest_preds import PreparedRuns, prepare_predictions, write_prepared
 from orienteer.data.job_outputs import (
@@ -27,7 +30,6 @@ from orienteer.data.job_outputs import (
     BenchmarkOutput,
     DatasetOutput,
     ModelOutput,
-    Output,
     RunOutput,
     read_manifest,
 )
@@ -70,7 +72,7 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
     if len(benches) > 1:
         raise OrienteerError(f"job {job_id}: more than one benchmark in its manifest is not supported")
     summary: list[str] = []
-    registered: list[Any] = []  # dataset files put in place, removed again if the transaction fails
+    registered: list[DatasetInfo] = []  # dataset files put in place, removed again if the transaction fails
     with ws.staging() as con:
         prepared: PreparedRuns | None = None
         if runs:
@@ -80,20 +82,22 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                 model=r.model, notes=r.notes, created_by_job=job_id,
             )
         bench_items: list[Item] | None = None
-        fmt = ""
         if benches:
             fmt, bench_items = read_benchmark(out_dir / benches[0].items_file, "items")
+            image_root = (out_dir / benches[0].image_root).resolve()
+            present = count_present(image_root, [i.images[0] for i in bench_items])
             stage_items(con, bench_items, bench_id=0, table="job_items")
         artifacts = {id(o): _read_jsonl(out_dir / o.file) for o in outputs if isinstance(o, ArtifactsOutput)}
+        examples = {id(o): read_examples(out_dir / o.file, ITEMS) for o in outputs if isinstance(o, DatasetOutput)}
         try:
             with ws.attach_for_write(con):
                 if con.execute("SELECT count(*) FROM ws.job_ingests WHERE job_id = ?", [job_id]).fetchone()[0]:
                     raise _AlreadyIngested
-                if benches and bench_items is not None:
+                if bench_items is not None:
                     b = benches[0]
                     info = write_benchmark(
-                        con, bench_items, b.name, source_path=out_dir / b.items_file, fmt=fmt,
-                        image_root=(out_dir / b.image_root).resolve(), notes=b.notes, parent=b.parent, table="job_items",
+                        con, bench_items, b.name, source_path=out_dir / b.items_file, fmt=fmt, image_root=image_root,
+                        present=present, notes=b.notes, parent=b.parent, table="job_items",
                     )
                     summary.append(f"benchmark {b.name} ({info.n_items} items)")
                 if prepared is not None:
@@ -110,7 +114,10 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                         _write_model(con, job_id, out_dir, o)
                         summary.append(f"model {o.name} ({o.method})")
                     elif isinstance(o, DatasetOutput):
-                        info = _write_dataset(con, ws, job_id, out_dir, o)
+                        info = register_dataset(
+                            con, ws, o.name, out_dir / o.file, composition=o.composition, notes=o.notes,
+                            created_by_job=job_id, examples=examples[id(o)],
+                        )
                         registered.append(info)
                         summary.append(f"dataset {o.name} ({info.n_examples} examples)")
                 _fault_point(out_dir)
@@ -121,8 +128,6 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
         except _AlreadyIngested:
             return IngestResult(job_id, ingested=False, summary=["already ingested"])
         except BaseException:
-            from orienteer.data.datasets import discard_registered
-
             for info in registered:
                 discard_registered(info)
             raise
@@ -142,16 +147,7 @@ def _fault_point(out_dir: Path) -> None:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise OrienteerError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
+    return [row for _, row in iter_jsonl(path, read_text(path))]
 
 
 def _write_artifacts(
@@ -188,10 +184,3 @@ def _write_model(con: duckdb.DuckDBPyConnection, job_id: str, out_dir: Path, o: 
 
     insert_model(con, o.name, str((out_dir / o.path).resolve()), o.base_model, o.method, o.notes, job_id, catalog="ws")
 
-
-def _write_dataset(con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: DatasetOutput) -> Any:
-    from orienteer.data.datasets import register_dataset
-
-    return register_dataset(
-        con, ws, o.name, out_dir / o.file, composition=o.composition, notes=o.notes, created_by_job=job_id, catalog="ws",
-    )

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 MANIFEST = "manifest.json"
 
@@ -95,16 +98,31 @@ _TYPES: dict[str, type] = {
 }
 
 
+@contextmanager
+def atomic_file(path: Path, mode: str = "w", *, fsync: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` (``.NAME.XXXXXXXX.tmp``) for writing; when the block
+    ends without an error it is flushed, fsynced (unless ``fsync`` is off) and renamed to ``path``,
+    so readers see the whole file or none; on an error it is removed. Text modes write UTF-8."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_manifest(out_dir: Path, outputs: list[Output]) -> Path:
     """Write ``manifest.json`` atomically (temporary file, fsync, rename)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MANIFEST
-    tmp = out_dir / (MANIFEST + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_file(path) as fh:
         json.dump({"outputs": [asdict(o) for o in outputs]}, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
 
 

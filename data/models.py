@@ -15,6 +15,9 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.workspace import Workspace
 
 
+_COLUMNS = "name, path, base_model, method, notes, created_by_job"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -48,9 +51,7 @@ def register_model(ws: Workspace, name: str, path: Path, base_model: str | None 
 
 
 def list_models(con: duckdb.DuckDBPyConnection) -> list[ModelInfo]:
-    rows = con.execute(
-        "SELECT name, path, base_model, method, notes, created_by_job FROM models ORDER BY model_id"
-    ).fetchall()
+    rows = con.execute(f"SELECT {_COLUMNS} FROM models ORDER BY model_id").fetchall()
     return [ModelInfo(*row) for row in rows]
 
 
@@ -59,7 +60,5 @@ def resolve_model(ws: Workspace, name_or_path: str) -> ModelInfo | None:
     if not ws.exists():
         return None
     with ws.read() as con:
-        row = con.execute(
-            "SELECT name, path, base_model, method, notes, created_by_job FROM models WHERE name = ?", [name_or_path]
-        ).fetchone()
+        row = con.execute(f"SELECT {_COLUMNS} FROM models WHERE name = ?", [name_or_path]).fetchone()
     return ModelInfo(*row) if row else None

@@ -341,16 +341,15 @@ def predictions_page(
         raise WorkspaceError(f"unknown sort {sort!r} (expected one of {', '.join(SORTS)})")
     cf = compile_filter(con, filt)
     lead = SORTS[sort]
-    if lead and offset < DEEP_OFFSET:
-        return rows_for_keys(con, _keys_by_value(con, cf, lead[0], limit, offset, filt))
-    if offset < DEEP_OFFSET:
-        order = ", ".join([*lead, "p.run_id", "p.item_idx"])
+    if offset >= DEEP_OFFSET:
+        keys = _deep_page_keys(con, cf, lead, limit, offset, filt)
+    elif lead:
+        keys = _keys_by_value(con, cf, lead[0], limit, offset, filt)
+    else:
         keys = con.execute(
-            f"SELECT p.run_id, p.item_idx {cf.from_sql()} WHERE {cf.where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT p.run_id, p.item_idx {cf.from_sql()} WHERE {cf.where} ORDER BY p.run_id, p.item_idx LIMIT ? OFFSET ?",
             cf.params + [limit, offset],
         ).fetchall()
-    else:
-        keys = _deep_page_keys(con, cf, lead, limit, offset, filt)
     return rows_for_keys(con, keys)
 
 
@@ -550,13 +549,11 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list
     if how == "same":
         pairs = "SELECT item_idx AS ia, item_idx AS ib, task FROM items WHERE bench_id = ?"
         params: list[Any] = [a.bench_id]
-    else:
-        orig, derived = (a.bench_id, b.bench_id) if how == "b_from_a" else (b.bench_id, a.bench_id)
-        pairs = """SELECT o.item_idx AS io, d.item_idx AS id_, o.task FROM items o
-                   JOIN items d ON d.bench_id = ? AND d.parent_item_id = o.item_id WHERE o.bench_id = ?"""
-        pairs = (f"SELECT io AS ia, id_ AS ib, task FROM ({pairs})" if how == "b_from_a"
-                 else f"SELECT id_ AS ia, io AS ib, task FROM ({pairs})")
-        params = [derived, orig]
+    else:  # o: the original's items, d: the derived benchmark's; the task is the original's
+        ia, ib = ("o", "d") if how == "b_from_a" else ("d", "o")
+        pairs = f"""SELECT {ia}.item_idx AS ia, {ib}.item_idx AS ib, o.task FROM items o
+                    JOIN items d ON d.bench_id = ? AND d.parent_item_id = o.item_id WHERE o.bench_id = ?"""
+        params = [b.bench_id, a.bench_id] if how == "b_from_a" else [a.bench_id, b.bench_id]
     rows = con.execute(
         f"""WITH i AS ({pairs}),
                 pa AS (SELECT item_idx, correct FROM predictions WHERE run_id = ?),

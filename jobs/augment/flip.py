@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +21,7 @@ from orienteer.core.directions import mirror_label
 from orienteer.core.mirror import mirror_bbox, mirror_text
 from orienteer.data.images import resolve_image
 from orienteer.data.items import Item
+from orienteer.data.job_outputs import atomic_file
 
 FLIP_SUFFIX = "#flip"
 _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
@@ -72,14 +72,8 @@ def flip_image_file(src: Path, dst: Path) -> int:
         if image.mode not in _PNG_MODES:
             image = image.convert("RGB")
         flipped = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        flipped.save(tmp, format="PNG", compress_level=1)  # ~1.5x faster than the default 6, ~8% larger
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(dst, "wb", fsync=False) as fh:
+        flipped.save(fh, format="PNG", compress_level=1)  # ~1.5x faster than the default 6, ~8% larger
     return flipped.width
 
 

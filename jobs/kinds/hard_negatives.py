@@ -94,32 +94,26 @@ def run(ctx: JobContext) -> None:
         hard = [item for k, item in enumerate(hard) if k in picked]
     hard_ids = {item.item_id for item in hard}
     rest = [item for item in items if item.item_id not in hard_ids] if p.get("rest", True) else []
+    with_flips = bool(p.get("flipped", True))
 
     flipper = ImageFlipper(root, ctx.resume_dir / IMAGES)
     final_images = ctx.out_dir / IMAGES
-    usable: list[Item] = []
     flips: dict[str, Item] = {}
-    skipped: list[str] = []
+    skipped: set[str] = set()
     todo = hard + rest
     for done, item in enumerate(todo, start=1):
         ctx.check_stop()
-        absent = flipper.missing(item)
-        if absent is not None:
-            skipped.append(item.item_id)
-            ctx.log(f"skip item {item.item_id}: image not found at {absent}")
-        elif item.item_id in hard_ids:
-            usable.append(item)
-            if p.get("flipped", True):
-                try:
-                    flips[item.item_id] = flipper.flip(item)
-                except MissingImage as missing:  # vanished since the check
-                    usable.pop()
-                    skipped.append(item.item_id)
-                    ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
+        try:
+            if with_flips and item.item_id in hard_ids:
+                flips[item.item_id] = flipper.flip(item)  # raises MissingImage like the check below
+            elif (absent := flipper.missing(item)) is not None:
+                raise MissingImage(item.item_id, absent)
+        except MissingImage as missing:
+            skipped.add(item.item_id)
+            ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
         ctx.progress(done, len(todo), unit="items", note=f"{len(skipped)} skipped" if skipped else "")
-    usable_ids, skipped_ids = {item.item_id for item in usable}, set(skipped)
-    hard = [item for item in hard if item.item_id in usable_ids]
-    rest = [item for item in rest if item.item_id not in skipped_ids]
+    hard = [item for item in hard if item.item_id not in skipped]
+    rest = [item for item in rest if item.item_id not in skipped]
     if not hard:
         raise OrienteerError(f"hard-negatives: none of the hard items had its images under {root}; nothing to write")
 
@@ -129,7 +123,7 @@ def run(ctx: JobContext) -> None:
     hard_copies = copies(hard, ratio, rng)
     examples = [originals(item, "hard") for item in hard_copies]
     n_oversampled = len(examples)
-    if p.get("flipped", True):
+    if with_flips:
         for item in hard_copies:
             flipped = flips[item.item_id]
             examples.append(example_from_item(flipped, [final_images / r for r in flipped.images], origin="flipped"))

@@ -9,7 +9,6 @@ Drawn examples get origin ``replay`` (their earlier origin is kept as ``replayed
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from orienteer.data.datasets import get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
@@ -48,9 +47,7 @@ def run(ctx: JobContext) -> None:
         ctx.log(f"old dataset {old_info.name!r} has {len(old)} examples, fewer than the {wanted} a share of {share} needs; "
                 "using all of them")
     rng = random.Random(seed)
-    replayed: list[dict[str, Any]] = []
-    for example in rng.sample(old, k):
-        replayed.append({**example, "origin": "replay", "replayed_origin": example.get("origin")})
+    replayed = [{**example, "origin": "replay", "replayed_origin": example.get("origin")} for example in rng.sample(old, k)]
     examples = new + replayed
     rng.shuffle(examples)
     write_examples(ctx.out_dir / DATASET_FILE, examples)
