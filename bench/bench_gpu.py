@@ -255,7 +255,7 @@ def main() -> int:
 
     # b. score mode ----------------------------------------------------------------------------
     def score(mode: str, bs: int, end_to_end: bool) -> None:
-        used = patch_vision_attention(model, mode)
+        patch_vision_attention(model, mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
         letters = [list("ABCD")] * bs
@@ -279,7 +279,7 @@ def main() -> int:
 
     # c. saliency ------------------------------------------------------------------------------
     def saliency() -> None:
-        used = patch_vision_attention(model, "auto")
+        patch_vision_attention(model, "auto")
         bs = args.saliency_batch
         subset = items[: 2 * bs]
         enc = [encode(it) for it in subset]
@@ -288,8 +288,7 @@ def main() -> int:
 
         def run() -> int:
             for batch, c in ready:
-                saliency_batch(model, batch, [65] * len(c), [e.image_grid_thw for e in c], [e.sizes for e in c],
-                               processor.image_processor)
+                saliency_batch(model, batch, [65] * len(c), [e.sizes for e in c], processor.image_processor)
             return len(subset)
 
         rate, rates = median_rate(run, args.repeats, sync)

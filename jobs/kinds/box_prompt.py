@@ -20,18 +20,14 @@ linked (or copied) into the outputs folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.job_files import append_records, link_tree, read_records, safe_name
 from orienteer.jobs.params import Param
 
 if TYPE_CHECKING:
@@ -52,14 +48,6 @@ PARAMS = (
 
 DONE_FILE = "boxed.jsonl"
 LOGGED_MISSES = 20
-
-
-def _safe(name: str) -> str:
-    """An item id as a folder name; a hash keeps two ids apart that differ only in replaced characters."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-    if safe != name:
-        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
-    return safe
 
 
 def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path, conf: float) -> dict[str, Any]:
@@ -96,7 +84,7 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
         return {"item_id": item.item_id, "status": "no_detection", "phrase": found.noun, "record": base}
     box, frame, image = best
     bbox = clamp_box(box.as_list(), image.size)
-    rel = Path(_safe(item.item_id)) / f"{frame}_{Path(item.images[frame]).stem}.png"
+    rel = Path(safe_name(item.item_id)) / f"{frame}_{Path(item.images[frame]).stem}.png"
     save_png(draw_box(image, bbox), work_dir / "images" / rel)
     images = [rel.as_posix() if i == frame else absolute[i] for i in range(len(item.images))]
     record = {
@@ -115,47 +103,9 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
     return {"item_id": item.item_id, "status": "boxed", "record": record}
 
 
-def _read_done(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished items of an earlier attempt; a torn last line (killed mid-write) is ignored."""
-    done: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done[entry["item_id"]] = entry
-    return done
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """Hard-link the finished images into the outputs (copy where links are impossible)."""
-    if not src.is_dir():
-        dst.mkdir(parents=True, exist_ok=True)
-        return
-
-    def link(a: str, b: str) -> None:
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-
-    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True)
-
-
-def write_items(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
 def run(ctx: JobContext, detector: Detector | None = None) -> None:
     """``detector`` lets tests inject one; the CLI builds it from ``--detector``/``--weights``."""
+    from orienteer.data.datasets import write_examples
     from orienteer.data.job_outputs import BenchmarkOutput
     from orienteer.jobs.model.detector import make_detector
     from orienteer.jobs.selection import load_items
@@ -170,22 +120,20 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
         detector = make_detector(detector_name, p.get("weights"), conf=conf, device=ctx.device)
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     done_path = ctx.resume_dir / DONE_FILE
-    done = _read_done(done_path)
+    done = {entry["item_id"]: entry for entry in read_records(done_path)}
     if done:
         ctx.log(f"resuming: {len(done)} of {len(items)} items were done by an earlier attempt")
-    ctx.progress(sum(1 for it in items if it.item_id in done), len(items), unit="items")
     n_done = sum(1 for it in items if it.item_id in done)
-    with open(done_path, "a", encoding="utf-8") as log_file:
-        for item in items:
-            if item.item_id in done:
-                continue
-            ctx.check_stop()
-            entry = prompt_item(item, image_root, detector, ctx.resume_dir, conf)
-            log_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            log_file.flush()
-            done[item.item_id] = entry
-            n_done += 1
-            ctx.progress(n_done, len(items), unit="items")
+    ctx.progress(n_done, len(items), unit="items")
+    for item in items:
+        if item.item_id in done:
+            continue
+        ctx.check_stop()
+        entry = prompt_item(item, image_root, detector, ctx.resume_dir, conf)
+        append_records(done_path, [entry])
+        done[item.item_id] = entry
+        n_done += 1
+        ctx.progress(n_done, len(items), unit="items")
 
     entries = [done[it.item_id] for it in items]
     misses = [e for e in entries if e["status"] != "boxed"]
@@ -200,8 +148,8 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
         raise OrienteerError(f"box-prompt: no item of {p['bench']!r} got a box ({len(misses)} without one); "
                              "nothing to write")
 
-    _link_tree(ctx.resume_dir / "images", ctx.out_dir / "images")
-    n_written = write_items(ctx.out_dir / "items.jsonl", records)
+    link_tree(ctx.resume_dir / "images", ctx.out_dir / "images")
+    n_written = write_examples(ctx.out_dir / "items.jsonl", records)
     counts = {s: sum(e["status"] == s for e in entries) for s in ("boxed", "no_phrase", "no_detection")}
     report = {**counts, "kept_unboxed": keep, "detector": detector_name, "weights": p.get("weights"), "conf": conf,
               "misses": [{"item_id": e["item_id"], "status": e["status"], "phrase": e.get("phrase")} for e in misses]}

@@ -24,17 +24,18 @@ from typing import Any
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.job_files import append_records, read_records
+from orienteer.jobs.model.prompt import PROMPT_NAMES
 from orienteer.jobs.params import Param
 
 SUMMARY = "distil chain-of-thought rationales from a teacher model"
-PROMPT_CHOICES = ("think", "official", "letter")  # orienteer.jobs.model.prompt.PROMPTS, without importing it
 PARAMS = (
     Param("teacher", "str", required=True, help="teacher model: a folder (save_pretrained), adapter folder or cached hub id"),
     Param("name", "str", required=True, help="name of the dataset to write"),
     Param("dataset", "str", None, help="take the items from this training dataset"),
     Param("bench", "str", None, help="or from this benchmark (with --items)"),
     Param("items", "str", None, help="item filter for --bench (task:NAME; ids:A,B; limit:N; ...)"),
-    Param("prompt", "choice", "think", choices=PROMPT_CHOICES,
+    Param("prompt", "choice", "think", choices=PROMPT_NAMES,
           help="teacher prompt style; think asks for step-by-step reasoning ending in the letter"),
     Param("max_new_tokens", "int", 256, help="longest rationale the teacher may write (tokens)"),
     Param("batch_size", "int", 8, help="items per generate call"),
@@ -74,24 +75,8 @@ def source_items(ctx: JobContext) -> tuple[list[Item], Path, str, int]:
         if not example.get("options") or not example.get("answer"):
             free += 1
             continue
-        item = example_item(example)
-        item.source, item.reference_object = example.get("source"), example.get("reference_object")
-        item.bbox, item.parent_item_id = example.get("bbox"), example.get("parent_item_id")
-        items.append(item)
+        items.append(example_item(example))
     return items, Path("/"), f"dataset {p['dataset']}", free
-
-
-def _read_replies(path: Path) -> dict[str, str]:
-    """Replies of an earlier attempt; a torn last line (killed mid-write) is ignored."""
-    replies: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            replies[entry["item_id"]] = entry["reply"]
-    return replies
 
 
 def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Generate | None = None) -> dict[str, str]:
@@ -99,7 +84,7 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
     p = ctx.params
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.resume_dir / REPLIES
-    replies = _read_replies(path)
+    replies = {rec["item_id"]: rec["reply"] for rec in read_records(path)}
     todo = [it for it in items if it.item_id not in replies]
     if replies:
         ctx.log(f"resuming: {len(items) - len(todo)} of {len(items)} items already answered by the teacher")
@@ -118,21 +103,18 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
     batch_size = int(p.get("batch_size") or 8)
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     encode = item_encoder(loaded.processor, root, p.get("prompt") or "think", PixelBudget(int(p.get("max_pixels") or 640 * 480)))
-    pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
     done = len(items) - len(todo)
-    with open(path, "a", encoding="utf-8") as fh:
-        for encoded, failed in Prefetcher(batches, encode):
-            ctx.check_stop()
-            for f in failed:
-                raise OrienteerError(f"cot: item {f.item.item_id}: {f.error}")
-            batch = to_device(collate(encoded, pad), ctx.device, loaded.dtype)
-            texts = generate(loaded.model, batch, loaded.tokenizer, int(p.get("max_new_tokens") or 256))
-            for e, reply in zip(encoded, texts):
-                fh.write(json.dumps({"item_id": e.item.item_id, "reply": reply}, ensure_ascii=False) + "\n")
-                replies[e.item.item_id] = reply
-            fh.flush()
-            done += len(encoded)
-            ctx.progress(done, len(items), unit="items")
+    for encoded, failed in Prefetcher(batches, encode):
+        ctx.check_stop()
+        if failed:
+            raise OrienteerError(f"cot: item {failed[0].item.item_id}: {failed[0].error}")
+        batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
+        texts = generate(loaded.model, batch, loaded.tokenizer, int(p.get("max_new_tokens") or 256))
+        answered = {e.item.item_id: reply for e, reply in zip(encoded, texts)}
+        append_records(path, [{"item_id": item_id, "reply": reply} for item_id, reply in answered.items()])
+        replies.update(answered)
+        done += len(encoded)
+        ctx.progress(done, len(items), unit="items")
     return replies
 
 

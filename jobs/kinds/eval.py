@@ -1,7 +1,7 @@
 """The eval kind: a model's answers to a benchmark, as a run (score or generate mode).
 
-Model code is imported inside ``run`` so that listing kinds, the CLI and the TUI form never import
-torch. See ``orienteer.jobs.model.eval_loop`` for how batching and resuming work.
+The model code runs inside ``run`` (the choices below come from torch-free modules) so that listing
+kinds, the CLI and the TUI form never import torch. See ``orienteer.jobs.model.eval_loop`` for how batching and resuming work.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.prompt import PROMPT_NAMES
+from orienteer.jobs.model.vision_attention import MODES
 from orienteer.jobs.params import Param
 
 SUMMARY = "evaluate a model on a benchmark (score or generate mode)"
-PROMPT_CHOICES = ("official", "letter", "think")  # orienteer.jobs.model.prompt.PROMPTS, without importing it
 PARAMS = (
     Param("model", "str", None, required=True, help="model folder (save_pretrained) or hub id; an adapter folder works too"),
     Param("bench", "str", None, required=True, help="benchmark name in the workspace"),
@@ -23,12 +24,12 @@ PARAMS = (
     Param("max_pixels", "int", 640 * 480, help="pixel cap per image (the processor resizes to fit)"),
     Param("item_pixels", "int", None, help="pixel budget per item, split across its frames (default 4 x max-pixels)"),
     Param("adapter", "path", None, help="peft (LoRA) adapter folder to apply"),
-    Param("prompt", "choice", "official", help="prompt style (official = ViewSpatial evaluate.py)", choices=PROMPT_CHOICES),
+    Param("prompt", "choice", "official", help="prompt style (official = ViewSpatial evaluate.py)", choices=PROMPT_NAMES),
     Param("items", "str", None, help="item filter: task:NAME;ids:A,B;ids-file:PATH;failures:RUN;limit:N"),
     Param("max_new_tokens", "int", 16, help="generate mode: reply length cap"),
     Param("workers", "int", 0, help="preprocessing threads (0 = automatic)"),
     Param("vision_attention", "choice", "auto", help="vision-tower attention: auto (fast), grouped, varlen, reference",
-          choices=("auto", "grouped", "varlen", "reference")),
+          choices=MODES),
 )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.prompt import PROMPT_NAMES
+from orienteer.jobs.model.vision_attention import MODES
 from orienteer.jobs.params import Param
 
 SUMMARY = "input-gradient saliency maps for chosen items of a run"
@@ -18,13 +20,13 @@ PARAMS = (
           choices=("predicted", "gold", "A", "B", "C", "D")),
     Param("model", "str", None, help="model folder or hub id (default: the run's model)"),
     Param("adapter", "path", None, help="peft adapter folder (default: the run's adapter, if any)"),
-    Param("prompt", "choice", None, help="prompt style (default: the run's)", choices=("official", "letter", "think")),
+    Param("prompt", "choice", None, help="prompt style (default: the run's)", choices=PROMPT_NAMES),
     Param("max_pixels", "int", None, help="pixel cap per image (default: the run's)"),
     Param("item_pixels", "int", None, help="pixel budget per item across frames (default: the run's)"),
     Param("batch_size", "int", 4, help="items per forward+backward pass"),
     Param("workers", "int", 0, help="preprocessing threads (0 = automatic)"),
     Param("vision_attention", "choice", "auto", help="vision-tower attention: auto (fast), grouped, varlen, reference",
-          choices=("auto", "grouped", "varlen", "reference")),
+          choices=MODES),
 )
 
 

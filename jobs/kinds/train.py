@@ -1,7 +1,7 @@
 """train: LoRA or full language-model fine-tuning of a Qwen2.5-VL on a training dataset.
 
-The model code (``jobs.model.train``) is imported inside ``run``: listing the kind or building its
-form never loads torch. Checkpoints live in the resume folder, so a killed job re-run with the same
+The model code (``jobs.model.train``) imports torch only inside its functions, which ``run`` calls:
+listing the kind or building its form never loads torch. Checkpoints live in the resume folder, so a killed job re-run with the same
 spec continues from its last one; the finished model is saved there too (``final/``), so a kill after
 training (during the eval, say) never trains again. The result (adapter or model folder) is linked
 into the outputs and registered as a model; ``--eval-bench`` then evaluates it and adds the run.
@@ -15,6 +15,8 @@ from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.context import JobCancelled, JobContext
+from orienteer.jobs.model.prompt import PROMPT_NAMES
+from orienteer.jobs.model.train import METHODS
 from orienteer.jobs.params import Param
 
 SUMMARY = "LoRA or full language-model fine-tuning on a dataset"
@@ -22,7 +24,7 @@ PARAMS = (
     Param("model", "str", required=True, help="base model: a folder from save_pretrained or a cached hub id"),
     Param("dataset", "str", required=True, help="training dataset name (datasets/NAME.jsonl in the workspace)"),
     Param("name", "str", None, help="name the trained model is registered under (default: the job id)"),
-    Param("method", "choice", "lora", choices=("lora", "full-llm"),
+    Param("method", "choice", "lora", choices=METHODS,
           help="lora: adapters on the language model; full-llm: the whole language model, vision tower and projector frozen"),
     Param("epochs", "int", 3, help="passes over the dataset"),
     Param("lr", "float", None, help="peak learning rate (default 1e-4 for lora, 1e-5 for full-llm)"),
@@ -38,7 +40,7 @@ PARAMS = (
     Param("eval_run", "str", None, help="name of the eval run (default: MODEL-NAME-BENCH)"),
     Param("eval_mode", "choice", "score", choices=("score", "generate"),
           help="eval mode: score (option letters) or generate (free text, e.g. for a CoT-trained model)"),
-    Param("eval_prompt", "choice", "official", choices=("official", "letter", "think"),
+    Param("eval_prompt", "choice", "official", choices=PROMPT_NAMES,
           help="eval prompt style (think: the step-by-step prompt the cot kind uses)"),
     Param("seed", "int", 0, help="seed for initialisation and data order"),
 )
@@ -77,7 +79,8 @@ def config_from_params(params: dict[str, Any]) -> Any:
 
 def run(ctx: JobContext) -> None:
     from orienteer.data.job_outputs import ModelOutput
-    from orienteer.jobs.model.train import TRAIN_INFO, link_tree
+    from orienteer.jobs.model.job_files import link_tree
+    from orienteer.jobs.model.train import TRAIN_INFO
 
     p = ctx.params
     cfg = config_from_params(p)

@@ -54,30 +54,27 @@ class Failed:
     error: str
 
 
-def encode_item(processor: Any, item: Item, frames: Sequence[Any], style: str = DEFAULT_PROMPT,
-                budget: PixelBudget | None = None, target: str | None = None, device: str | None = None) -> Encoded:
-    """Encode ``item`` with its loaded ``frames`` like ``processor(text=..., images=...)`` does.
+def encode_prompt(processor: Any, text: str, frames: Sequence[Any], budget: PixelBudget, item_id: str,
+                  device: str | None = None) -> tuple[list[int], Any, Any]:
+    """Token ids of a rendered chat ``text`` and its frames' ``pixel_values`` and ``image_grid_thw``.
 
-    Done by hand (image processor, placeholder expansion, tokenizer) so that each item gets its own
-    pixel budget and the tokenizer call can be serialised while image work runs in parallel.
-    ``target`` appends the assistant turn (for training conversations). ``device="cuda"`` resizes
-    and patchifies on the GPU (the CPU then only decodes JPEGs): at 640x480 the CPU-side processor
-    otherwise caps an H100 eval below the model's own rate.
+    What ``processor(text=..., images=...)`` does, by hand (image processor, placeholder expansion,
+    tokenizer) so that each item gets its own pixel budget and the tokenizer call can be serialised
+    while image work runs in parallel. ``device="cuda"`` resizes and patchifies on the GPU (the CPU
+    then only decodes JPEGs): at 640x480 the CPU-side processor otherwise caps an H100 eval below
+    the model's own rate.
     """
     import torch
 
-    budget = budget or PixelBudget()
-    messages = build_messages(item, style, target=target, n_images=len(frames))
-    text = chat_text(processor, messages, add_generation_prompt=target is None)
-    image_proc = processor.image_processor
     if frames:
+        image_proc = processor.image_processor
         extra = {"device": device} if device is not None and device != "cpu" else {}
         pix = image_proc(images=list(frames), size=budget.size_kwargs(len(frames)), return_tensors="pt", **extra)
         pixel_values, grid = pix["pixel_values"], pix["image_grid_thw"]
         merge = int(image_proc.merge_size) ** 2
         pieces = text.split(IMAGE_TOKEN)
         if len(pieces) != len(frames) + 1:
-            raise ValueError(f"item {item.item_id}: chat template produced {len(pieces) - 1} image slots for {len(frames)} frames")
+            raise ValueError(f"item {item_id}: chat template produced {len(pieces) - 1} image slots for {len(frames)} frames")
         expanded = pieces[0]
         for thw, rest in zip(grid.tolist(), pieces[1:]):
             expanded += IMAGE_TOKEN * (thw[0] * thw[1] * thw[2] // merge) + rest
@@ -87,9 +84,26 @@ def encode_item(processor: Any, item: Item, frames: Sequence[Any], style: str = 
         grid = torch.zeros((0, 3), dtype=torch.long)
     with _TOKENIZER_LOCK:
         ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return ids, pixel_values, grid.cpu()
+
+
+def image_token_mask(processor: Any, input_ids: Any) -> Any:
+    """``mm_token_type_ids``: 1 at the image placeholder tokens, 0 elsewhere."""
+    import torch
+
+    return (input_ids == int(processor.image_token_id)).to(torch.int64)
+
+
+def encode_item(processor: Any, item: Item, frames: Sequence[Any], style: str = DEFAULT_PROMPT,
+                budget: PixelBudget | None = None, device: str | None = None) -> Encoded:
+    """Encode ``item`` with its loaded ``frames`` for the model (``encode_prompt`` on its eval prompt)."""
+    import torch
+
+    text = chat_text(processor, build_messages(item, style, n_images=len(frames)))
+    ids, pixel_values, grid = encode_prompt(processor, text, frames, budget or PixelBudget(), item.item_id, device)
     input_ids = torch.tensor(ids, dtype=torch.long)
-    mm = (input_ids == int(processor.image_token_id)).to(torch.int64)
-    return Encoded(item, input_ids, mm, pixel_values, grid.cpu(), [tuple(f.size) for f in frames])
+    return Encoded(item, input_ids, image_token_mask(processor, input_ids), pixel_values, grid,
+                   [tuple(f.size) for f in frames])
 
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, Any]:

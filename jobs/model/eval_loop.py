@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import RunOutput
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.job_files import append_records, read_records
 
 PARTIAL = "predictions.partial.jsonl"
 PLAN = "eval-plan.json"
@@ -96,34 +96,9 @@ def _fingerprint(spec: EvalSpec, model_name: str, plan_ids: Sequence[Sequence[st
 def _read_partial(path: Path) -> dict[int, dict[str, dict[str, Any]]]:
     """Batch number -> item id -> record; a torn last line (killed mid-write) is ignored."""
     batches: dict[int, dict[str, dict[str, Any]]] = {}
-    if not path.is_file():
-        return batches
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            batches.setdefault(int(rec["batch"]), {})[rec["item_id"]] = rec
+    for rec in read_records(path):
+        batches.setdefault(int(rec["batch"]), {})[rec["item_id"]] = rec
     return batches
-
-
-def _repair(path: Path) -> None:
-    """Cut a torn last line (the process was killed mid-write) so appends start on a fresh line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as fh:
-            fh.truncate(data.rfind(b"\n") + 1)
-
-
-def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _eta(seconds: float) -> str:
@@ -131,8 +106,8 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def check_params(params: dict[str, Any]) -> None:
-    """Cheap checks (no torch) that the CLI can run before it creates a job."""
+def check_params(params: dict[str, Any]) -> EvalSpec:
+    """Cheap checks (no torch) that the CLI can run before it creates a job; the checked spec."""
     from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
 
     spec = EvalSpec.from_params(params)
@@ -142,12 +117,12 @@ def check_params(params: dict[str, Any]) -> None:
 
     if spec.prompt not in PROMPTS:
         raise OrienteerError(f"--prompt expects one of {', '.join(PROMPTS)}, got {spec.prompt!r}")
+    return spec
 
 
 def run_eval(ctx: JobContext) -> RunOutput:
     """Evaluate, resuming from ``ctx.resume_dir``; writes ``out_dir/predictions.jsonl`` and adds the run."""
-    spec = EvalSpec.from_params(ctx.params)
-    check_params(ctx.params)
+    spec = check_params(ctx.params)
     from orienteer.jobs.selection import load_items
 
     items, root = load_items(ctx.workspace, spec.bench, spec.items)
@@ -188,7 +163,6 @@ def run_eval(ctx: JobContext) -> RunOutput:
             ctx.log("earlier partial results were made with another plan; starting over")
         partial_path.unlink(missing_ok=True)
         plan_path.write_text(json.dumps({"fingerprint": fingerprint, "batches": len(plan)}) + "\n", encoding="utf-8")
-    _repair(partial_path)
     done = _read_partial(partial_path)
     finished = {k for k, recs in done.items() if k < len(plan_items) and len(recs) == len(plan_items[k])}
     total = len(present)
@@ -202,7 +176,6 @@ def run_eval(ctx: JobContext) -> RunOutput:
     todo = [k for k in range(len(plan_items)) if k not in finished]
     encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device)
     prefetch = Prefetcher([plan_items[k] for k in todo], encode, workers=spec.workers or None)
-    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
     t0, n_new = time.time(), 0
     for k, (encoded, failed) in zip(todo, prefetch):
         ctx.check_stop()
@@ -210,7 +183,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
             ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
         records: list[dict[str, Any]] = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed]
         if encoded:
-            batch = to_device(collate(encoded, pad_id), ctx.device, loaded.dtype)
+            batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
             if spec.mode == "score":
                 from orienteer.jobs.model.score import score_batch
 
@@ -222,7 +195,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
 
                 replies = generate_batch(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
                 records += [{"batch": k, "item_id": e.item.item_id, "reply": r} for e, r in zip(encoded, replies)]
-        _append(partial_path, records)
+        append_records(partial_path, records)
         n_done += len(plan_items[k])
         n_new += len(plan_items[k])
         rate = n_new / max(1e-9, time.time() - t0)

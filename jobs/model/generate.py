@@ -18,7 +18,8 @@ def generate_batch(model: Any, batch: dict[str, Any], tokenizer: Any, max_new_to
     """Greedy replies for a collated, left-padded, on-device batch (text after the prompt only)."""
     import torch
 
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_token_ids(tokenizer)[0]
+    stops = stop_token_ids(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     with torch.inference_mode():
         out = model.generate(
             **batch,
@@ -27,7 +28,7 @@ def generate_batch(model: Any, batch: dict[str, Any], tokenizer: Any, max_new_to
             temperature=None,
             top_p=None,
             top_k=None,
-            eos_token_id=stop_token_ids(tokenizer),
+            eos_token_id=stops,
             pad_token_id=pad,
         )
     new_tokens = out[:, batch["input_ids"].shape[1]:]

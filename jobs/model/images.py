@@ -7,6 +7,7 @@ above the per-image cap and never below the processor's minimum.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,17 +63,23 @@ def first_missing(item: Item, root: Path) -> Path | None:
 
 def load_images(item: Item, root: Path) -> list[Any]:
     """The item's frames as RGB PIL images, in order; ``MissingImage`` names the first absent one."""
+    return open_frames(item.item_id, image_paths(item, root))
+
+
+def open_frames(item_id: str, paths: Sequence[Path]) -> list[Any]:
+    """The files ``paths`` (of item ``item_id``) as RGB PIL images; ``MissingImage`` names the first
+    absent one, an unreadable one is an ``OrienteerError``."""
     from PIL import Image
 
     frames = []
-    for path in image_paths(item, root):
+    for path in paths:
         if not path.is_file():
-            raise MissingImage(item.item_id, path)
+            raise MissingImage(item_id, path)
         try:
             with Image.open(path) as img:
                 frames.append(img.convert("RGB"))
         except OSError as exc:
-            raise OrienteerError(f"item {item.item_id}: image {path} cannot be read ({exc})") from None
+            raise OrienteerError(f"item {item_id}: image {path} cannot be read ({exc})") from None
     return frames
 
 

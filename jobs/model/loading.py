@@ -36,6 +36,12 @@ class LoadedModel:
     def tokenizer(self) -> Any:
         return self.processor.tokenizer
 
+    @property
+    def pad_id(self) -> int:
+        """The id left padding uses (0 when the tokenizer names no pad token)."""
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
@@ -104,7 +110,6 @@ def load_model(
     dtype: Any = None,
     vision_attention: str = "auto",
     merge_adapter: bool = True,
-    min_pixels: int | None = None,
 ) -> LoadedModel:
     """Load ``model`` (folder or hub id) and its processor, apply ``adapter``, move to ``device``.
 
@@ -113,7 +118,6 @@ def load_model(
     """
     base, implied_adapter = resolve_model_ref(model)
     adapter_path = check_adapter(adapter) or implied_adapter
-    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     dtype = dtype if dtype is not None else model_dtype(device)
@@ -133,8 +137,6 @@ def load_model(
                 net = net.merge_and_unload()
         except Exception as exc:  # noqa: BLE001
             raise OrienteerError(f"cannot load adapter {adapter_path} on {base}: {_one_line(exc)}") from None
-    if min_pixels is not None:
-        processor.image_processor.size = {**dict(processor.image_processor.size), "shortest_edge": min_pixels}
     try:
         net = net.to(device)
     except Exception as exc:  # noqa: BLE001

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from orienteer.data.errors import OrienteerError
+from orienteer.data.formats import sharegpt
+from orienteer.data.formats.sharegpt import OFFICIAL_SUFFIX
 from orienteer.data.items import Item
-
-OFFICIAL_SUFFIX = "\nReply only to the corresponding option.\nAnswer:"
 
 # name -> (suffix after the choices, one-line description)
 PROMPTS: dict[str, tuple[str, str]] = {
@@ -29,24 +29,25 @@ PROMPT_NAMES: tuple[str, ...] = tuple(PROMPTS)
 DEFAULT_PROMPT = "official"
 
 
-def choices_text(item: Item) -> str:
-    """The choices block exactly as the ViewSpatial JSON stores it: ``"A. label"`` lines joined by newlines."""
-    return "\n".join(f"{letter}. {label}" for letter, label in zip(item.option_letters, item.option_labels))
-
-
 def prompt_text(item: Item, style: str = DEFAULT_PROMPT) -> str:
-    """The user-turn text of ``item`` in the named style."""
+    """The user-turn text of ``item`` in the named style: the question, its ``"A. label"`` lines
+    (exactly as the ViewSpatial JSON stores the choices), the style's suffix. The same text the
+    data layer exports and trains on (``data.formats.sharegpt.prompt_text``)."""
     if style not in PROMPTS:
         raise OrienteerError(f"unknown prompt {style!r} (expected one of {', '.join(PROMPT_NAMES)})")
-    return item.question + "\n" + choices_text(item) + PROMPTS[style][0]
+    return sharegpt.prompt_text(item.question, item.options, PROMPTS[style][0])
+
+
+def user_turn(text: str, n_images: int) -> dict[str, Any]:
+    """One user turn: an image entry per frame (before the text, as upstream does), then ``text``."""
+    content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
+    content.append({"type": "text", "text": text})
+    return {"role": "user", "content": content}
 
 
 def user_message(item: Item, style: str = DEFAULT_PROMPT, n_images: int | None = None) -> dict[str, Any]:
-    """One user turn: an image entry per frame (before the text, as upstream does), then the prompt."""
-    count = len(item.images) if n_images is None else n_images
-    content: list[dict[str, Any]] = [{"type": "image"} for _ in range(count)]
-    content.append({"type": "text", "text": prompt_text(item, style)})
-    return {"role": "user", "content": content}
+    """The user turn of ``item``: its frames (all of ``item.images`` unless ``n_images``), then the prompt."""
+    return user_turn(prompt_text(item, style), len(item.images) if n_images is None else n_images)
 
 
 def build_messages(item: Item, style: str = DEFAULT_PROMPT, target: str | None = None,
@@ -61,8 +62,3 @@ def build_messages(item: Item, style: str = DEFAULT_PROMPT, target: str | None =
 def chat_text(processor: Any, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> str:
     """Render ``messages`` with the processor's chat template (image placeholders not yet expanded)."""
     return processor.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt)
-
-
-def describe(style: str) -> str:
-    """The one line recorded in a run's notes about its prompt."""
-    return f"prompt={style}"

@@ -15,17 +15,8 @@ plus ``entropy`` (normalised, 1 = flat).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-
-@dataclass
-class FrameSaliency:
-    item_id: str
-    frame: int
-    saliency: Any  # (height, width) float32 numpy array at the original image size, >= 0
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def pixel_gradients(model: Any, batch: dict[str, Any], target_ids: Sequence[int]) -> tuple[Any, Any]:
@@ -36,9 +27,8 @@ def pixel_gradients(model: Any, batch: dict[str, Any], target_ids: Sequence[int]
     """
     import torch
 
-    pixels = batch["pixel_values"].detach().clone().float().requires_grad_(True)
-    if batch["pixel_values"].dtype == torch.float64:
-        pixels = batch["pixel_values"].detach().clone().requires_grad_(True)
+    given = batch["pixel_values"].detach()
+    pixels = (given if given.dtype == torch.float64 else given.float()).clone().requires_grad_(True)
     inputs = {**batch, "pixel_values": pixels}
     with torch.enable_grad():
         out = model(**inputs, use_cache=False, logits_to_keep=1)
@@ -113,24 +103,22 @@ def metrics(sal: Any, bbox: Sequence[float] | None) -> dict[str, float]:
     return out
 
 
-def saliency_batch(model: Any, batch: dict[str, Any], target_ids: Sequence[int], grids: Sequence[Any],
+def saliency_batch(model: Any, batch: dict[str, Any], target_ids: Sequence[int],
                    sizes: Sequence[Sequence[tuple[int, int]]], image_processor: Any) -> list[list[Any]]:
     """Per row, per frame: the saliency map at the frame's original size (numpy float32).
 
-    ``grids[row]`` is the row's ``image_grid_thw``; ``sizes[row]`` its frames' original sizes.
+    ``sizes[row]`` are the row's frames' original sizes; the batch's ``image_grid_thw`` lists
+    every frame in row order.
     """
     grad, _ = pixel_gradients(model, batch, target_ids)
     scale = channel_scale(image_processor)
-    all_grids = batch["image_grid_thw"]
-    per_image = split_per_image(grad, all_grids)
+    grids = batch["image_grid_thw"].tolist()
+    per_image = split_per_image(grad, batch["image_grid_thw"])
     out: list[list[Any]] = []
     cursor = 0
-    for row_grid, row_sizes in zip(grids, sizes):
-        frames = []
-        for k, size in enumerate(row_sizes):
-            frames.append(frame_map(per_image[cursor + k], all_grids[cursor + k].tolist(), size, scale))
+    for row_sizes in sizes:
+        out.append([frame_map(per_image[cursor + k], grids[cursor + k], size, scale) for k, size in enumerate(row_sizes)])
         cursor += len(row_sizes)
-        out.append(frames)
     return out
 
 

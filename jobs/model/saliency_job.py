@@ -11,9 +11,7 @@ in ``resume_dir`` so a re-run of the same spec only computes the rest.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import ArtifactsOutput
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.job_files import append_records, link_tree, read_records, safe_name
 
 ARTIFACTS = "artifacts.jsonl"
 FILES = "saliency"
@@ -55,11 +54,6 @@ class SaliencySpec:
         return spec
 
 
-def safe_name(item_id: str) -> str:
-    """A file-name-safe folder for an item id."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", item_id) or "item"
-
-
 def target_letter(item: Item, target: str, answers: dict[str, dict[str, Any]]) -> tuple[str | None, str]:
     """The letter whose logit is explained, and why (or ``None`` and the reason to skip)."""
     if target == "gold":
@@ -74,13 +68,14 @@ def target_letter(item: Item, target: str, answers: dict[str, dict[str, Any]]) -
     return None, f"it has no option {target}"
 
 
-def check_params(params: dict[str, Any]) -> None:
+def check_params(params: dict[str, Any]) -> SaliencySpec:
     from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
 
     spec = SaliencySpec.from_params(params)
     if spec.model:
         resolve_model_ref(spec.model)
     check_adapter(spec.adapter)
+    return spec
 
 
 def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> tuple[str, str | None, str, int, int | None]:
@@ -99,20 +94,12 @@ def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> tuple[str, str | None
 
 
 def _read_partial(path: Path) -> dict[str, list[dict[str, Any]]]:
-    done: dict[str, list[dict[str, Any]]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            done[rec["item_id"]] = rec["lines"]
-    return done
+    """Item id -> its artifact lines, for the items an earlier attempt finished."""
+    return {rec["item_id"]: rec["lines"] for rec in read_records(path)}
 
 
 def run_saliency(ctx: JobContext) -> ArtifactsOutput:
-    spec = SaliencySpec.from_params(ctx.params)
-    check_params(ctx.params)
+    spec = check_params(ctx.params)
     from orienteer.jobs.selection import load_items, run_info
 
     info = run_info(ctx.workspace, spec.run)
@@ -156,7 +143,6 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device)
     chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]
     prefetch = Prefetcher([[w[0] for w in chunk] for chunk in chunks], encode, workers=spec.workers or None)
-    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
     t0 = time.time()
     for chunk, (encoded, failed) in zip(chunks, prefetch):
         ctx.check_stop()
@@ -165,10 +151,9 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
         if not encoded:
             continue
         letters = {w[0].item_id: (w[1], w[2]) for w in chunk}
-        batch = to_device(collate(encoded, pad_id), ctx.device, loaded.dtype)
+        batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
         targets = [letter_token_id(loaded.tokenizer, letters[e.item.item_id][0]) for e in encoded]
-        maps = saliency_batch(loaded.model, batch, targets, [e.image_grid_thw for e in encoded],
-                              [e.sizes for e in encoded], loaded.processor.image_processor)
+        maps = saliency_batch(loaded.model, batch, targets, [e.sizes for e in encoded], loaded.processor.image_processor)
         records = []
         for e, frames in zip(encoded, maps):
             letter, why = letters[e.item.item_id]
@@ -184,11 +169,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
                     lines.append({"item_id": e.item.item_id, "kind": kind, "path": rel, "frame": k,
                                   "metrics": values if kind == "saliency" else {}})
             records.append({"item_id": e.item.item_id, "lines": lines})
-        with open(partial, "a", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_records(partial, records)
         n_done += len(encoded) + len(failed)
         rate = (n_done - len(done)) / max(1e-9, time.time() - t0)
         ctx.progress(n_done, total, "items", f"{rate:.2f} items/s")
@@ -197,7 +178,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     final = _read_partial(partial)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     if files_dir.is_dir():
-        shutil.copytree(files_dir, ctx.out_dir / FILES, dirs_exist_ok=True)
+        link_tree(files_dir, ctx.out_dir / FILES)
     n_lines = 0
     with open(ctx.out_dir / ARTIFACTS, "w", encoding="utf-8") as fh:
         for item in items:

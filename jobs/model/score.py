@@ -56,9 +56,6 @@ def score_batch(model: Any, batch: dict[str, Any], letters: Sequence[Sequence[st
 
     with torch.inference_mode():
         logits = last_logits(model, batch)
-    cache: dict[str, int] = {}
-    results = []
-    for row, row_letters in enumerate(letters):
-        ids = [cache.setdefault(letter, letter_token_id(tokenizer, letter)) for letter in row_letters]
-        results.append(option_probs(logits[row], row_letters, ids))
-    return results
+    ids = {letter: letter_token_id(tokenizer, letter) for letter in dict.fromkeys(x for row in letters for x in row)}
+    return [option_probs(logits[row], row_letters, [ids[x] for x in row_letters])
+            for row, row_letters in enumerate(letters)]

@@ -26,7 +26,6 @@ leaves the previous checkpoint usable.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import shutil
@@ -176,19 +175,20 @@ def example_item(example: Mapping[str, Any]) -> Any:
     options = dict(example.get("options") or {})
     return Item(item_id=str(example["item_id"]), task=str(example.get("task") or ""), question=example["question"],
                 option_letters=list(options), option_labels=list(options.values()),
-                answer_letter=example.get("answer") or "", images=list(example.get("images") or []))
+                answer_letter=example.get("answer") or "", images=list(example.get("images") or []),
+                source=example.get("source"), reference_object=example.get("reference_object"),
+                bbox=example.get("bbox"), parent_item_id=example.get("parent_item_id"))
 
 
 def example_messages(example: Mapping[str, Any], n_images: int) -> list[dict[str, Any]]:
     """The user turn as eval builds it (images first, then the prompt), plus a system turn if the example has one."""
     from orienteer.data.formats.sharegpt import example_prompt
+    from orienteer.jobs.model.prompt import user_turn
 
-    content: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
-    content.append({"type": "text", "text": example_prompt(example)})
     messages: list[dict[str, Any]] = []
     if example.get("system"):
         messages.append({"role": "system", "content": [{"type": "text", "text": example["system"]}]})
-    messages.append({"role": "user", "content": content})
+    messages.append(user_turn(example_prompt(example), n_images))
     return messages
 
 
@@ -214,45 +214,28 @@ def check_images(examples: Sequence[Mapping[str, Any]], where: str) -> None:
 
 
 def load_frames(example: Mapping[str, Any], where: str) -> list[Any]:
-    from PIL import Image
+    """The example's frames as RGB images (its paths are absolute)."""
+    from orienteer.jobs.model.images import MissingImage, open_frames
 
-    frames = []
-    for path in example.get("images") or []:
-        if not os.path.isfile(path):
-            raise OrienteerError(f"{where}: example {example['item_id']}: image {path} not found")
-        with Image.open(path) as img:
-            frames.append(img.convert("RGB"))
-    return frames
+    try:
+        return open_frames(str(example["item_id"]), [Path(p) for p in example.get("images") or []])
+    except MissingImage as exc:
+        raise OrienteerError(f"{where}: example {exc.item_id}: image {exc.path} not found") from None
 
 
 def encode_example(processor: Any, example: Mapping[str, Any], frames: Sequence[Any], budget: Any) -> EncodedExample:
     """Prompt tokens (images expanded like eval does) followed by the reply's tokens and ``<|im_end|>``."""
     import torch
 
-    from orienteer.jobs.model.batching import IMAGE_TOKEN
+    from orienteer.jobs.model.batching import encode_prompt, image_token_mask
     from orienteer.jobs.model.prompt import chat_text
 
     text = chat_text(processor, example_messages(example, len(frames)), add_generation_prompt=True)
-    if frames:
-        image_proc = processor.image_processor
-        pix = image_proc(images=list(frames), size=budget.size_kwargs(len(frames)), return_tensors="pt")
-        pixel_values, grid = pix["pixel_values"], pix["image_grid_thw"]
-        merge = int(image_proc.merge_size) ** 2
-        pieces = text.split(IMAGE_TOKEN)
-        expanded = pieces[0]
-        for thw, rest in zip(grid.tolist(), pieces[1:]):
-            expanded += IMAGE_TOKEN * (thw[0] * thw[1] * thw[2] // merge) + rest
-        text = expanded
-    else:
-        pixel_values = torch.zeros((0, 3 * 2 * 14 * 14))
-        grid = torch.zeros((0, 3), dtype=torch.long)
-    tok = processor.tokenizer
-    prompt_ids = tok(text, add_special_tokens=False)["input_ids"]
-    reply_ids = tok(str(example["target"]) + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    prompt_ids, pixel_values, grid = encode_prompt(processor, text, frames, budget, str(example["item_id"]))
+    reply_ids = processor.tokenizer(str(example["target"]) + "<|im_end|>", add_special_tokens=False)["input_ids"]
     input_ids = torch.tensor(prompt_ids + reply_ids, dtype=torch.long)
     labels = torch.tensor([-100] * len(prompt_ids) + reply_ids, dtype=torch.long)
-    mm = (input_ids == int(processor.image_token_id)).to(torch.int64)
-    return EncodedExample(input_ids, labels, mm, pixel_values, grid)
+    return EncodedExample(input_ids, labels, image_token_mask(processor, input_ids), pixel_values, grid)
 
 
 def collate_train(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
@@ -557,20 +540,6 @@ def save_trained(model: Any, processor: Any, folder: Path, cfg: TrainConfig, bas
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     return folder
-
-
-def link_tree(src: Path, dst: Path) -> Path:
-    """``dst`` as a copy of the folder ``src`` made of hard links (plain copies where links fail)."""
-
-    def link(a: str, b: str) -> None:
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-
-    shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(src, dst, copy_function=link)
-    return dst
 
 
 def load_for_training(cfg: TrainConfig, device: str) -> tuple[Any, Any, str]:

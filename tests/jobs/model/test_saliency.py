@@ -81,8 +81,7 @@ def test_one_map_per_frame_at_the_original_size(tiny: Any) -> None:
     b = _encoded(tiny.processor, [(300, 200)])
     batch = collate([a, b], 0)
     target = tiny.tokenizer.convert_tokens_to_ids("A")
-    maps = saliency_batch(tiny.model, batch, [target, target], [a.image_grid_thw, b.image_grid_thw],
-                          [a.sizes, b.sizes], tiny.processor.image_processor)
+    maps = saliency_batch(tiny.model, batch, [target, target], [a.sizes, b.sizes], tiny.processor.image_processor)
     assert [[m.shape for m in row] for row in maps] == [[(120, 160), (70, 90)], [(200, 300)]]
     for row in maps:
         for m in row:
