@@ -111,8 +111,11 @@ def _refuse_twin(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
             spec = job.spec()
         except OrienteerError:
             continue
-        if spec.get("spec_key") == key and job_view(job).active:
-            raise OrienteerError(f"job {job.job_id} with the same spec is still {job_view(job).status}; cancel it or wait")
+        if spec.get("spec_key") != key:
+            continue
+        view = job_view(job)
+        if view.active:
+            raise OrienteerError(f"job {job.job_id} with the same spec is still {view.status}; cancel it or wait")
 
 
 def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str = "local") -> JobDir:

@@ -73,12 +73,11 @@ def parse_args(kind: str, params: Sequence[Param], args: Sequence[str]) -> dict[
             raise OrienteerError(f"job {kind}: unexpected argument {arg!r} (options look like --name value)")
         flag, eq, inline = arg.partition("=")
         param = by_flag.get(flag)
-        if param is None and flag.startswith("--no-") and by_flag.get("--" + flag[5:], None) is not None:
-            negated = by_flag["--" + flag[5:]]
-            if negated.type == "bool" and not eq:
-                values[negated.name] = False
-                i += 1
-                continue
+        negated = by_flag.get("--" + flag[5:]) if param is None and flag.startswith("--no-") else None
+        if negated is not None and negated.type == "bool" and not eq:
+            values[negated.name] = False
+            i += 1
+            continue
         if param is None:
             known = ", ".join(sorted(by_flag))
             raise OrienteerError(f"job {kind}: unknown option {flag} (expected one of {known})")

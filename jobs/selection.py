@@ -54,7 +54,11 @@ def parse_spec(spec: str | None) -> Selection:
             sources.append(value)
         elif key in ("ids", "ids-file"):
             new = _read_ids_file(value) if key == "ids-file" else [v.strip() for v in value.split(",") if v.strip()]
-            ids = new if ids is None else [i for i in ids if i in set(new)]
+            if ids is None:
+                ids = new
+            else:
+                keep = set(new)
+                ids = [i for i in ids if i in keep]
         elif key == "failures":
             failures_of = value
         elif key == "limit":

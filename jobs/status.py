@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from orienteer.jobs.procinfo import boot_id, is_alive
@@ -64,15 +65,54 @@ class JobView:
     def active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def awaiting_ingest(self) -> bool:
+        """Ended well, but nobody has ingested its outputs yet."""
+        return self.status == "done" and self.ingest is None
+
+    @property
+    def where(self) -> str:
+        """Where it runs: ``cpu``, or ``gpu N`` once it really runs on that GPU (or is meant to)."""
+        return "cpu" if self.gpu is None or self.device == "cpu" else f"gpu {self.gpu}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42s``, ``3m07s``, ``2h05m``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+PROGRESS_WINDOW = 20  # the rate is taken over the last this many records
+_PROGRESS_TAIL_BYTES = 16 * 1024  # enough for them: records are about 100 bytes
+
+
+def _progress_lines(path: Path) -> list[bytes]:
+    """The first line and the last lines of ``progress.jsonl``, without reading a long file whole."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        size = fh.seek(0, 2)
+        start = max(len(first), size - _PROGRESS_TAIL_BYTES)
+        fh.seek(start)
+        rest = fh.read().splitlines()
+    if start > len(first) and rest:
+        rest = rest[1:]  # begins mid-record
+    return [first, *rest[-PROGRESS_WINDOW:]] if first else []
+
 
 def read_progress(job: JobDir) -> Progress:
     """The last progress record, with the rate over this run's records and the ETA it implies."""
     try:
-        lines = job.progress_path.read_bytes().splitlines()
+        lines = _progress_lines(job.progress_path)
     except FileNotFoundError:
         return Progress()
     records = []
-    for raw in (lines[0], *lines[-20:]) if lines else ():
+    for raw in lines:
         try:
             records.append(json.loads(raw))
         except json.JSONDecodeError:
@@ -81,7 +121,7 @@ def read_progress(job: JobDir) -> Progress:
         return Progress()
     first, last = records[0], records[-1]
     progress = Progress(int(last.get("done") or 0), last.get("total"), last.get("unit") or "items", last.get("note") or "")
-    window = records[-min(len(records), 20):]
+    window = records[-PROGRESS_WINDOW:]
     span_t = float(window[-1]["t"]) - float(window[0]["t"])
     span_n = int(window[-1].get("done") or 0) - int(window[0].get("done") or 0)
     if span_t <= 0 or span_n <= 0:
@@ -128,6 +168,8 @@ def job_view(job: JobDir) -> JobView:
     if same_boot and is_alive(int(state.get("pid") or 0), state.get("ticks")):
         view.status = "queued" if state.get("phase") == "queued" else "running"
         return view
+    if job.exit() is not None:
+        return job_view(job)  # it wrote exit.json and ended between the two reads: not lost
     view.status = "cancelled" if job.cancel_path.exists() else "lost"
     view.error = "the job process vanished without an exit code (killed, or the machine restarted)"
     return view

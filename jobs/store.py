@@ -156,11 +156,16 @@ def _created(job: JobDir) -> tuple[int, str]:
         return 0, job.job_id
 
 
+def job_dir(ws: Workspace, job_id: str) -> JobDir:
+    """The folder of the job with exactly this id (it may not exist)."""
+    return JobDir(ws.root / JOBS_DIR / job_id)
+
+
 def find_job(ws: Workspace, job_id: str) -> JobDir:
     """A job by id or by a unique prefix/suffix of its id."""
-    path = ws.root / JOBS_DIR / job_id
-    if path.is_dir() and (path / "spec.json").is_file():
-        return JobDir(path)
+    exact = job_dir(ws, job_id)
+    if exact.spec_path.is_file():
+        return exact
     matches = [j for j in list_job_dirs(ws) if j.job_id.startswith(job_id) or j.job_id.endswith(job_id)]
     if len(matches) == 1:
         return matches[0]

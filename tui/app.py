@@ -160,19 +160,26 @@ class OrienteerApp(App[None]):
 
     def job_views(self) -> list[JobView]:
         if not self.jobs.views:
-            self.jobs.refresh()
+            self._refresh_jobs_here()
         return self.jobs.views
+
+    def _refresh_jobs_here(self) -> None:
+        """``refresh_jobs`` on the UI thread: what changed is acted on once the current handler is done."""
+        events = self.jobs.refresh()
+        if events:
+            self.call_later(self._on_job_events, events)
 
     def _on_job_events(self, events: list[JobEvent]) -> None:
         new_data = False
         for event in events:
             view = event.view
             if event.what == "ingested":
-                summary = "; ".join((view.ingest or {}).get("summary") or [])
-                if (view.ingest or {}).get("ok", True) and summary:
+                ingest = view.ingest or {}
+                summary = "; ".join(ingest.get("summary") or [])
+                if ingest.get("ok", True) and summary:
                     self.notify(f"{view.kind} job {view.job_id}: {summary}", title="New data", timeout=8)
                     new_data = True
-                elif not (view.ingest or {}).get("ok", True):
+                elif not ingest.get("ok", True):
                     self.notify(f"{view.kind} job {view.job_id}: {view.error}", title="Ingest failed", severity="error", timeout=10)
             elif event.what == "done":
                 self.notify(f"{view.kind} job {view.job_id} finished", title="Job done", timeout=6)
@@ -190,23 +197,13 @@ class OrienteerApp(App[None]):
     def job_started(self, job_id: str) -> None:
         self.notify(f"started job {job_id} (5 shows its progress)", title="Job started", timeout=5)
         self.jobs_generation += 1
-        self.jobs.refresh()
+        self._refresh_jobs_here()
         self.action_goto("jobs")
 
     def launch_jobs(self, context: dict[str, object], kinds: list[str] | None = None, title: str = "Start a job") -> None:
         """Pick a job kind and open its form, prefilled from ``context`` (run, bench, items...)."""
         from orienteer.tui.screens.launch import pick_and_launch
 
-        if kinds is not None and len(kinds) == 1:
-            from orienteer.jobs.kinds import get_kind
-            from orienteer.tui.screens.launch import LaunchScreen, prefill
-
-            kind = get_kind(kinds[0])
-            if not kind.available:
-                self.notify(f"job kind {kind.name} is not implemented yet", severity="warning")
-                return
-            self.push_screen(LaunchScreen(kind.name, prefill(kind, dict(context))))
-            return
         pick_and_launch(self, dict(context), kinds, title)
 
     def report_error(self, error: OrienteerError) -> None:

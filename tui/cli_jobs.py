@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console, err
 
+if TYPE_CHECKING:
+    from orienteer.data.workspace import Workspace
+    from orienteer.jobs.status import JobView
+
 job_app = typer.Typer(help="Run jobs in the background (they outlive the app and the SSH session).", no_args_is_help=True)
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 @job_app.command("kinds")
@@ -72,21 +65,19 @@ def run(
         job = submit_args(ws, kind, list(ctx.args))
         console.print(f"started job {job.job_id}", highlight=False)
         if wait:
-            code = _follow(ws, job.job_id, until_done=True)
+            code = _follow(ws, job.job_id)
             raise typer.Exit(code)
 
 
-def _follow(ws: object, job_id: str, until_done: bool, lines: int = 0) -> int:
-    """Print the log as it grows; when ``until_done``, stop when the job ends and return 0/1."""
+def _follow(ws: Workspace, job_id: str, lines: int = 0) -> int:
+    """Print the log as it grows until the job ends; 0 when it is done, else 1."""
     from orienteer.jobs.reconcile import ingest_finished
-    from orienteer.jobs.status import job_view
+    from orienteer.jobs.status import job_view, tail
     from orienteer.jobs.store import find_job
 
-    job = find_job(ws, job_id)  # type: ignore[arg-type]
+    job = find_job(ws, job_id)
     position = 0
     if lines and job.log_path.exists():
-        from orienteer.jobs.status import tail
-
         for line in tail(job.log_path, lines):
             console.print(line, highlight=False, markup=False)
         position = job.log_path.stat().st_size
@@ -101,9 +92,9 @@ def _follow(ws: object, job_id: str, until_done: bool, lines: int = 0) -> int:
         view = job_view(job)
         if not view.active:
             deadline = time.monotonic() + 120
-            while view.status == "done" and view.ingest is None and time.monotonic() < deadline:
+            while view.awaiting_ingest and time.monotonic() < deadline:
                 # The job ingests its own outputs as it ends; take over if it could not.
-                ingest_finished(ws, job)  # type: ignore[arg-type]
+                ingest_finished(ws, job)
                 view = job_view(job)
                 if view.ingest is None:
                     time.sleep(0.1)
@@ -112,13 +103,12 @@ def _follow(ws: object, job_id: str, until_done: bool, lines: int = 0) -> int:
         time.sleep(0.2)
 
 
-def _final_line(view: object) -> None:
-    v = view  # JobView
-    colour = {"done": "green", "failed": "red", "lost": "red", "cancelled": "yellow"}.get(v.status, "white")  # type: ignore[attr-defined]
-    extra = f": {v.error}" if v.error else ""  # type: ignore[attr-defined]
-    console.print(f"job {v.job_id} [{colour}]{v.status}[/]{extra}", highlight=False)  # type: ignore[attr-defined]
-    if v.ingest and v.ingest.get("summary"):  # type: ignore[attr-defined]
-        console.print("ingested: " + "; ".join(v.ingest["summary"]), highlight=False)  # type: ignore[attr-defined]
+def _final_line(v: JobView) -> None:
+    colour = {"done": "green", "failed": "red", "lost": "red", "cancelled": "yellow"}.get(v.status, "white")
+    extra = f": {v.error}" if v.error else ""
+    console.print(f"job {v.job_id} [{colour}]{v.status}[/]{extra}", highlight=False)
+    if v.ingest and v.ingest.get("summary"):
+        console.print("ingested: " + "; ".join(v.ingest["summary"]), highlight=False)
 
 
 @job_app.command("list")
@@ -129,6 +119,7 @@ def list_jobs(
     """Jobs of this workspace, newest first (finished jobs' outputs are ingested on the way)."""
     with _errors():
         from orienteer.jobs.reconcile import reconcile, summary_line
+        from orienteer.jobs.status import format_duration
 
         views = reconcile(_ws())[:limit]
         if as_json:
@@ -145,10 +136,9 @@ def list_jobs(
             p = v.progress
             prog = f"{p.done}/{p.total}" if p.total else (str(p.done) if p.done else "-")
             rate = f"{p.rate:.2f}/s" if p.rate else ""
-            eta = _fmt_duration(p.eta_s) if v.active and p.eta_s is not None else ""
-            gpu = "cpu" if v.gpu is None or v.device == "cpu" else f"gpu {v.gpu}"
+            eta = format_duration(p.eta_s) if v.active and p.eta_s is not None else ""
             note = v.error or "; ".join((v.ingest or {}).get("summary") or [])
-            rows.append((v.job_id, v.kind, v.status, prog, rate, eta, _fmt_duration(v.elapsed_s), gpu, note))
+            rows.append((v.job_id, v.kind, v.status, prog, rate, eta, format_duration(v.elapsed_s), v.where, note))
         headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")
         for index, column in enumerate(headers):
             fixed = column != "note"
@@ -176,7 +166,7 @@ def logs(
         ws = _ws()
         job = find_job(ws, job_id)
         if follow:
-            raise typer.Exit(_follow(ws, job.job_id, until_done=True, lines=lines or 20))
+            raise typer.Exit(_follow(ws, job.job_id, lines=lines or 20))
         if not job.log_path.exists():
             console.print("(no log yet)", highlight=False)
             return
@@ -212,7 +202,7 @@ def rerun(
         job = rerun_job(ws, job_id)
         console.print(f"started job {job.job_id}", highlight=False)
         if wait:
-            raise typer.Exit(_follow(ws, job.job_id, until_done=True))
+            raise typer.Exit(_follow(ws, job.job_id))
 
 
 @job_app.command("show")

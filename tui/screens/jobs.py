@@ -8,7 +8,7 @@ this one, whose read-only database connection must not meet a read-write one.
 from __future__ import annotations
 
 import json
-import time
+import shlex
 from typing import Any
 
 from rich.text import Text
@@ -16,7 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static
 
-from orienteer.jobs.status import JobView, tail
+from orienteer.jobs.status import JobView, format_duration, tail
+from orienteer.jobs.store import job_dir
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
 from orienteer.tui.widgets.keybar import KeyBar
@@ -29,21 +30,10 @@ STATUS_STYLE = {
 POLL_S = 1.0
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 def progress_text(view: JobView, width: int = 16) -> Text:
     p = view.progress
-    if p.total:
-        frac = min(1.0, p.done / p.total)
+    if p.fraction is not None:
+        frac = min(1.0, p.fraction)
         text = bar(frac, width, STATUS_STYLE.get(view.status, "cyan").replace("bold ", ""))
         text.append(f" {100 * frac:3.0f}%")
         return text
@@ -55,12 +45,11 @@ def progress_text(view: JobView, width: int = 16) -> Text:
 def job_row(view: JobView) -> list[Text]:
     p = view.progress
     rate = f"{p.rate:.2f} {p.unit}/s" if p.rate else ""
-    eta = duration(p.eta_s) if view.active and p.eta_s is not None else ""
-    gpu = "cpu" if view.gpu is None or view.device == "cpu" else f"gpu {view.gpu}"
+    eta = format_duration(p.eta_s) if view.active and p.eta_s is not None else ""
     return [
         Text(view.job_id), Text(view.kind), Text(view.status, style=STATUS_STYLE.get(view.status, "")),
         progress_text(view), Text(rate, justify="right"), Text(eta, justify="right"),
-        Text(duration(view.elapsed_s), justify="right"), Text(gpu),
+        Text(format_duration(view.elapsed_s), justify="right"), Text(view.where),
     ]
 
 
@@ -95,7 +84,6 @@ class JobsScreen(OrienteerScreen):
         super().__init__()
         self.views: list[JobView] = []
         self._polling = False
-        self._ingesting: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -191,18 +179,18 @@ class JobsScreen(OrienteerScreen):
         text.append(f"  {view.status}", style=STATUS_STYLE.get(view.status, ""))
         if view.progress.note:
             text.append(f"  {view.progress.note}", style="dim")
-        text.append("\n$ " + " ".join(_quote(a) for a in view.argv), style="dim")
+        text.append("\n$ " + shlex.join(view.argv), style="dim")
         if view.error:
             text.append(f"\n{view.error}", style="red")
         if view.ingest and view.ingest.get("summary"):
             text.append("\ningested: " + "; ".join(view.ingest["summary"]), style="green")
-        job_dir = self.oapp.workspace.root / "jobs" / view.job_id
-        xs, ys = read_metrics(job_dir / "metrics.jsonl")
+        job = job_dir(self.oapp.workspace, view.job_id)
+        xs, ys = read_metrics(job.metrics_path)
         if xs:
             width = max(20, min(70, self.size.width - 14))
             text.append("\n")
             text.append(braille_plot(xs, ys, width=width, height=6))
-        for line in tail(job_dir / "log.txt", 4 if xs else 6):
+        for line in tail(job.log_path, 4 if xs else 6):
             text.append("\n" + line[: max(20, self.size.width - 4)], style="")
         detail.update(text)
 
@@ -213,7 +201,7 @@ class JobsScreen(OrienteerScreen):
         if view is not None:
             from orienteer.tui.screens.launch import LogScreen
 
-            self.app.push_screen(LogScreen(self.oapp.workspace.root / "jobs" / view.job_id))
+            self.app.push_screen(LogScreen(job_dir(self.oapp.workspace, view.job_id)))
 
     def action_cancel_job(self) -> None:
         view = self.selected()
@@ -251,13 +239,3 @@ class JobsScreen(OrienteerScreen):
 
     def cursor_target(self) -> Any:
         return self.table
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
-
-
-def _now() -> float:
-    return time.time()

@@ -7,6 +7,7 @@ what runs. Kinds whose code does not exist yet are listed, marked, and cannot be
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,12 @@ from textual.widgets import Checkbox, Input, RichLog, Select, Static
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.kinds import KINDS, KindInfo, get_kind
 from orienteer.jobs.params import Param
+from orienteer.jobs.store import JobDir
 
 if TYPE_CHECKING:
+    import duckdb
+
+    from orienteer.data.models import ModelInfo
     from orienteer.tui.app import OrienteerApp
 
 
@@ -71,22 +76,30 @@ def kind_label(kind: KindInfo) -> str:
 
 def pick_and_launch(app: "OrienteerApp", context: dict[str, Any], kinds: list[str] | None = None,
                     title: str = "Start a job") -> None:
-    """A kind picker (every kind, unavailable ones marked), then the form for the chosen kind."""
+    """A kind picker (every kind, unavailable ones marked), then the form for the chosen kind;
+    with one kind, its form at once."""
     from orienteer.tui.widgets.pickers import PickerScreen
 
+    if kinds is not None and len(kinds) == 1:
+        open_form(app, kinds[0], context)
+        return
     chosen_kinds = [KINDS[k] for k in (kinds or [k for k in KINDS if k != "sleep"] + ["sleep"])]
     labels = {kind_label(k): k.name for k in chosen_kinds}
 
     def picked(label: str | None) -> None:
-        if label is None:
-            return
-        kind = get_kind(labels[label])
-        if not kind.available:
-            app.notify(f"job kind {kind.name} is not implemented yet", severity="warning")
-            return
-        app.push_screen(LaunchScreen(kind.name, prefill(kind, context)))
+        if label is not None:
+            open_form(app, labels[label], context)
 
     app.push_screen(PickerScreen(title, list(labels)), picked)
+
+
+def open_form(app: "OrienteerApp", kind_name: str, context: dict[str, Any]) -> None:
+    """The form of one kind, prefilled from ``context``; a kind with no code yet only says so."""
+    kind = get_kind(kind_name)
+    if not kind.available:
+        app.notify(f"job kind {kind.name} is not implemented yet", severity="warning")
+        return
+    app.push_screen(LaunchScreen(kind.name, prefill(kind, context)))
 
 
 class LaunchScreen(ModalScreen[str | None]):
@@ -259,16 +272,16 @@ class LogScreen(Screen[None]):
         Binding("G", "bottom", "Bottom", show=False),
     ]
 
-    def __init__(self, job_dir: Path) -> None:
+    def __init__(self, job: JobDir) -> None:
         super().__init__()
-        self.job_dir = job_dir
+        self.job = job
         self._position = 0
         self.follow = True
 
     def compose(self) -> ComposeResult:
         from orienteer.tui.widgets.keybar import KeyBar
 
-        yield Static(f"log of job [b]{self.job_dir.name}[/b] · following new lines (f toggles)", classes="screen-title", id="log-title")
+        yield Static(f"log of job [b]{self.job.job_id}[/b] · following new lines (f toggles)", classes="screen-title", id="log-title")
         yield RichLog(id="job-log", wrap=False, markup=False, highlight=False, max_lines=20_000)
         yield KeyBar()
 
@@ -278,9 +291,8 @@ class LogScreen(Screen[None]):
         self.query_one(RichLog).focus()
 
     def _read_more(self) -> None:
-        path = self.job_dir / "log.txt"
         try:
-            with open(path, "rb") as fh:
+            with open(self.job.log_path, "rb") as fh:
                 fh.seek(self._position)
                 chunk = fh.read(1 << 20)
         except FileNotFoundError:
@@ -309,34 +321,38 @@ def write_selection(app: "OrienteerApp", item_ids: list[str]) -> str:
     """Save chosen item ids for a job (``ids-file:PATH``): a spec stays short and re-runnable."""
     folder = app.workspace.root / "jobs" / ".selections"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"items-{time.strftime('%Y%m%d-%H%M%S')}-{len(item_ids)}.txt"
-    path.write_text("\n".join(item_ids) + "\n", encoding="utf-8")
+    text = "\n".join(item_ids) + "\n"
+    # The digest keeps two selections of one second apart: a job's spec must keep naming its own ids.
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    path = folder / f"items-{time.strftime('%Y%m%d-%H%M%S')}-{len(item_ids)}-{digest}.txt"
+    path.write_text(text, encoding="utf-8")
     return f"ids-file:{path}"
 
 
 def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
     """What a job launched on a run starts from: the run, its benchmark and a model to load."""
     from orienteer.data.catalog import get_run
+    from orienteer.data.models import list_models
 
     context: dict[str, Any] = {"run": run, "bench": app.state.bench}
     if run is None:
         return context
+
+    def read(con: duckdb.DuckDBPyConnection) -> tuple[str, str | None]:
+        info = get_run(con, run)
+        model = con.execute("SELECT model FROM runs WHERE run_id = ?", [info.run_id]).fetchone()[0]
+        return info.bench_name, _model_choice(model, list_models(con))
+
     try:
-        info = app.db(lambda con: get_run(con, run))
-        model = app.db(lambda con: con.execute("SELECT model FROM runs WHERE run_id = ?", [info.run_id]).fetchone()[0])
+        context["bench"], context["model"] = app.db(read)  # one trip to the database
     except OrienteerError:
-        return context
-    context["bench"] = info.bench_name
-    context["model"] = _model_choice(app, model)
+        pass
     return context
 
 
-def _model_choice(app: "OrienteerApp", model: str | None) -> str | None:
+def _model_choice(model: str | None, registered: list[ModelInfo]) -> str | None:
     """A model the eval form can load: the run's own when it is a folder or a registered name,
     else the newest registered model (e.g. the demo's tiny one)."""
-    from orienteer.data.models import list_models
-
-    registered = app.db(list_models)
     names = {m.name for m in registered}
     if model and (model in names or Path(model).exists()):
         return model

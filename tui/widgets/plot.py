@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -13,7 +14,7 @@ _DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
 def braille_plot(xs: Sequence[float], ys: Sequence[float], width: int = 60, height: int = 8,
                  style: str = "cyan", label: str = "loss") -> Text:
     """``ys`` against ``xs`` in ``width`` x ``height`` cells, with the y range on the left and x range below."""
-    points = [(float(x), float(y)) for x, y in zip(xs, ys) if y == y]  # drop NaN
+    points = [(float(x), float(y)) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]  # no NaN, no inf
     if not points:
         return Text(f"no {label} values yet", style="dim")
     x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
