@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Union
 
+from orienteer.data.errors import OrienteerError
+
 MANIFEST = "manifest.json"
 
 
@@ -131,9 +133,17 @@ def read_manifest(out_dir: Path) -> list[Output] | None:
     path = out_dir / MANIFEST
     if not path.is_file():
         return None
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise OrienteerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     outputs: list[Output] = []
-    for entry in raw.get("outputs", []):
-        cls = _TYPES[entry["type"]]
-        outputs.append(cls(**entry))
+    for number, entry in enumerate(raw.get("outputs", []) if isinstance(raw, dict) else [], 1):
+        cls = _TYPES.get(entry.get("type")) if isinstance(entry, dict) else None
+        if cls is None:
+            raise OrienteerError(f"{path}: output {number} has no known type (expected one of {', '.join(_TYPES)})")
+        try:
+            outputs.append(cls(**entry))
+        except TypeError as exc:
+            raise OrienteerError(f"{path}: output {number} ({entry['type']}): {exc}") from None
     return outputs

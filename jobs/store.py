@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orienteer.data.errors import OrienteerError
+from orienteer.data.job_outputs import atomic_file
 from orienteer.data.workspace import Workspace
 
 JOBS_DIR = "jobs"
@@ -31,9 +31,9 @@ RESUME_DIR = ".resume"
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace ``path`` whole (readers never see half a file; a crash leaves the old one)."""
+    with atomic_file(path) as fh:
+        fh.write(json.dumps(data, indent=2, default=str))
 
 
 def read_json(path: Path) -> Any | None:

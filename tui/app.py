@@ -140,8 +140,8 @@ class OrienteerApp(App[None]):
     # --- background jobs -------------------------------------------------------------------------
 
     def _poll_jobs(self) -> None:
-        if self._jobs_polling:
-            return
+        if self._jobs_polling or self.current_mode == "jobs":
+            return  # the jobs screen polls every second itself, through refresh_jobs
         self._jobs_polling = True
         self.run_worker(self._poll_jobs_thread, thread=True, group="jobs-monitor", exit_on_error=False)
 
@@ -179,8 +179,7 @@ class OrienteerApp(App[None]):
                 if ingest.get("ok", True) and summary:
                     self.notify(f"{view.kind} job {view.job_id}: {summary}", title="New data", timeout=8)
                     new_data = True
-                elif not ingest.get("ok", True):
-                    self.notify(f"{view.kind} job {view.job_id}: {view.error}", title="Ingest failed", severity="error", timeout=10)
+                # a failed ingest also turns the job "failed": that event carries the message
             elif event.what == "done":
                 self.notify(f"{view.kind} job {view.job_id} finished", title="Job done", timeout=6)
             else:

@@ -217,3 +217,35 @@ def test_every_kind_form_opens_empty_and_prefilled(app_factory, private_ws, kind
             await until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
 
     drive(app, scenario, size=(100, 30))
+
+
+def test_a_registered_model_is_picked_from_a_list_and_the_command_shows_its_folder(app_factory, private_ws, tmp_path):
+    from orienteer.data.models import register_model
+
+    folder = tmp_path / "trained-adapter"
+    folder.mkdir()
+    register_model(private_ws, "my-lora", folder, base_model="base", method="lora")
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        app.launch_jobs({"bench": "demo"}, ["eval"])
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"))
+        form = app.screen
+        assert form.query_one("#param-model").has_focus  # the first required field still empty
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert app.screen.options == ["my-lora"]
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is form)
+        await pilot.pause()
+        assert form.query_one("#param-model").value == "my-lora"
+        command = str(form.query_one("#launch-command", Static).render())
+        assert f"--model {folder}" in command
+        # the benchmark field lists the workspace's benchmarks
+        form.query_one("#param-bench").focus()
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert app.screen.options == ["demo"]
+        await pilot.press("escape")
+
+    drive(app, scenario)

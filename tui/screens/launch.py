@@ -123,13 +123,19 @@ class LaunchScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "start", "Start job"),
+        Binding("ctrl+l", "choose", "Choose from a list"),
     ]
+    # Fields whose value names something in the workspace, and where the names come from. ``run`` is
+    # an input (a run to read) except for eval, where it names the run to create.
+    LISTED = {"model": "models", "teacher": "models", "dataset": "datasets", "new": "datasets", "old": "datasets",
+              "bench": "benchmarks", "eval_bench": "benchmarks", "run": "runs"}
 
     def __init__(self, kind: str, values: dict[str, Any], title: str | None = None) -> None:
         super().__init__()
         self.kind = get_kind(kind)
         self.values = dict(values)
         self.title_text = title or f"New {self.kind.name} job"
+        self.models: dict[str, str] = {}  # registered model name -> folder
 
     @property
     def oapp(self) -> "OrienteerApp":
@@ -147,7 +153,8 @@ class LaunchScreen(ModalScreen[str | None]):
                         yield Static(param.help, classes="field-help")
             yield Static(id="launch-command")
             yield Static(id="launch-error")
-            yield Static("[b]ctrl+s[/b] or [b]enter[/b] starts · [b]escape[/b] cancels · * required", classes="field-help")
+            yield Static("[b]ctrl+s[/b] or [b]enter[/b] starts · [b]ctrl+l[/b] lists the models, datasets, benchmarks or "
+                         "runs a field can name · [b]escape[/b] cancels · * required", classes="field-help")
 
     def _field(self, param: Param) -> Any:
         value = self.values.get(param.name, param.default)
@@ -160,6 +167,12 @@ class LaunchScreen(ModalScreen[str | None]):
         return Input(value="" if value is None else str(value), id=fid, placeholder=param.type)
 
     def on_mount(self) -> None:
+        from orienteer.data.models import list_models
+
+        try:
+            self.models = {m.name: m.path for m in self.oapp.db(list_models)}
+        except OrienteerError:
+            self.models = {}
         self._ready = True
         self._update_command()
         # The first required field still empty, else the first field: the form opens at its top.
@@ -187,7 +200,7 @@ class LaunchScreen(ModalScreen[str | None]):
         return values
 
     def _update_command(self) -> None:
-        from orienteer.jobs.api import command_line, resolve_model_names, resolve_params
+        from orienteer.jobs.api import MODEL_PARAMS, command_line, resolve_params
 
         if not getattr(self, "_ready", False):
             return  # fields announce their first value while the form is still being built
@@ -202,10 +215,9 @@ class LaunchScreen(ModalScreen[str | None]):
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
             return
         error.update("")
-        try:
-            params = resolve_model_names(self.oapp.workspace, params)  # what submit will record
-        except Exception:  # noqa: BLE001 - the preview must never break the form
-            pass
+        for key in MODEL_PARAMS:  # a registered model's name becomes its folder, as submit records it
+            if params.get(key) in self.models:
+                params[key] = self.models[params[key]]
         command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -222,6 +234,46 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def _listed_field(self) -> tuple[Param, Input] | None:
+        """The focused field when it names something listable, else the first such field."""
+        fields = [(p, self.query_one(f"#param-{p.name}")) for p in self.kind.params
+                  if p.name in self.LISTED and not (self.kind.name == "eval" and p.name == "run")]
+        fields = [(p, w) for p, w in fields if isinstance(w, Input)]
+        for param, widget in fields:
+            if widget.has_focus:
+                return param, widget
+        return fields[0] if fields else None
+
+    def action_choose(self) -> None:
+        """Pick a registered model (or dataset, benchmark, run) for the focused field from a list."""
+        from orienteer.data.catalog import bench_names, run_names
+        from orienteer.tui.widgets.pickers import PickerScreen
+
+        target = self._listed_field()
+        if target is None:
+            self.app.notify("no field here names a model, dataset, benchmark or run", severity="warning")
+            return
+        param, widget = target
+        source = self.LISTED[param.name]
+        if source == "models":
+            names = list(self.models)
+        elif source == "datasets":
+            from orienteer.data.datasets import list_datasets
+
+            names = [d.name for d in list_datasets(self.oapp.workspace)]
+        else:
+            names = self.oapp.db(bench_names if source == "benchmarks" else run_names)
+        if not names:
+            self.app.notify(f"there are no {source} yet", severity="warning")
+            return
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                widget.value = value
+                widget.focus()
+
+        self.app.push_screen(PickerScreen(f"{param.flag}: {source}", names, current=widget.value or None), chosen)
 
     def action_start(self) -> None:
         from orienteer.jobs.api import submit
