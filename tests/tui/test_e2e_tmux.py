@@ -96,3 +96,48 @@ def test_a_job_launched_from_the_app_outlives_the_terminal(small_demo):
     out = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "runs", "--json"], capture_output=True, text=True)
     runs = [r["run"] for r in json.loads(out.stdout)]
     assert any(r.startswith("eval-demo-") for r in runs)
+
+
+def test_two_apps_and_a_cli_import_while_a_job_finishes(small_demo, tmp_path):
+    """Two real apps stay open on the workspace (their job timers reconcile every 2 s) while a CLI
+    import writes and a job finishes: no lock error anywhere, and the job's run is ingested once."""
+    import json
+
+    from tests.conftest import write_official_csv
+
+    with __import__("duckdb").connect(str(small_demo / "orienteer.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT item_id, question, task, answer_letter, option_letters, option_labels FROM items ORDER BY item_idx"
+        ).fetchall()
+    items = [{"question": q, "question_type": t, "answer": f"{a}. {labels[letters.index(a)]}",
+              "choices": [f"{lt}. {lb}" for lt, lb in zip(letters, labels)], "image_path": []} for _, q, t, a, letters, labels in rows]
+    csv_path = write_official_csv(tmp_path / "cli.csv", items, {i: "A" for i in range(len(items))})
+    apps = [TmuxSession([str(orienteer_exe()), "-w", str(small_demo), "--images", "none"], width=100, height=30)
+            for _ in range(2)]
+    try:
+        for app in apps:
+            app.wait_for("box-prompt")
+        job = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "job", "run", "sleep", "--steps", "40",
+                              "--seconds", "0.1", "--emit-run", "two-apps-job", "--bench", "demo"],
+                             capture_output=True, text=True, timeout=60)
+        assert job.returncode == 0, job.stderr
+        imported = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "import", "preds", str(csv_path),
+                                   "--bench", "demo", "--run", "two-apps-cli"], capture_output=True, text=True, timeout=120)
+        assert imported.returncode == 0, imported.stderr
+        for app in apps:
+            app.send("5")
+        for app in apps:
+            screen = app.wait_for("ingested: run two-apps-job", timeout=120)
+            assert "Error" not in screen and "lock" not in screen.lower()
+        for app in apps:
+            app.send("1")
+            screen = app.wait_for("two-apps-cli", timeout=30)
+            assert "two-apps-job" in screen
+    finally:
+        for app in apps:
+            app.close()
+    out = subprocess.run([str(orienteer_exe()), "-w", str(small_demo), "runs", "--json"], capture_output=True, text=True)
+    names = [r["run"] for r in json.loads(out.stdout)]
+    assert names.count("two-apps-job") == 1 and names.count("two-apps-cli") == 1
+    with __import__("duckdb").connect(str(small_demo / "orienteer.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM job_ingests WHERE kind = 'sleep'").fetchone()[0] == 1
