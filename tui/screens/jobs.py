@@ -63,9 +63,13 @@ def read_metrics(path: Any, key: str = "loss") -> tuple[list[float], list[float]
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if key in record:
-                    xs.append(float(record.get("step", len(xs) + 1)))
-                    ys.append(float(record[key]))
+                if isinstance(record, dict) and key in record:
+                    try:
+                        x, y = float(record.get("step", len(xs) + 1)), float(record[key])
+                    except (TypeError, ValueError):
+                        continue  # a value that is not a number is skipped, never fatal
+                    xs.append(x)
+                    ys.append(y)
     except FileNotFoundError:
         pass
     return xs, ys
