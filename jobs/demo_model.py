@@ -19,7 +19,11 @@ def add_demo_model(ws: Workspace) -> str:
         import transformers  # noqa: F401
     except ImportError:
         return "tiny model skipped: torch and transformers are not installed (pip install -e '.[ml]')"
+    from transformers.utils import logging as hf_logging
+
     from orienteer.jobs.model.tiny import build_tiny_qwen25vl
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars would clutter the demo's output
 
     folder = ws.root / "models" / "tiny-qwen2.5-vl-random"
     with ws.read() as con:
