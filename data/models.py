@@ -54,11 +54,3 @@ def list_models(con: duckdb.DuckDBPyConnection) -> list[ModelInfo]:
     rows = con.execute(f"SELECT {_COLUMNS} FROM models ORDER BY model_id").fetchall()
     return [ModelInfo(*row) for row in rows]
 
-
-def resolve_model(ws: Workspace, name_or_path: str) -> ModelInfo | None:
-    """The registered model called ``name_or_path``, or None (then it is a path or a hub id)."""
-    if not ws.exists():
-        return None
-    with ws.read() as con:
-        row = con.execute(f"SELECT {_COLUMNS} FROM models WHERE name = ?", [name_or_path]).fetchone()
-    return ModelInfo(*row) if row else None

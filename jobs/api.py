@@ -72,15 +72,21 @@ OUTPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
 
 def resolve_model_names(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
     """A registered model's name (``orienteer job models``) becomes its folder, so the spec is exact."""
-    from orienteer.data.models import resolve_model
+    from orienteer.data.models import list_models
 
+    if not any(isinstance(params.get(key), str) and params.get(key) for key in MODEL_PARAMS) or not ws.exists():
+        return dict(params)
+    with ws.read() as con:
+        folders = {m.name: m.path for m in list_models(con)}
+    return with_model_folders(params, folders)
+
+
+def with_model_folders(params: dict[str, Any], folders: dict[str, str]) -> dict[str, Any]:
+    """``params`` with every model parameter that names a registered model replaced by its folder."""
     out = dict(params)
     for key in MODEL_PARAMS:
-        value = out.get(key)
-        if isinstance(value, str) and value:
-            info = resolve_model(ws, value)
-            if info is not None:
-                out[key] = info.path
+        if out.get(key) in folders:
+            out[key] = folders[out[key]]
     return out
 
 

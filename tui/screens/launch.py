@@ -200,7 +200,7 @@ class LaunchScreen(ModalScreen[str | None]):
         return values
 
     def _update_command(self) -> None:
-        from orienteer.jobs.api import MODEL_PARAMS, command_line, resolve_params
+        from orienteer.jobs.api import command_line, resolve_params, with_model_folders
 
         if not getattr(self, "_ready", False):
             return  # fields announce their first value while the form is still being built
@@ -215,9 +215,7 @@ class LaunchScreen(ModalScreen[str | None]):
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
             return
         error.update("")
-        for key in MODEL_PARAMS:  # a registered model's name becomes its folder, as submit records it
-            if params.get(key) in self.models:
-                params[key] = self.models[params[key]]
+        params = with_model_folders(params, self.models)  # as submit records it
         command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
