@@ -177,12 +177,17 @@ def job_view(job: JobDir) -> JobView:
 
 def tail(path: Any, n: int = 5) -> list[str]:
     """The last ``n`` lines of a text file (empty when it does not exist)."""
+    return tail_and_end(path, n)[0]
+
+
+def tail_and_end(path: Any, n: int) -> tuple[list[str], int]:
+    """The last ``n`` lines (read from at most the last 64 KB) and the offset where they end, so a
+    follower can continue from exactly there."""
     try:
         with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            data = fh.read().decode("utf-8", errors="replace")
+            end = fh.seek(0, 2)
+            fh.seek(max(0, end - 64 * 1024))
+            data = fh.read(end - fh.tell()).decode("utf-8", errors="replace")
     except FileNotFoundError:
-        return []
-    return data.splitlines()[-n:]
+        return [], 0
+    return data.splitlines()[-n:], end

@@ -72,17 +72,14 @@ def run(
 def _follow(ws: Workspace, job_id: str, lines: int = 0) -> int:
     """Print the log as it grows until the job ends; 0 when it is done, else 1."""
     from orienteer.jobs.reconcile import ingest_finished
-    from orienteer.jobs.status import job_view
+    from orienteer.jobs.status import job_view, tail_and_end
     from orienteer.jobs.store import find_job
 
     job = find_job(ws, job_id)
     position = 0
-    if lines and job.log_path.exists():
-        with open(job.log_path, "rb") as fh:
-            position = fh.seek(0, 2)  # the last lines, then follow from exactly where they end
-            fh.seek(max(0, position - 64 * 1024))
-            head = fh.read(position - fh.tell())
-        for line in head.decode("utf-8", errors="replace").splitlines()[-lines:]:
+    if lines:
+        last, position = tail_and_end(job.log_path, lines)  # then follow from exactly where they end
+        for line in last:
             console.print(line, highlight=False, markup=False)
     while True:
         if job.log_path.exists():
