@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries import SORTS, count_predictions, distinct_values, predictions_page, run_names_of
 from orienteer.tui.labels import category_name
-from tests.tui.pilot import drive
+from tests.tui.pilot import drive, until
 
 TASK = "Person perspective - Relative Direction"
 
@@ -40,19 +39,10 @@ def _head(app) -> str:
     return str(app.screen.query_one("#failures-head", Static).render())
 
 
-async def _until(pilot, condition, timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds (thread workers finish off the event loop)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
-
-
 async def _settle(pilot, app) -> None:
     """Process pending messages, then wait for the failures screen's background count."""
     await pilot.pause()
-    await _until(pilot, lambda: not getattr(app.screen, "counting", False))
+    await until(pilot, lambda: not getattr(app.screen, "counting", False))
 
 
 async def _open(pilot, app, filt: PredictionFilter | None = None) -> None:
@@ -290,7 +280,7 @@ def test_marked_rows_export_and_overwrite_question(app_factory, demo_ws, tmp_pat
         assert type(app.screen).__name__ == "ExportDialog"
         app.screen.query_one("#export-path", Input).value = str(path)
         await pilot.press("enter")
-        await _until(pilot, lambda: not getattr(app.screen, "busy", False))  # the dialog writes in a thread
+        await until(pilot, lambda: not getattr(app.screen, "busy", False))  # the dialog writes in a thread
         await _settle(pilot, app)
 
     async def scenario(pilot):
@@ -321,7 +311,7 @@ def test_marked_rows_export_and_overwrite_question(app_factory, demo_ws, tmp_pat
         assert "already exists" in str(app.screen.query_one("#export-error", Static).render())
         assert existing.read_text() == "keep me\n"
         await pilot.press("enter")
-        await _until(pilot, lambda: type(app.screen).__name__ == "FailuresScreen")
+        await until(pilot, lambda: type(app.screen).__name__ == "FailuresScreen")
         assert len(_read_csv(existing)) == _count(demo_ws, filt)
 
     drive(app, scenario)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import time
@@ -19,7 +18,9 @@ from orienteer.jobs.status import job_view
 from orienteer.jobs.store import JobDir, create_job, write_json
 from orienteer.tui.screens.launch import ConfirmScreen, LaunchScreen, LogScreen
 from orienteer.tui.widgets.pickers import PickerScreen
-from tests.tui.pilot import drive
+from tests.tui.pilot import drive, until
+
+JOB_WAIT_S = 60.0
 
 
 @pytest.fixture
@@ -31,14 +32,6 @@ def private_ws(demo_ws: Workspace, tmp_path: Path) -> Workspace:
     with ws.write() as con:
         con.execute("UPDATE benchmarks SET image_root = replace(image_root, ?, ?)", [str(demo_ws.root), str(root)])
     return ws
-
-
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.05)
 
 
 def jobs_table(app) -> DataTable:
@@ -61,7 +54,7 @@ def test_key_5_lists_jobs_with_progress_and_status(app_factory, private_ws):
 
     async def scenario(pilot):
         await pilot.press("5")
-        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 2)
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 2, timeout=JOB_WAIT_S)
         rows = {str(jobs_table(app).get_row_at(i)[0]): [str(c) for c in jobs_table(app).get_row_at(i)] for i in range(2)}
         assert rows[done.job_id][2] == "done" and "100%" in rows[done.job_id][3]
         assert rows[failed.job_id][2] == "failed"
@@ -69,11 +62,11 @@ def test_key_5_lists_jobs_with_progress_and_status(app_factory, private_ws):
         assert failed.job_id in detail(app) and "RuntimeError: asked to fail at step 1" in detail(app)
         assert "job run sleep" in detail(app)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), timeout=JOB_WAIT_S)
         log = app.screen.query_one(RichLog)
-        await until(pilot, lambda: any("Traceback" in str(line.text) for line in log.lines))
+        await until(pilot, lambda: any("Traceback" in str(line.text) for line in log.lines), timeout=JOB_WAIT_S)
         await pilot.press("escape")
-        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen", timeout=JOB_WAIT_S)
 
     drive(app, scenario)
 
@@ -86,14 +79,14 @@ def test_augment_from_failures_starts_a_flip_job_and_the_new_benchmark_arrives(a
         app.open_failures(filt)
         await pilot.pause()
         await until(pilot, lambda: type(app.screen).__name__ == "FailuresScreen" and not getattr(app.screen, "counting", False)
-                    and app.screen.query_one("#failures-table", DataTable).row_count > 0)
+                    and app.screen.query_one("#failures-table", DataTable).row_count > 0, timeout=JOB_WAIT_S)
         await pilot.press("space")  # mark the first row
-        await until(pilot, lambda: len(app.screen.marked) == 1)
+        await until(pilot, lambda: len(app.screen.marked) == 1, timeout=JOB_WAIT_S)
         await pilot.press("A")
-        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
         assert [o.split(":")[0] for o in app.screen.options] == ["flip", "hard-negatives"]
         await pilot.press("enter")  # flip
-        await until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
         command = str(app.screen.query_one("#launch-command", Static).render())
         assert f"--workspace {private_ws.root}" in command and "job run flip --bench demo --name demo-flip-" in command
         assert "--items ids-file:" in command
@@ -101,7 +94,7 @@ def test_augment_from_failures_starts_a_flip_job_and_the_new_benchmark_arrives(a
         marked = ids_file.read_text().split()
         assert len(marked) == 1
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen", timeout=JOB_WAIT_S)
         await until(pilot, lambda: "ingested: benchmark demo-flip-" in detail(app), timeout=120)
         assert "(1 items)" in detail(app)
 
@@ -116,7 +109,7 @@ def test_form_shows_errors_and_never_starts_an_invalid_job(app_factory, private_
 
     async def scenario(pilot):
         app.launch_jobs({"bench": "demo"}, ["eval"])
-        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"))
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"), timeout=JOB_WAIT_S)
         screen = app.screen
         model = screen.query_one("#param-model")
         model.value = ""
@@ -129,7 +122,7 @@ def test_form_shows_errors_and_never_starts_an_invalid_job(app_factory, private_
         await pilot.pause()
         assert "--batch-size expects a whole number" in str(screen.query_one("#launch-error", Static).render())
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+        await until(pilot, lambda: not isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
 
     drive(app, scenario)
     assert not list((private_ws.root / "jobs").glob("*-eval-*"))
@@ -143,12 +136,12 @@ def test_cancel_asks_first_then_stops_the_job(app_factory, private_ws):
         await pilot.press("5")
         await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and "running" in detail(app), timeout=30)
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=JOB_WAIT_S)
         await pilot.press("n")
         await pilot.pause(0.2)
         assert job_view(job).status == "running"
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=JOB_WAIT_S)
         await pilot.press("y")
         await until(pilot, lambda: job_view(job).status == "cancelled", timeout=30)
         await until(pilot, lambda: "cancelled" in detail(app), timeout=10)
@@ -162,9 +155,9 @@ def test_unimplemented_kinds_are_listed_and_cannot_start(app_factory, private_ws
 
     async def scenario(pilot):
         await pilot.press("5")
-        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen", timeout=JOB_WAIT_S)
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
         labels = app.screen.options
         dream = next(o for o in labels if o.startswith("dream"))
         assert dream.endswith("(not implemented yet)")
@@ -187,7 +180,7 @@ def test_training_loss_is_drawn_on_the_job_screen(app_factory, private_ws):
 
     async def scenario(pilot):
         await pilot.press("5")
-        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 1)
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen" and jobs_table(app).row_count == 1, timeout=JOB_WAIT_S)
         text = detail(app)
         assert "loss against step; last 0.1 at step 30" in text
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in text)  # Braille dots
@@ -207,14 +200,14 @@ def test_every_kind_form_opens_empty_and_prefilled(app_factory, private_ws, kind
     async def scenario(pilot):
         for values in ({}, prefill(KINDS[kind], context)):
             app.push_screen(LaunchScreen(kind, values))
-            await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#launch-command"))
+            await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#launch-command"), timeout=JOB_WAIT_S)
             await pilot.pause()
             command = str(app.screen.query_one("#launch-command", Static).render())
             error = str(app.screen.query_one("#launch-error", Static).render())
             assert f"job run {kind}" in command
             assert error or " --" in command or not any(p.required for p in KINDS[kind].params)
             await pilot.press("escape")
-            await until(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+            await until(pilot, lambda: not isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
 
     drive(app, scenario, size=(100, 30))
 
@@ -229,14 +222,14 @@ def test_a_registered_model_is_picked_from_a_list_and_the_command_shows_its_fold
 
     async def scenario(pilot):
         app.launch_jobs({"bench": "demo"}, ["eval"])
-        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"))
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#param-model"), timeout=JOB_WAIT_S)
         form = app.screen
         assert form.query_one("#param-model").has_focus  # the first required field still empty
         await pilot.press("ctrl+l")
-        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
         assert app.screen.options == ["my-lora"]
         await pilot.press("enter")
-        await until(pilot, lambda: app.screen is form)
+        await until(pilot, lambda: app.screen is form, timeout=JOB_WAIT_S)
         await pilot.pause()
         assert form.query_one("#param-model").value == "my-lora"
         command = str(form.query_one("#launch-command", Static).render())
@@ -244,7 +237,7 @@ def test_a_registered_model_is_picked_from_a_list_and_the_command_shows_its_fold
         # the benchmark field lists the workspace's benchmarks
         form.query_one("#param-bench").focus()
         await pilot.press("ctrl+l")
-        await until(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
         assert app.screen.options == ["demo"]
         await pilot.press("escape")
 
