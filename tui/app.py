@@ -13,6 +13,7 @@ import gc
 import importlib
 import threading
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
@@ -39,11 +40,20 @@ JOBS_POLL_S = 2.0
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 
 
-def _screen_factory(module: str, name: str) -> Callable[[], Screen[None]]:
-    """Import a screen's module only when the screen is first shown (start-up paints only the runs view)."""
+def _screen_factory(module: str, name: str, app: App[None]) -> Callable[[], Screen[None]]:
+    """Import a screen's module only when the screen is first shown (start-up paints only the runs view).
+
+    The new screen is marked as styled by the app's current CSS: it is, since it is styled when it
+    mounts. Unmarked, Textual's ``switch_mode`` took a brand-new mode screen for one that missed a
+    CSS change and refreshed the whole app's CSS twice (a full re-parse of every stylesheet source
+    each time): about 120 ms of each view's first visit on this machine.
+    """
 
     def make() -> Screen[None]:
-        return getattr(importlib.import_module(f"orienteer.tui.screens.{module}"), name)()
+        screen: Screen[None] = getattr(importlib.import_module(f"orienteer.tui.screens.{module}"), name)()
+        if isinstance(getattr(app, "_css_update_count", None), int):
+            screen._css_update_count = app._css_update_count  # type: ignore[attr-defined]
+        return screen
 
     return make
 
@@ -57,24 +67,36 @@ def _case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> obje
 # Imported in a background thread once the first screen is painted, so that the first visit of
 # each view does not pay for its imports. Not textual-image: in a real terminal it may probe the
 # terminal, which only the UI thread may do (see widgets/item_image.py).
-WARM_MODULES = ("failures", "confusion", "compare", "case", "help", "jobs", "launch")
+WARM_MODULES = ("failures", "confusion", "compare", "case", "help", "jobs", "launch", "export_dialog")
+# The parts of textual-image that do not probe anything when imported, and numpy, which its sixel
+# module pulls in (~200 ms): otherwise the first case view imports them on the UI thread.
+WARM_LIBRARIES = ("numpy", "PIL.ImageFilter", "textual_image._sixel", "textual_image._pixeldata", "textual_image._geometry")
 
 
-def _warm_up() -> None:
-    for module in WARM_MODULES:
-        importlib.import_module(f"orienteer.tui.screens.{module}")
+def _warm_up(app: OrienteerApp) -> None:
+    modules = [importlib.import_module(f"orienteer.tui.screens.{module}") for module in WARM_MODULES]
+    for library in WARM_LIBRARIES:
+        try:
+            importlib.import_module(library)
+        except ImportError:  # optional speed-up only: the case view imports what it needs itself
+            pass
+    try:
+        # The stylesheet belongs to the UI thread: register the views' CSS there, in one parse.
+        app.call_from_thread(app.preload_css, modules)
+    except Exception:  # noqa: BLE001 - the app is closing; the lazy path still works
+        return
     # What exists now (modules, the first screen, the stylesheet) lives as long as the app: keep it
     # out of the collector's full passes, which otherwise re-walk it during later key presses.
     gc.freeze()
 
 
-def _modes() -> dict[str, Callable[[], Screen[None]]]:
+def _modes(app: App[None]) -> dict[str, Callable[[], Screen[None]]]:
     return {
-        "runs": _screen_factory("runs", "RunsScreen"),
-        "confusion": _screen_factory("confusion", "ConfusionScreen"),
-        "failures": _screen_factory("failures", "FailuresScreen"),
-        "compare": _screen_factory("compare", "CompareScreen"),
-        "jobs": _screen_factory("jobs", "JobsScreen"),
+        "runs": _screen_factory("runs", "RunsScreen", app),
+        "confusion": _screen_factory("confusion", "ConfusionScreen", app),
+        "failures": _screen_factory("failures", "FailuresScreen", app),
+        "compare": _screen_factory("compare", "CompareScreen", app),
+        "jobs": _screen_factory("jobs", "JobsScreen", app),
     }
 
 
@@ -104,7 +126,8 @@ class OrienteerApp(App[None]):
         self.jobs = JobsMonitor(workspace)
         self.jobs_generation = 0
         self._jobs_polling = False
-        for name, factory in _modes().items():
+        self.css_preloaded: int | None = None  # sources added by preload_css, once it has run
+        for name, factory in _modes(self).items():
             self.add_mode(name, factory)
 
     # --- data ---------------------------------------------------------------------------------
@@ -123,7 +146,13 @@ class OrienteerApp(App[None]):
         self.set_interval(JOBS_POLL_S, self._poll_jobs)
 
     def _start_warm_up(self) -> None:
-        threading.Thread(target=_warm_up, name="orienteer-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, args=(self,), name="orienteer-warm-up", daemon=True).start()
+
+    def preload_css(self, modules: list[ModuleType]) -> None:
+        """Parse the CSS of every view now, while idle, not on each view's first visit (css_preload.py)."""
+        from orienteer.tui.css_preload import preload_css, widget_classes
+
+        self.css_preloaded = preload_css(self.stylesheet, widget_classes(modules))
 
     def on_unmount(self) -> None:
         self.cases.close()

@@ -227,6 +227,8 @@ class CaseScreen(OrienteerScreen):
         return self.case_list[self.index][1]
 
     def compose(self) -> ComposeResult:
+        # The layout class before the children mount: set later, it restyled and re-laid out them all.
+        self.set_class(self.app.size.width >= WIDE, "-wide", update=False)
         yield Header()
         yield Static(id="case-title", classes="screen-title")
         with CaseBody(id="case-body"):
