@@ -12,7 +12,9 @@ own code (``orienteer.jobs.model``):
                  sizes, with the reference and with the fast vision attention; also model-only;
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
-                 difference between the fast and the reference output.
+                 difference between the fast and the reference output; then grouped attention
+                 with transformers' Conv3d patch embedding, and the patch embedding alone (Conv3d
+                 vs the one-GEMM form the fast tower uses, ``patch_embed.py``).
 
 Prints items/s per figure (median of ``--repeats`` timed runs after a warm-up) and the ratios
 against (a), flushing a line as each section ends, and writes everything as JSON to ``--out``.
@@ -28,7 +30,9 @@ so an item is ~476 tokens, close to the real tokenizer's 458 of ARCHITECTURE.md 
 Measured on one H100 80GB (torch 2.11, transformers 5.24; 476 tokens/item, 391 of them image):
 official 5.56 items/s; vision tower 22.6 -> 83.4 images/s (reference -> grouped); score e2e 43.6
 items/s at batch 32 (49.9 model-only; 15.3 with the reference attention at 551 tokens); saliency
-18.1 items/s at batch 8.
+18.1 items/s at batch 8. Those figures predate the GEMM patch embedding (the tower's fast mode
+used Conv3d then); the next GPU run shows its share in ``vision_grouped_conv3d`` vs
+``vision_grouped`` and ``patch_embed_conv3d`` vs ``patch_embed_linear``.
 """
 
 from __future__ import annotations
@@ -184,6 +188,7 @@ def main() -> int:
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
     from orienteer.jobs.model.score import score_batch
+    from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
     from orienteer.jobs.model.vision_attention import patch_vision_attention, vision_attention_mode
 
     cuda = args.device.startswith("cuda")
@@ -316,6 +321,29 @@ def main() -> int:
             used = vision_attention_mode(model)
             outputs[used] = holder["out"]
             record(f"vision_{used}_bs{bs}", rate, rates, "(images/s, vision tower only)")
+        # The two halves of the fast tower apart: grouped attention with transformers' Conv3d patch
+        # embedding, and the patch embedding alone (Conv3d vs one GEMM, patch_embed.py).
+        patch_vision_attention(model, "grouped")
+        patch_patch_embed(model, linear=False)
+
+        def run_conv() -> int:
+            with torch.inference_mode():
+                visual(pv, grid_thw=grid)
+            return bs
+
+        rate, rates = median_rate(run_conv, args.repeats, sync)
+        record(f"vision_grouped_conv3d_bs{bs}", rate, rates, "(images/s, grouped attention, Conv3d patch embedding)")
+        for linear in (False, True):
+            patch_patch_embed(model, linear=linear)
+
+            def run_embed() -> int:
+                with torch.inference_mode():
+                    visual.patch_embed(pv)
+                return bs
+
+            rate, rates = median_rate(run_embed, args.repeats, sync)
+            record(f"patch_embed_{patch_embed_mode(model)}_bs{bs}", rate, rates, "(images/s, patch embedding alone)")
+        patch_vision_attention(model, "auto")
         ref = outputs["reference"].float()
         for used, out in outputs.items():
             if used != "reference":
