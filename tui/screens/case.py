@@ -28,6 +28,7 @@ from orienteer.tui.widgets.item_image import ItemImage, PreparedFrame, prepare_f
 from orienteer.tui.widgets.keybar import KeyBar
 
 WIDE = 120  # columns from which text and image sit side by side
+MAX_IMAGE_ROWS = 32  # side by side: the picture's height limit (more costs ~50 ms a case at 200x60)
 PROB_BAR = 12
 OUTCOME_STYLE = {"correct": "bold green", "wrong": "bold red", "unparsed": "bold yellow",
                  "invalid_option": "bold yellow"}
@@ -386,8 +387,9 @@ class CaseScreen(OrienteerScreen):
     def _layout(self, width: int, height: int) -> None:
         wide = width >= WIDE
         self.set_class(wide, "-wide")
-        # Tall enough to see, short enough to keep the text in view; the body scrolls anyway.
-        rows = max(8, min(20 if wide else 14, height - 8))
+        # Side by side, the picture may take the height (a tall terminal gets a big one); stacked,
+        # it stays short enough to keep the text in view. The body scrolls anyway.
+        rows = max(8, min(MAX_IMAGE_ROWS if wide else 14, height - 8))
         self.item_image.set_max_rows(rows)
 
     def on_mount(self) -> None:
