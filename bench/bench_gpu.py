@@ -12,9 +12,12 @@ own code (``orienteer.jobs.model``):
                  sizes, with the reference and with the fast vision attention; also model-only;
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
-                 difference between the fast and the reference output; then grouped attention
-                 with transformers' Conv3d patch embedding, and the patch embedding alone (Conv3d
-                 vs the one-GEMM form the fast tower uses, ``patch_embed.py``).
+                 difference between the fast and the reference output; then the fast tower
+                 without its fused RMSNorm (``fused_norm.py``), without its GEMM patch embedding,
+                 and the patch embedding alone (Conv3d vs one GEMM, ``patch_embed.py``).
+
+The fast path is what ``load_model`` sets up: grouped vision attention, the GEMM patch embedding
+and (half precision only) one-kernel RMSNorm in both towers; ``reference`` is transformers' code.
 
 Prints items/s per figure (median of ``--repeats`` timed runs after a warm-up) and the ratios
 against (a), flushing a line as each section ends, and writes everything as JSON to ``--out``.
@@ -30,9 +33,9 @@ so an item is ~476 tokens, close to the real tokenizer's 458 of ARCHITECTURE.md 
 Measured on one H100 80GB (torch 2.11, transformers 5.24; 476 tokens/item, 391 of them image):
 official 5.56 items/s; vision tower 22.6 -> 83.4 images/s (reference -> grouped); score e2e 43.6
 items/s at batch 32 (49.9 model-only; 15.3 with the reference attention at 551 tokens); saliency
-18.1 items/s at batch 8. Those figures predate the GEMM patch embedding (the tower's fast mode
-used Conv3d then); the next GPU run shows its share in ``vision_grouped_conv3d`` vs
-``vision_grouped`` and ``patch_embed_conv3d`` vs ``patch_embed_linear``.
+18.1 items/s at batch 8. Those figures predate the GEMM patch embedding and the fused norms
+(the fast path used Conv3d and transformers' RMSNorm then); the next GPU run shows their shares
+in ``vision_grouped`` vs ``vision_grouped_conv3d`` / ``vision_grouped_plain_norm``.
 """
 
 from __future__ import annotations
@@ -188,8 +191,15 @@ def main() -> int:
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
     from orienteer.jobs.model.score import score_batch
+    from orienteer.jobs.model.fused_norm import patch_rms_norm
     from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
     from orienteer.jobs.model.vision_attention import patch_vision_attention, vision_attention_mode
+
+    def set_path(mode: str) -> str:
+        """What ``load_model`` does: the vision attention mode, and fused norms unless ``reference``."""
+        used = patch_vision_attention(model, mode)
+        patch_rms_norm(model, fused=used != "reference")
+        return used
 
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -240,7 +250,7 @@ def main() -> int:
 
     # a. the official pattern ------------------------------------------------------------------
     def official() -> None:
-        patch_vision_attention(model, "reference")
+        set_path("reference")
         subset = items[: args.official_items]
 
         def one_by_one() -> int:
@@ -260,7 +270,7 @@ def main() -> int:
 
     # b. score mode ----------------------------------------------------------------------------
     def score(mode: str, bs: int, end_to_end: bool) -> None:
-        patch_vision_attention(model, mode)
+        set_path(mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
         letters = [list("ABCD")] * bs
@@ -284,7 +294,7 @@ def main() -> int:
 
     # c. saliency ------------------------------------------------------------------------------
     def saliency() -> None:
-        patch_vision_attention(model, "auto")
+        set_path("auto")
         bs = args.saliency_batch
         subset = items[: 2 * bs]
         enc = [encode(it) for it in subset]
@@ -308,7 +318,7 @@ def main() -> int:
         visual = model.model.visual
         outputs = {}
         for mode in ("reference", "auto", "grouped"):
-            if patch_vision_attention(model, mode) in outputs:
+            if set_path(mode) in outputs:
                 continue
             holder: dict[str, Any] = {}
 
@@ -321,9 +331,19 @@ def main() -> int:
             used = vision_attention_mode(model)
             outputs[used] = holder["out"]
             record(f"vision_{used}_bs{bs}", rate, rates, "(images/s, vision tower only)")
-        # The two halves of the fast tower apart: grouped attention with transformers' Conv3d patch
-        # embedding, and the patch embedding alone (Conv3d vs one GEMM, patch_embed.py).
-        patch_vision_attention(model, "grouped")
+        # The parts of the fast tower apart: without the fused norms (fused_norm.py), without the GEMM
+        # patch embedding, and the patch embedding alone (Conv3d vs one GEMM, patch_embed.py).
+        set_path("grouped")
+        patch_rms_norm(model, fused=False)
+
+        def run_plain_norm() -> int:
+            with torch.inference_mode():
+                visual(pv, grid_thw=grid)
+            return bs
+
+        rate, rates = median_rate(run_plain_norm, args.repeats, sync)
+        record(f"vision_grouped_plain_norm_bs{bs}", rate, rates, "(images/s, grouped attention, transformers' RMSNorm)")
+        set_path("grouped")
         patch_patch_embed(model, linear=False)
 
         def run_conv() -> int:
@@ -343,7 +363,7 @@ def main() -> int:
 
             rate, rates = median_rate(run_embed, args.repeats, sync)
             record(f"patch_embed_{patch_embed_mode(model)}_bs{bs}", rate, rates, "(images/s, patch embedding alone)")
-        patch_vision_attention(model, "auto")
+        set_path("auto")
         ref = outputs["reference"].float()
         for used, out in outputs.items():
             if used != "reference":
@@ -356,7 +376,7 @@ def main() -> int:
             from torch.profiler import ProfilerActivity, profile
 
             for mode in ("reference", "auto"):
-                patch_vision_attention(model, mode)
+                set_path(mode)
                 with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof, torch.inference_mode():
                     visual(pv, grid_thw=grid)
                     sync()

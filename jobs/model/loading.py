@@ -113,8 +113,9 @@ def load_model(
 ) -> LoadedModel:
     """Load ``model`` (folder or hub id) and its processor, apply ``adapter``, move to ``device``.
 
-    ``vision_attention``: ``auto`` (fast windowed attention, ``vision_attention.py``), or
-    ``reference`` (transformers' own code). Raises ``OrienteerError`` (one line) on any failure.
+    ``vision_attention``: ``auto`` (the fast path: windowed attention and a GEMM patch embedding,
+    ``vision_attention.py``, plus one-kernel RMSNorm in half precision, ``fused_norm.py``), or
+    ``reference`` (transformers' own code throughout). Raises ``OrienteerError`` (one line) on any failure.
     """
     base, implied_adapter = resolve_model_ref(model)
     adapter_path = check_adapter(adapter) or implied_adapter
@@ -147,6 +148,10 @@ def load_model(
     from orienteer.jobs.model.vision_attention import patch_vision_attention
 
     used = patch_vision_attention(net, vision_attention)
+    # The fast path includes one-kernel RMSNorm (half precision only; fused_norm.py); reference is all transformers.
+    from orienteer.jobs.model.fused_norm import patch_rms_norm
+
+    patch_rms_norm(net, fused=used != "reference")
     name = base if adapter_path is None else f"{base}+{adapter_path}"
     random_weights = is_random_weights(base) or (adapter_path is not None and is_random_weights(adapter_path))
     return LoadedModel(net, processor, name, base, adapter_path, random_weights, device, dtype, used)
