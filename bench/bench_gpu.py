@@ -7,9 +7,10 @@ own code (``orienteer.jobs.model``):
 
   a. official  - the ViewSpatial evaluate.py pattern: one item at a time, processor + ``generate``
                  of 4 tokens, transformers' reference vision attention;
-  b. score     - the eval job's score mode end to end (JPEG decode + preprocessing in threads,
-                 length-grouped batches, one forward with ``logits_to_keep=1``) at several batch
-                 sizes, with the reference and with the fast vision attention; also model-only;
+  b. score     - the eval job's score mode end to end (JPEG decode + preprocessing and rope
+                 positions in threads, length-grouped batches, one forward with
+                 ``logits_to_keep=1``) at several batch sizes, with the reference and with the fast
+                 path; also model-only, with and without the rope positions computed ahead;
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
                  difference between the fast and the reference output; then the fast tower
@@ -186,7 +187,7 @@ def main() -> int:
     import torch
     import transformers
 
-    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, to_device
+    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
     from orienteer.jobs.model.images import PixelBudget, load_images
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
@@ -220,8 +221,10 @@ def main() -> int:
     n_items = max(2 * max_bs, args.vision_batch, 16)
     items = make_items(tmp, n_items, args.width, args.height)
     budget = PixelBudget(max_pixels=args.pixels)
-    encode = item_encoder(processor, tmp, "official", budget)  # CPU preprocessing
-    encode_dev = item_encoder(processor, tmp, "official", budget, device=args.device)  # what the eval job does
+    positions = rope_positions(model)
+    encode = item_encoder(processor, tmp, "official", budget, positions=positions)  # CPU preprocessing
+    # what the eval job does in score mode: resize on the device, rope positions in the encoder threads
+    encode_dev = item_encoder(processor, tmp, "official", budget, device=args.device, positions=positions)
     sample = encode(items[0])
     results["tokens_per_item"] = sample.length
     results["image_tokens_per_item"] = int(sample.mm_token_type_ids.sum())
@@ -269,7 +272,8 @@ def main() -> int:
         record("official_generate4", rate, rates, "(one item at a time, reference attention)")
 
     # b. score mode ----------------------------------------------------------------------------
-    def score(mode: str, bs: int, end_to_end: bool) -> None:
+    def score(mode: str, bs: int, end_to_end: bool, model_rope: bool = False) -> None:
+        """``model_rope``: leave the rope positions to the model's forward (transformers' way) instead."""
         set_path(mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
@@ -277,11 +281,12 @@ def main() -> int:
         if end_to_end:
             def run() -> int:
                 for encoded, _ in Prefetcher(batches, encode_dev, workers=args.workers or None):
-                    batch = to_device(collate(encoded, pad_id), args.device, dtype)
+                    batch = to_device(collate(encoded, pad_id, positions=True), args.device, dtype)
                     score_batch(model, batch, letters[: len(encoded)], processor.tokenizer)
                 return len(subset)
         else:
-            ready = [to_device(collate([encode(it) for it in b], pad_id), args.device, dtype) for b in batches]
+            ready = [to_device(collate([encode(it) for it in b], pad_id, positions=not model_rope), args.device, dtype)
+                     for b in batches]
 
             def run() -> int:
                 for batch in ready:
@@ -289,7 +294,7 @@ def main() -> int:
                 return len(subset)
 
         rate, rates = median_rate(run, args.repeats, sync)
-        tag = "e2e" if end_to_end else "model_only"
+        tag = "e2e" if end_to_end else ("model_only_model_rope" if model_rope else "model_only")
         record(f"score_{vision_attention_mode(model)}_{tag}_bs{bs}", rate, rates)
 
     # c. saliency ------------------------------------------------------------------------------
@@ -397,6 +402,7 @@ def main() -> int:
         if best_bs:
             bs = int(best_bs.rsplit("bs", 1)[1])
             guarded(f"score_model_only_bs{bs}", lambda: score("auto", bs, False))
+            guarded(f"score_model_only_model_rope_bs{bs}", lambda: score("auto", bs, False, model_rope=True))
     if "saliency" in sections:
         guarded("saliency", saliency)
 

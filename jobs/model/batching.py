@@ -40,6 +40,7 @@ class Encoded:
     pixel_values: Any  # (patches, C*T*14*14) float
     image_grid_thw: Any  # (frames, 3) long
     sizes: list[tuple[int, int]] = field(default_factory=list)  # original (width, height) per frame
+    position_ids: Any = None  # (3, L) long: the model's 3-D rope positions, when computed ahead (rope_positions)
 
     @property
     def length(self) -> int:
@@ -106,8 +107,35 @@ def encode_item(processor: Any, item: Item, frames: Sequence[Any], style: str = 
                    [tuple(f.size) for f in frames])
 
 
-def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
-    """Left-pad token ids into one batch; concatenate every frame's patches in row order."""
+def rope_positions(model: Any) -> Callable[[Encoded], Any] | None:
+    """``positions(encoded)``: one item's (3, L) rope positions, as the model computes them; ``None``
+    for models without Qwen2.5-VL's ``get_rope_index``.
+
+    Qwen2.5-VL computes these inside its forward, between the vision tower and the language model,
+    in a Python loop over the batch's rows with a host-device sync per row: on a GPU the card waits
+    for it every batch. The value of a row depends on that row alone (padding gets 0s), so the
+    encoder threads compute it per item on the CPU and ``collate`` lays the rows out.
+    """
+    inner = getattr(model, "model", None)
+    get_rope_index = getattr(inner, "get_rope_index", None)
+    if get_rope_index is None:
+        return None
+
+    def positions(enc: Encoded) -> Any:
+        grid = enc.image_grid_thw if enc.image_grid_thw.shape[0] else None
+        pos, _ = get_rope_index(enc.input_ids[None], mm_token_type_ids=enc.mm_token_type_ids[None], image_grid_thw=grid)
+        return pos[:, 0, :]
+
+    return positions
+
+
+def collate(batch: Sequence[Encoded], pad_id: int, positions: bool = False) -> dict[str, Any]:
+    """Left-pad token ids into one batch; concatenate every frame's patches in row order.
+
+    ``positions``: also lay out the items' precomputed rope positions (``rope_positions``) as the
+    model's ``position_ids``, exactly as its own ``get_rope_index`` would for this padded batch;
+    for one forward pass (score, saliency), not for ``generate``, which tracks positions itself.
+    """
     import torch
 
     width = max(e.length for e in batch)
@@ -119,6 +147,11 @@ def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
         mask[row, width - e.length:] = 1
         mm[row, width - e.length:] = e.mm_token_type_ids
     out: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm}
+    if positions and all(e.position_ids is not None for e in batch):
+        pos = torch.zeros((3, len(batch), width), dtype=torch.long)  # padding: 0, as get_rope_index does
+        for row, e in enumerate(batch):
+            pos[:, row, width - e.length:] = e.position_ids
+        out["position_ids"] = pos
     if any(e.image_grid_thw.shape[0] for e in batch):
         out["pixel_values"] = torch.cat([e.pixel_values for e in batch], dim=0)
         out["image_grid_thw"] = torch.cat([e.image_grid_thw for e in batch], dim=0)
@@ -203,10 +236,14 @@ class Prefetcher:
 
 
 def item_encoder(processor: Any, root: Path, style: str, budget: PixelBudget,
-                 device: str | None = None) -> Callable[[Item], Encoded]:
-    """``encode(item)`` for the prefetcher: load the frames from disk, then ``encode_item``."""
+                 device: str | None = None, positions: Callable[[Encoded], Any] | None = None) -> Callable[[Item], Encoded]:
+    """``encode(item)`` for the prefetcher: load the frames from disk, ``encode_item``, and its rope
+    positions when ``positions`` (``rope_positions(model)``) is given."""
 
     def encode(item: Item) -> Encoded:
-        return encode_item(processor, item, load_images(item, root), style, budget, device=device)
+        enc = encode_item(processor, item, load_images(item, root), style, budget, device=device)
+        if positions is not None:
+            enc.position_ids = positions(enc)
+        return enc
 
     return encode

@@ -137,7 +137,9 @@ def run_eval(ctx: JobContext) -> RunOutput:
             f"{loaded.vision_attention}) loaded in {time.time() - started:.1f} s"
             + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
 
-    from orienteer.jobs.model.batching import Prefetcher, collate, estimate_length, item_encoder, plan_batches, to_device
+    from orienteer.jobs.model.batching import (
+        Prefetcher, collate, estimate_length, item_encoder, plan_batches, rope_positions, to_device,
+    )
     from orienteer.jobs.model.images import PixelBudget, first_missing, image_paths
 
     budget = PixelBudget(spec.max_pixels, spec.item_pixels)
@@ -174,7 +176,10 @@ def run_eval(ctx: JobContext) -> RunOutput:
     ctx.progress(n_done, total, "items", "resumed" if finished else "starting")
 
     todo = [k for k in range(len(plan_items)) if k not in finished]
-    encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device)
+    score_mode = spec.mode == "score"
+    # one forward per batch in score mode: its rope positions are computed by the encoder threads
+    positions = rope_positions(loaded.model) if score_mode else None
+    encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device, positions=positions)
     prefetch = Prefetcher([plan_items[k] for k in todo], encode, workers=spec.workers or None)
     t0, n_new = time.time(), 0
     for k, (encoded, failed) in zip(todo, prefetch):
@@ -183,8 +188,8 @@ def run_eval(ctx: JobContext) -> RunOutput:
             ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
         records: list[dict[str, Any]] = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed]
         if encoded:
-            batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
-            if spec.mode == "score":
+            batch = to_device(collate(encoded, loaded.pad_id, positions=score_mode), ctx.device, loaded.dtype)
+            if score_mode:
                 from orienteer.jobs.model.score import score_batch
 
                 scored = score_batch(loaded.model, batch, [e.item.option_letters for e in encoded], loaded.tokenizer)

@@ -96,3 +96,35 @@ def test_generate_returns_text_per_row(tiny: Any) -> None:
     alone = generate_batch(tiny.model, collate([encoded[1]], 0), tiny.tokenizer, max_new_tokens=5)
     assert alone[0] == replies[1]  # greedy and left padded: the same reply alone or in a batch
     assert clean_reply(" A.\x07\n") == "A.\ufffd"
+
+
+def test_precomputed_rope_positions_equal_the_models_own(tiny: Any) -> None:
+    """Per-item positions laid out by collate == get_rope_index on the padded batch; scores unchanged."""
+    from orienteer.jobs.model.batching import collate, rope_positions
+    from orienteer.jobs.model.score import score_batch
+
+    positions = rope_positions(tiny.model)
+    assert positions is not None
+    encoded = _items(tiny)  # different lengths, one item with two frames
+    for enc in encoded:
+        enc.position_ids = positions(enc)
+    pad = tiny.tokenizer.pad_token_id
+    batch = collate(encoded, pad, positions=True)
+    plain = collate(encoded, pad)
+    assert "position_ids" not in plain
+    expected, _ = tiny.model.model.get_rope_index(
+        plain["input_ids"], mm_token_type_ids=plain["mm_token_type_ids"], image_grid_thw=plain["image_grid_thw"],
+        attention_mask=plain["attention_mask"])
+    assert torch.equal(batch["position_ids"], expected)
+    letters = [list("ABCD")] * len(encoded)
+    with_pos = score_batch(tiny.model, batch, letters, tiny.tokenizer)
+    without = score_batch(tiny.model, plain, letters, tiny.tokenizer)
+    assert [s.probs for s in with_pos] == [s.probs for s in without]
+
+
+def test_text_only_items_get_plain_positions(tiny: Any) -> None:
+    from orienteer.jobs.model.batching import rope_positions
+
+    enc = _encode(tiny, "text", [], "Is it left?", 3)
+    pos = rope_positions(tiny.model)(enc)
+    assert torch.equal(pos, torch.arange(enc.length).expand(3, -1))
