@@ -40,6 +40,18 @@ JOBS_POLL_S = 2.0
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 
 
+THEME_ALIASES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+def resolve_theme(name: str, available: Iterable[str]) -> str:
+    """A Textual theme name for ``--theme`` (``dark``, ``light`` or a theme's own name), or a one-line error."""
+    names = sorted(available)
+    chosen = THEME_ALIASES.get(name.strip().lower(), name.strip())
+    if chosen not in names:
+        raise OrienteerError(f"--theme {name!r}: expected dark, light or one of {', '.join(names)}")
+    return chosen
+
+
 def _screen_factory(module: str, name: str, app: App[None]) -> Callable[[], Screen[None]]:
     """Import a screen's module only when the screen is first shown (start-up paints only the runs view).
 
@@ -114,8 +126,9 @@ class OrienteerApp(App[None]):
         Binding("ctrl+r", "refresh_data", "Refresh", show=False),
     ]
 
-    def __init__(self, workspace: Workspace, image_mode: str = "auto") -> None:
+    def __init__(self, workspace: Workspace, image_mode: str = "auto", theme: str = "dark") -> None:
         super().__init__()
+        self.theme = resolve_theme(theme, self.available_themes)
         self.workspace = workspace
         self.reader = WorkspaceReader(workspace)
         self.state = ViewState()
@@ -314,11 +327,12 @@ class OrienteerApp(App[None]):
             )
 
 
-def run_app(workspace: Workspace, image_mode: str = "auto") -> None:
+def run_app(workspace: Workspace, image_mode: str = "auto", theme: str = "dark") -> None:
+    app = OrienteerApp(workspace, image_mode=image_mode, theme=theme)  # an unknown theme fails here, before the terminal changes
     if image_mode == "auto":
         # textual-image asks the terminal what it can draw (kitty, sixel) when first imported;
         # once Textual reads the terminal, the answer would arrive as key presses.
         from orienteer.tui.widgets.item_image import preload_image_support
 
         preload_image_support()
-    OrienteerApp(workspace, image_mode=image_mode).run()
+    app.run()

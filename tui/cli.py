@@ -45,6 +45,7 @@ MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN
 class State:
     workspace: Optional[Path] = None
     images: str = "auto"
+    theme: str = "dark"
 
 
 ImagesOpt = Annotated[
@@ -55,14 +56,23 @@ ImagesOpt = Annotated[
 ]
 
 
+ThemeOpt = Annotated[
+    str,
+    typer.Option("--theme", envvar="ORIENTEER_THEME",
+                 help="Colours of the app: dark, light, or any Textual theme name (ctrl+p, Theme, switches live)."),
+]
+
+
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt = "auto") -> None:
+def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt = "auto",
+          theme: ThemeOpt = "dark") -> None:
     """Find out why a vision-language model gets spatial questions wrong.
 
     With no command, opens the app on the workspace.
     """
     State.workspace = workspace
     State.images = images
+    State.theme = theme
     if ctx.invoked_subcommand is None:
         with _errors():
             _open_app(_ws())
@@ -78,7 +88,7 @@ def _open_app(ws: Any) -> None:
         )
     from orienteer.tui.app import run_app
 
-    run_app(ws, image_mode=State.images)
+    run_app(ws, image_mode=State.images, theme=State.theme)
 
 
 def _ws() -> Any:

@@ -124,6 +124,24 @@ def test_no_workspace_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "no workspace at" in result.output
 
 
+def test_unknown_theme_is_one_line_before_the_app_starts(cli_ws):
+    for args, env in ((["--theme", "pink"], None), ([], {"ORIENTEER_THEME": "pink"})):
+        result = run_cli("-w", str(cli_ws), *args, env=env)
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "--theme 'pink': expected dark, light or one of" in lines[0]
+        assert "textual-light" in lines[0]
+
+
+def test_theme_names_resolve() -> None:
+    from orienteer.tui.app import resolve_theme
+
+    available = ["textual-dark", "textual-light", "nord"]
+    assert resolve_theme("light", available) == "textual-light"
+    assert resolve_theme("Dark", available) == "textual-dark"
+    assert resolve_theme("nord", available) == "nord"
+
+
 def test_console_script_entry_point(tmp_path, vs_bench_file):
     exe = shutil.which("orienteer", path=str(Path(sys.executable).parent))
     assert exe, "the orienteer console script is installed beside the interpreter"

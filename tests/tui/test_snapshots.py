@@ -27,3 +27,12 @@ def test_screen_snapshot(snap_compare, app_factory, name):
 def test_wide_snapshot(snap_compare, app_factory):
     app = app_factory(image_mode="halfcell")
     assert snap_compare(app, press=["3", "enter", "_"], terminal_size=(160, 45))
+
+
+def test_light_theme_snapshot(snap_compare, demo_ws):
+    """``--theme light``: the confusion heat map and bars on a light background."""
+    from orienteer.tui.app import OrienteerApp
+
+    app = OrienteerApp(demo_ws, image_mode="halfcell", theme="light")
+    assert app.theme == "textual-light"
+    assert snap_compare(app, press=["2", "_"], terminal_size=(120, 30))
