@@ -120,7 +120,9 @@ def load_model(
     base, implied_adapter = resolve_model_ref(model)
     adapter_path = check_adapter(adapter) or implied_adapter
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar is noise in a job's log (and its tail on the jobs screen)
     dtype = dtype if dtype is not None else model_dtype(device)
     try:
         processor = AutoProcessor.from_pretrained(base)
