@@ -165,7 +165,11 @@ class OrienteerApp(App[None]):
         """Parse the CSS of every view now, while idle, not on each view's first visit (css_preload.py)."""
         from orienteer.tui.css_preload import preload_css, widget_classes
 
-        self.css_preloaded = preload_css(self.stylesheet, widget_classes(modules))
+        try:
+            self.css_preloaded = preload_css(self.stylesheet, widget_classes(modules))
+        except Exception as exc:  # noqa: BLE001 - a speed-up only (and Textual internals): never break the app
+            self.log.warning(f"CSS preload skipped: {exc!r}")
+            self.css_preloaded = 0
 
     def on_unmount(self) -> None:
         self.cases.close()

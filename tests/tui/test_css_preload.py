@@ -78,3 +78,22 @@ def test_no_view_reparses_the_stylesheet_after_the_preload(app_factory, monkeypa
 
     drive(app, scenario)
     assert parses == [], f"the stylesheet was re-parsed on: {parses}"
+
+
+def test_a_failing_preload_leaves_the_app_working(app_factory, monkeypatch):
+    import orienteer.tui.css_preload as css_preload
+
+    def broken(*_args: Any) -> int:
+        raise AttributeError("a later Textual renamed something")
+
+    monkeypatch.setattr(css_preload, "preload_css", broken)
+    app = app_factory()
+
+    async def scenario(pilot: Any) -> None:
+        await until(pilot, lambda: app.css_preloaded is not None, timeout=15)
+        assert app.css_preloaded == 0
+        await pilot.press("2")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfusionScreen"
+
+    drive(app, scenario)
