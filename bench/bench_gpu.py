@@ -170,7 +170,8 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--pixels", type=int, default=640 * 480, help="max_pixels per image")
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--profile", action="store_true", help="print the top CUDA ops of one vision forward (ref, fast)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each fast figure, profile one more pass: top CUDA kernels and the GPU's busy share")
     parser.add_argument("--sections", default="official,score,saliency,vision")
     args = parser.parse_args()
     if args.tiny:
@@ -232,6 +233,28 @@ def main() -> int:
         f"({results['image_tokens_per_item']} image tokens)")
     pad_id = processor.tokenizer.pad_token_id
     figures = results["figures"]
+
+    def profile_once(label: str, fn: Callable[[], Any]) -> None:
+        """The top GPU kernels of one call of ``fn``, and how busy the GPU was: the kernels' summed time
+        over the wall time (the rest is the GPU waiting for the host: syncs, Python between launches).
+        The profiler slows the host a little, so read the busy share as a lower bound."""
+        from torch.profiler import ProfilerActivity, profile
+
+        sync()
+        t0 = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            fn()
+            sync()
+        wall = time.perf_counter() - t0
+        events = prof.key_averages()
+        kernel_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0)) for e in events)
+        busy = kernel_us / 1e6 / wall if wall else 0.0
+        results.setdefault("profiles", {})[label] = {"wall_ms": round(1000 * wall, 1),
+                                                      "gpu_kernels_ms": round(kernel_us / 1000, 1), "gpu_busy": round(busy, 3)}
+        save()
+        print(f"--- profile: {label}: wall {1000 * wall:.1f} ms, GPU kernels {kernel_us / 1000:.1f} ms "
+              f"(busy {100 * busy:.0f}%) ---")
+        print(events.table(sort_by="cuda_time_total", row_limit=15), flush=True)
 
     def record(name: str, rate: float, rates: list[float], extra: str = "") -> None:
         figures[name] = {"items_per_s": round(rate, 2), "samples": [round(r, 2) for r in rates]}
@@ -295,7 +318,10 @@ def main() -> int:
 
         rate, rates = median_rate(run, args.repeats, sync)
         tag = "e2e" if end_to_end else ("model_only_model_rope" if model_rope else "model_only")
-        record(f"score_{vision_attention_mode(model)}_{tag}_bs{bs}", rate, rates)
+        name = f"score_{vision_attention_mode(model)}_{tag}_bs{bs}"
+        record(name, rate, rates)
+        if args.profile and cuda and mode != "reference":
+            profile_once(f"{name} ({len(subset)} items)", run)
 
     # c. saliency ------------------------------------------------------------------------------
     def saliency() -> None:
@@ -378,15 +404,15 @@ def main() -> int:
                 say(f"vision {used} vs reference: max |diff| {diff:.3e} (relative to max |ref| {rel:.2e})")
         save()
         if args.profile and cuda:
-            from torch.profiler import ProfilerActivity, profile
-
             for mode in ("reference", "auto"):
                 set_path(mode)
-                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof, torch.inference_mode():
-                    visual(pv, grid_thw=grid)
-                    sync()
-                print(f"--- profile, vision tower, {mode} ---")
-                print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12), flush=True)
+
+                def tower() -> None:
+                    with torch.inference_mode():
+                        visual(pv, grid_thw=grid)
+
+                profile_once(f"vision tower, {mode}, batch {bs}", tower)
+            set_path("auto")
 
     if "official" in sections:
         guarded("official", official)
