@@ -169,7 +169,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--pixels", type=int, default=640 * 480, help="max_pixels per image")
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="encoder threads (0: the eval job's default)")
+    parser.add_argument("--e2e-workers", default="2,4", help="also time end to end at the best batch size with these thread counts")
     parser.add_argument("--profile", action="store_true",
                         help="after each fast figure, profile one more pass: top CUDA kernels and the GPU's busy share")
     parser.add_argument("--sections", default="official,score,saliency,vision")
@@ -295,16 +296,19 @@ def main() -> int:
         record("official_generate4", rate, rates, "(one item at a time, reference attention)")
 
     # b. score mode ----------------------------------------------------------------------------
-    def score(mode: str, bs: int, end_to_end: bool, model_rope: bool = False, cpu_prep: bool = False) -> None:
+    def score(mode: str, bs: int, end_to_end: bool, model_rope: bool = False, cpu_prep: bool = False,
+              workers: int | None = None) -> None:
         """``model_rope``: leave the rope positions to the model's forward (transformers' way) instead;
-        ``cpu_prep``: end to end with the images resized on the CPU (the threads), not on the device."""
+        ``cpu_prep``: end to end with the images resized on the CPU (the threads), not on the device;
+        ``workers``: encoder threads (default ``--workers``, else the eval job's default)."""
+        threads = workers or args.workers or None
         set_path(mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
         letters = [list("ABCD")] * bs
         if end_to_end:
             def run() -> int:
-                for encoded, _ in Prefetcher(batches, encode if cpu_prep else encode_dev, workers=args.workers or None):
+                for encoded, _ in Prefetcher(batches, encode if cpu_prep else encode_dev, workers=threads):
                     batch = to_device(collate(encoded, pad_id, positions=True), args.device, dtype)
                     score_batch(model, batch, letters[: len(encoded)], processor.tokenizer)
                 return len(subset)
@@ -319,6 +323,8 @@ def main() -> int:
 
         rate, rates = median_rate(run, args.repeats, sync)
         tag = ("e2e_cpu_prep" if cpu_prep else "e2e") if end_to_end else ("model_only_model_rope" if model_rope else "model_only")
+        if workers:
+            tag += f"_{workers}threads"
         name = f"score_{vision_attention_mode(model)}_{tag}_bs{bs}"
         record(name, rate, rates)
         if args.profile and cuda and mode != "reference":
@@ -431,13 +437,16 @@ def main() -> int:
             guarded(f"score_model_only_bs{bs}", lambda: score("auto", bs, False))
             guarded(f"score_model_only_model_rope_bs{bs}", lambda: score("auto", bs, False, model_rope=True))
             guarded(f"score_e2e_cpu_prep_bs{bs}", lambda: score("auto", bs, True, cpu_prep=True))
+            # fewer encoder threads: less competition for the GIL with the thread that drives the GPU
+            for n in (int(w) for w in args.e2e_workers.split(",") if w):
+                guarded(f"score_e2e_{n}threads_bs{bs}", lambda n=n: score("auto", bs, True, workers=n))
     if "saliency" in sections:
         guarded("saliency", saliency)
 
     # summary ------------------------------------------------------------------------------------
     base = figures.get("official_generate4", {}).get("items_per_s")
     fast_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_") and "e2e" in k and "reference" not in k
-                   and "cpu_prep" not in k}  # what the eval job runs
+                   and "cpu_prep" not in k and "threads" not in k}  # what the eval job runs (its defaults)
     ref_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_reference")}
     summary: dict[str, Any] = {}
     if fast_scores:
