@@ -371,26 +371,17 @@ def main() -> int:
             record(f"vision_{used}_bs{bs}", rate, rates, "(images/s, vision tower only)")
         # The parts of the fast tower apart: without the fused norms (fused_norm.py), without the GEMM
         # patch embedding, and the patch embedding alone (Conv3d vs one GEMM, patch_embed.py).
-        set_path("grouped")
-        patch_rms_norm(model, fused=False)
-
-        def run_plain_norm() -> int:
+        def tower() -> int:
             with torch.inference_mode():
                 visual(pv, grid_thw=grid)
             return bs
 
-        rate, rates = median_rate(run_plain_norm, args.repeats, sync)
-        record(f"vision_grouped_plain_norm_bs{bs}", rate, rates, "(images/s, grouped attention, transformers' RMSNorm)")
-        set_path("grouped")
-        patch_patch_embed(model, linear=False)
-
-        def run_conv() -> int:
-            with torch.inference_mode():
-                visual(pv, grid_thw=grid)
-            return bs
-
-        rate, rates = median_rate(run_conv, args.repeats, sync)
-        record(f"vision_grouped_conv3d_bs{bs}", rate, rates, "(images/s, grouped attention, Conv3d patch embedding)")
+        for name, switch_off, what in (("plain_norm", lambda: patch_rms_norm(model, fused=False), "transformers' RMSNorm"),
+                                       ("conv3d", lambda: patch_patch_embed(model, linear=False), "Conv3d patch embedding")):
+            set_path("grouped")
+            switch_off()
+            rate, rates = median_rate(tower, args.repeats, sync)
+            record(f"vision_grouped_{name}_bs{bs}", rate, rates, f"(images/s, grouped attention, {what})")
         for linear in (False, True):
             patch_patch_embed(model, linear=linear)
 
@@ -413,11 +404,6 @@ def main() -> int:
         if args.profile and cuda:
             for mode in ("reference", "auto"):
                 set_path(mode)
-
-                def tower() -> None:
-                    with torch.inference_mode():
-                        visual(pv, grid_thw=grid)
-
                 profile_once(f"vision tower, {mode}, batch {bs}", tower)
             set_path("auto")
 

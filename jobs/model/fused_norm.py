@@ -14,8 +14,9 @@ keeps transformers' own code, so CPU numbers are the reference's exactly.
 
 from __future__ import annotations
 
-from types import MethodType
 from typing import Any
+
+from orienteer.jobs.model.forward_patch import is_patched, set_forward
 
 
 def _fused_forward(self: Any, hidden_states: Any) -> Any:
@@ -40,12 +41,7 @@ def _norm_modules(model: Any) -> list[Any]:
 def patch_rms_norm(model: Any, fused: bool = True) -> int:
     """Switch every HF-style RMSNorm of ``model`` to the fused form, or back; the number switched."""
     modules = _norm_modules(model)
-    for module in modules:
-        if fused:
-            module.forward = MethodType(_fused_forward, module)
-        else:
-            module.__dict__.pop("forward", None)
-    return len(modules)
+    return set_forward(modules, _fused_forward if fused else None)
 
 
 def rms_norm_mode(model: Any) -> str:
@@ -53,4 +49,4 @@ def rms_norm_mode(model: Any) -> str:
     modules = _norm_modules(model)
     if not modules:
         return "none"
-    return "fused" if "forward" in modules[0].__dict__ else "reference"
+    return "fused" if is_patched(modules[0]) else "reference"

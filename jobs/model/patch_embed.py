@@ -12,8 +12,9 @@ pixels as before (saliency needs them).
 
 from __future__ import annotations
 
-from types import MethodType
 from typing import Any
+
+from orienteer.jobs.model.forward_patch import is_patched, set_forward
 
 
 def _linear_forward(self: Any, hidden_states: Any) -> Any:
@@ -43,12 +44,7 @@ def _patch_embed_modules(model: Any) -> list[Any]:
 def patch_patch_embed(model: Any, linear: bool = True) -> int:
     """Switch ``model``'s vision patch embedding to the GEMM (``linear``) or back to Conv3d; the count patched."""
     modules = _patch_embed_modules(model)
-    for module in modules:
-        if linear:
-            module.forward = MethodType(_linear_forward, module)
-        else:
-            module.__dict__.pop("forward", None)
-    return len(modules)
+    return set_forward(modules, _linear_forward if linear else None)
 
 
 def patch_embed_mode(model: Any) -> str:
@@ -56,4 +52,4 @@ def patch_embed_mode(model: Any) -> str:
     modules = _patch_embed_modules(model)
     if not modules:
         return "none"
-    return "linear" if "forward" in modules[0].__dict__ else "conv3d"
+    return "linear" if is_patched(modules[0]) else "conv3d"

@@ -24,8 +24,9 @@ forward pass for all layers, not once per layer. Gradients flow through both (sa
 
 from __future__ import annotations
 
-from types import MethodType
 from typing import Any
+
+from orienteer.jobs.model.forward_patch import is_patched, set_forward
 
 MODES = ("auto", "grouped", "varlen", "reference")
 _MAX_PLANS = 4
@@ -208,15 +209,15 @@ def patch_vision_attention(model: Any, mode: str = "auto") -> str:
     chosen = resolve_mode(model, mode)
     # The fast tower also embeds patches with one GEMM (patch_embed.py); reference is transformers' own.
     patch_patch_embed(model, linear=chosen != "reference")
+    if chosen == "reference":
+        set_forward(modules, None)
+        return chosen
     cache = _PlanCache()
     cache.modules = modules
     for module in modules:
-        if chosen == "reference":
-            module.__dict__.pop("forward", None)
-            continue
         module._orienteer_mode = chosen
         module._orienteer_plans = cache
-        module.forward = MethodType(_fast_forward, module)
+    set_forward(modules, _fast_forward)
     return chosen
 
 
@@ -225,4 +226,4 @@ def vision_attention_mode(model: Any) -> str:
     modules = _attention_modules(model)
     if not modules:
         return "none"
-    return getattr(modules[0], "_orienteer_mode", "reference") if "forward" in modules[0].__dict__ else "reference"
+    return getattr(modules[0], "_orienteer_mode", "reference") if is_patched(modules[0]) else "reference"
