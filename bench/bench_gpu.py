@@ -337,7 +337,7 @@ def main() -> int:
         subset = items[: 2 * bs]
         enc = [encode(it) for it in subset]
         chunks = [enc[i:i + bs] for i in range(0, len(enc), bs)]
-        ready = [(to_device(collate(c, pad_id), args.device, dtype), c) for c in chunks]
+        ready = [(to_device(collate(c, pad_id, positions=True), args.device, dtype), c) for c in chunks]
 
         def run() -> int:
             for batch, c in ready:

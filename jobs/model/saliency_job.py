@@ -115,7 +115,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     ctx.log(f"model {loaded.name} on {ctx.device}; {len(items)} items; target {spec.target}; prompt {prompt}"
             + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
 
-    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, to_device
+    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
     from orienteer.jobs.model.images import PixelBudget, first_missing, load_images
     from orienteer.jobs.model.saliency import metrics, saliency_batch, write_frame_files
     from orienteer.jobs.model.score import letter_token_id
@@ -140,7 +140,8 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     n_done = len(done)
     ctx.progress(n_done, total, "items", "resumed" if done else "starting")
     budget = PixelBudget(max_pixels, item_pixels)
-    encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device)
+    # one forward (and backward) per batch: rope positions come from the encoder threads, as in score mode
+    encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device, positions=rope_positions(loaded.model))
     chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]
     prefetch = Prefetcher([[w[0] for w in chunk] for chunk in chunks], encode, workers=spec.workers or None)
     t0 = time.time()
@@ -151,7 +152,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
         if not encoded:
             continue
         letters = {w[0].item_id: (w[1], w[2]) for w in chunk}
-        batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
+        batch = to_device(collate(encoded, loaded.pad_id, positions=True), ctx.device, loaded.dtype)
         targets = [letter_token_id(loaded.tokenizer, letters[e.item.item_id][0]) for e in encoded]
         maps = saliency_batch(loaded.model, batch, targets, [e.sizes for e in encoded], loaded.processor.image_processor)
         records = []

@@ -110,3 +110,20 @@ def test_frame_files(tmp_path: Path) -> None:
     assert Image.open(paths["saliency"]).size == (64, 48) and Image.open(paths["saliency"]).mode == "L"
     assert Image.open(paths["saliency-overlay"]).size == (64, 48)
     assert np.array_equal(np.load(paths["saliency-raw"]), sal)
+
+
+def test_precomputed_rope_positions_give_the_same_gradients(tiny: Any) -> None:
+    """The saliency job passes the encoder threads' rope positions: gradients are unchanged."""
+    from orienteer.jobs.model.batching import collate, rope_positions
+    from orienteer.jobs.model.saliency import pixel_gradients
+
+    a = _encoded(tiny.processor, [(160, 120), (90, 70)])
+    b = _encoded(tiny.processor, [(300, 200)])
+    positions = rope_positions(tiny.model)
+    for enc in (a, b):
+        enc.position_ids = positions(enc)
+    target = tiny.tokenizer.convert_tokens_to_ids("A")
+    plain, _ = pixel_gradients(tiny.model, collate([a, b], 0), [target, target])
+    ahead, _ = pixel_gradients(tiny.model, collate([a, b], 0, positions=True), [target, target])
+    assert plain.abs().sum() > 0
+    assert torch.equal(ahead, plain)
