@@ -172,7 +172,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="encoder threads (0: the eval job's default)")
     parser.add_argument("--e2e-workers", default="2,4", help="also time end to end at the best batch size with these thread counts")
     parser.add_argument("--profile", action="store_true",
-                        help="after each fast figure, profile one more pass: top CUDA kernels and the GPU's busy share")
+                        help="after each fast figure, profile one more pass: top CUDA kernels and the GPU's busy share; "
+                             "for model-only score, also where the host waits for the GPU")
     parser.add_argument("--sections", default="official,score,saliency,vision")
     args = parser.parse_args()
     if args.tiny:
@@ -257,6 +258,31 @@ def main() -> int:
               f"(busy {100 * busy:.0f}%) ---")
         print(events.table(sort_by="cuda_time_total", row_limit=15), flush=True)
 
+    def sync_sites(label: str, fn: Callable[[], Any]) -> None:
+        """Where one call of ``fn`` makes the host wait for the GPU (``torch.cuda.set_sync_debug_mode``):
+        each such point inside a forward leaves the GPU idle while Python prepares the next kernels."""
+        import warnings
+        from collections import Counter
+
+        sync()
+        sites: Counter[str] = Counter()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        sync()
+        for w in caught:
+            if "synchroniz" in str(w.message):
+                sites[f"{Path(w.filename).name}:{w.lineno}"] += 1
+        results.setdefault("sync_sites", {})[label] = dict(sites.most_common())
+        save()
+        print(f"--- host-device syncs: {label}: {sum(sites.values())} at {len(sites)} places ---")
+        for site, n in sites.most_common(20):
+            print(f"  {n:5d}  {site}")
+
     def record(name: str, rate: float, rates: list[float], extra: str = "") -> None:
         figures[name] = {"items_per_s": round(rate, 2), "samples": [round(r, 2) for r in rates]}
         say(f"{name:<28} {rate:8.2f} items/s {extra}")
@@ -329,6 +355,8 @@ def main() -> int:
         record(name, rate, rates)
         if args.profile and cuda and mode != "reference":
             profile_once(f"{name} ({len(subset)} items)", run)
+            if not end_to_end:
+                sync_sites(f"{name} ({len(subset)} items)", run)
 
     # c. saliency ------------------------------------------------------------------------------
     def saliency() -> None:
