@@ -1,0 +1,38 @@
+"""The GPU benchmark is run by whoever next gets a GPU, in one prepared call: keep it runnable.
+
+``bench/gpu_check.sh`` runs here with the tiny model on the CPU (the same code paths, small
+shapes), so a change that breaks a figure shows up in CI, not on the rare GPU machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("timeout") is None or shutil.which("bash") is None, reason="needs bash and timeout")
+def test_gpu_check_runs_both_scripts_on_the_cpu(tmp_path: Path) -> None:
+    env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    infer = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert infer["errors"] == {}
+    figures = set(infer["figures"])
+    for name in ("official_generate4", "vision_reference_bs", "vision_grouped_bs", "vision_grouped_plain_norm_bs",
+                 "vision_grouped_conv3d_bs", "patch_embed_conv3d_bs", "patch_embed_linear_bs", "score_grouped_e2e_bs",
+                 "score_grouped_model_only_bs", "score_grouped_model_only_model_rope_bs", "score_grouped_e2e_cpu_prep_bs",
+                 "score_grouped_e2e_2threads_bs", "saliency_grouped_bs"):
+        assert any(f.startswith(name) for f in figures), f"no {name}* figure in {sorted(figures)}"
+    assert infer["summary"]["score_best"]["figure"].startswith("score_grouped_e2e_bs")
+    train = json.loads((tmp_path / "bench_train_gpu.json").read_text())
+    assert {row["method"] for row in train["rows"]} == {"lora", "full-llm"}
+    assert (tmp_path / "bench_gpu.log").read_text().count("items/s") > 10
