@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -27,25 +27,30 @@ def kinds(as_json: JsonOpt = False) -> None:
     """The job kinds, their options, and which are implemented."""
     from orienteer.jobs.kinds import KINDS
 
-    rows = []
-    for kind in KINDS.values():
-        params = kind.params
-        rows.append({
-            "kind": kind.name, "available": kind.available, "gpu": kind.needs_gpu, "summary": kind.summary,
-            "options": [{"flag": p.flag, "type": p.type, "default": p.default, "required": p.required, "help": p.help,
-                         "choices": list(p.choices)} for p in params],
-        })
+    rows = [_kind_row(kind) for kind in KINDS.values()]
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        mark = "" if row["available"] else "  [yellow](not implemented yet)[/]"
-        gpu = " [dim](GPU)[/]" if row["gpu"] else ""
-        console.print(f"[bold]{row['kind']}[/]{gpu}  {row['summary']}{mark}", highlight=False)
-        for opt in row["options"]:
-            req = " [red]required[/]" if opt["required"] else f" [dim]default {opt['default']}[/]"
-            choices = f" [dim]({'|'.join(opt['choices'])})[/]" if opt["choices"] else ""
-            console.print(f"    {opt['flag']:<18} {opt['help']}{choices}{req}", highlight=False)
+        _print_kind(row)
+
+
+def _kind_row(kind: Any) -> dict[str, Any]:
+    return {
+        "kind": kind.name, "available": kind.available, "gpu": kind.needs_gpu, "summary": kind.summary,
+        "options": [{"flag": p.flag, "type": p.type, "default": p.default, "required": p.required, "help": p.help,
+                     "choices": list(p.choices)} for p in kind.params],
+    }
+
+
+def _print_kind(row: dict[str, Any]) -> None:
+    mark = "" if row["available"] else "  [yellow](not implemented yet)[/]"
+    gpu = " [dim](GPU)[/]" if row["gpu"] else ""
+    console.print(f"[bold]{row['kind']}[/]{gpu}  {row['summary']}{mark}", highlight=False)
+    for opt in row["options"]:
+        req = " [red]required[/]" if opt["required"] else f" [dim]default {opt['default']}[/]"
+        choices = f" [dim]({'|'.join(opt['choices'])})[/]" if opt["choices"] else ""
+        console.print(f"    {opt['flag']:<18} {opt['help']}{choices}{req}", highlight=False)
 
 
 @job_app.command(
@@ -57,8 +62,15 @@ def run(
     kind: Annotated[str, typer.Argument(help="Job kind (orienteer job kinds lists them and their options).")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow the log until the job ends; exit 1 if it failed.")] = False,
 ) -> None:
-    """Start a job in the background: orienteer job run KIND --option value ..."""
+    """Start a job in the background: orienteer job run KIND --option value ... (KIND --help: its options)"""
     with _errors():
+        if any(arg in ("--help", "-h") for arg in ctx.args):
+            from orienteer.jobs.kinds import get_kind
+
+            row = _kind_row(get_kind(kind))
+            console.print(f"orienteer job run {kind} --option value ... [--wait]", highlight=False)
+            _print_kind(row)
+            return
         from orienteer.jobs.api import submit_args
 
         ws = _ws()

@@ -10,7 +10,7 @@ from typing import Any
 
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.prompt import PROMPT_NAMES
-from orienteer.jobs.model.vision_attention import MODES
+from orienteer.jobs.kinds.shared import FAST_PATH, WORKERS
 from orienteer.jobs.params import Param
 
 SUMMARY = "evaluate a model on a benchmark (score or generate mode)"
@@ -27,9 +27,8 @@ PARAMS = (
     Param("prompt", "choice", "official", help="prompt style (official = ViewSpatial evaluate.py)", choices=PROMPT_NAMES),
     Param("items", "str", None, help="item filter: task:NAME;ids:A,B;ids-file:PATH;failures:RUN;limit:N"),
     Param("max_new_tokens", "int", 16, help="generate mode: reply length cap"),
-    Param("workers", "int", 0, help="preprocessing threads (0 = automatic)"),
-    Param("vision_attention", "choice", "auto", help="vision-tower attention: auto (fast), grouped, varlen, reference",
-          choices=MODES),
+    WORKERS,
+    FAST_PATH,
 )
 
 

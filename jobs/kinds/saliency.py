@@ -9,7 +9,7 @@ from typing import Any
 
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.prompt import PROMPT_NAMES
-from orienteer.jobs.model.vision_attention import MODES
+from orienteer.jobs.kinds.shared import FAST_PATH, WORKERS
 from orienteer.jobs.params import Param
 
 SUMMARY = "input-gradient saliency maps for chosen items of a run"
@@ -24,9 +24,8 @@ PARAMS = (
     Param("max_pixels", "int", None, help="pixel cap per image (default: the run's)"),
     Param("item_pixels", "int", None, help="pixel budget per item across frames (default: the run's)"),
     Param("batch_size", "int", 4, help="items per forward+backward pass"),
-    Param("workers", "int", 0, help="preprocessing threads (0 = automatic)"),
-    Param("vision_attention", "choice", "auto", help="vision-tower attention: auto (fast), grouped, varlen, reference",
-          choices=MODES),
+    WORKERS,
+    FAST_PATH,
 )
 
 

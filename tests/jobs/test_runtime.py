@@ -228,6 +228,11 @@ def test_cli_job_commands(ws_with_bench: Workspace) -> None:
     assert typo.returncode == 2 and "--steps expects a whole number" in typo.stderr
     kinds = json.loads(cli(ws_with_bench, "job", "kinds", "--json").stdout)
     assert {k["kind"] for k in kinds} >= {"flip", "eval", "saliency", "train", "box-prompt", "cot", "replay"}
+    usage = cli(ws_with_bench, "job", "run", "sleep", "--help")  # a kind's options; nothing starts
+    assert usage.returncode == 0 and "--steps" in usage.stdout and "--seconds" in usage.stdout
+    assert len(json.loads(cli(ws_with_bench, "job", "list", "--json").stdout)) == len(listed)
+    unknown = cli(ws_with_bench, "job", "run", "nope", "-h")
+    assert unknown.returncode == 2 and "unknown job kind 'nope'" in unknown.stderr and not unknown.stdout
 
 
 def test_a_second_live_job_with_the_same_spec_is_refused(ws_with_bench: Workspace) -> None:
