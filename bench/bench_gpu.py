@@ -197,13 +197,8 @@ def main() -> int:
     from orienteer.jobs.model.score import score_batch
     from orienteer.jobs.model.fused_norm import patch_rms_norm
     from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
-    from orienteer.jobs.model.vision_attention import patch_vision_attention, vision_attention_mode
-
-    def set_path(mode: str) -> str:
-        """What ``load_model`` does: the vision attention mode, and fused norms unless ``reference``."""
-        used = patch_vision_attention(model, mode)
-        patch_rms_norm(model, fused=used != "reference")
-        return used
+    from orienteer.jobs.model.loading import set_fast_path
+    from orienteer.jobs.model.vision_attention import vision_attention_mode
 
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -303,7 +298,7 @@ def main() -> int:
 
     # a. the official pattern ------------------------------------------------------------------
     def official() -> None:
-        set_path("reference")
+        set_fast_path(model, "reference")
         subset = items[: args.official_items]
 
         def one_by_one() -> int:
@@ -328,7 +323,7 @@ def main() -> int:
         ``cpu_prep``: end to end with the images resized on the CPU (the threads), not on the device;
         ``workers``: encoder threads (default ``--workers``, else the eval job's default)."""
         threads = workers or args.workers or None
-        set_path(mode)
+        set_fast_path(model, mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
         letters = [list("ABCD")] * bs
@@ -360,7 +355,7 @@ def main() -> int:
 
     # c. saliency ------------------------------------------------------------------------------
     def saliency() -> None:
-        set_path("auto")
+        set_fast_path(model, "auto")
         bs = args.saliency_batch
         subset = items[: 2 * bs]
         enc = [encode(it) for it in subset]
@@ -384,7 +379,7 @@ def main() -> int:
         visual = model.model.visual
         outputs = {}
         for mode in ("reference", "auto", "grouped"):
-            if set_path(mode) in outputs:
+            if set_fast_path(model, mode) in outputs:
                 continue
             holder: dict[str, Any] = {}
 
@@ -406,7 +401,7 @@ def main() -> int:
 
         for name, switch_off, what in (("plain_norm", lambda: patch_rms_norm(model, fused=False), "transformers' RMSNorm"),
                                        ("conv3d", lambda: patch_patch_embed(model, linear=False), "Conv3d patch embedding")):
-            set_path("grouped")
+            set_fast_path(model, "grouped")
             switch_off()
             rate, rates = median_rate(tower, args.repeats, sync)
             record(f"vision_grouped_{name}_bs{bs}", rate, rates, f"(images/s, grouped attention, {what})")
@@ -420,7 +415,7 @@ def main() -> int:
 
             rate, rates = median_rate(run_embed, args.repeats, sync)
             record(f"patch_embed_{patch_embed_mode(model)}_bs{bs}", rate, rates, "(images/s, patch embedding alone)")
-        set_path("auto")
+        set_fast_path(model, "auto")
         ref = outputs["reference"].float()
         for used, out in outputs.items():
             if used != "reference":
@@ -431,9 +426,9 @@ def main() -> int:
         save()
         if args.profile and cuda:
             for mode in ("reference", "auto"):
-                set_path(mode)
+                set_fast_path(model, mode)
                 profile_once(f"vision tower, {mode}, batch {bs}", tower)
-            set_path("auto")
+            set_fast_path(model, "auto")
 
     if "official" in sections:
         guarded("official", official)

@@ -14,7 +14,7 @@ bound: ~3,000 small kernels per step, so it varies with the host); full-llm at b
 The steps are the train kind's own code (``jobs.model.train``: ``prepare_model``, ``upcast_trainable``,
 ``answer_loss_sum``, ``make_optimizer``): bf16 frozen weights, fp32 trainable weights under bf16
 autocast, AdamW (fused on CUDA), the loss on the answer tokens only, the vision tower patched like
-the loader does (``patch_vision_attention(model, "auto")``, ``patch_rms_norm``). One synthetic batch: each item is one
+the loader does (``set_fast_path(model, "auto")``). One synthetic batch: each item is one
 640x480 image (grid 34x46 patches = 391 merged tokens) plus text, 458 tokens in all as in
 ARCHITECTURE.md section 9, and a 4-token answer.
 
@@ -81,18 +81,16 @@ def build_model(tiny: bool, device: str) -> Any:
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from orienteer.jobs.model.loading import set_fast_path
     from orienteer.jobs.model.tiny import qwen25vl_3b_config, tiny_config
-    from orienteer.jobs.model.vision_attention import patch_vision_attention
 
     config = tiny_config() if tiny else qwen25vl_3b_config()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation="sdpa")
-    mode = patch_vision_attention(model, "auto")
-    from orienteer.jobs.model.fused_norm import patch_rms_norm
-
-    patch_rms_norm(model, fused=True)  # as load_model does (frozen bf16 norms; trainable fp32 ones keep the reference)
+    # as load_model does (fused norms only where frozen in bf16: trainable fp32 ones keep the reference)
+    mode = set_fast_path(model, "auto")
     return model, config, mode
 
 

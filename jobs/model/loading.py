@@ -103,6 +103,21 @@ def model_dtype(device: str) -> Any:
     return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
+def set_fast_path(model: Any, mode: str = "auto") -> str:
+    """Switch ``model`` to the fast path or back; the vision attention mode in effect.
+
+    ``mode`` is the vision attention (``vision_attention.py``, which also switches the GEMM patch
+    embedding); every mode but ``reference`` adds one-kernel RMSNorm in half precision
+    (``fused_norm.py``). ``reference`` is transformers' code throughout.
+    """
+    from orienteer.jobs.model.fused_norm import patch_rms_norm
+    from orienteer.jobs.model.vision_attention import patch_vision_attention
+
+    used = patch_vision_attention(model, mode)
+    patch_rms_norm(model, fused=used != "reference")
+    return used
+
+
 def load_model(
     model: str,
     adapter: str | None = None,
@@ -147,13 +162,7 @@ def load_model(
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    from orienteer.jobs.model.vision_attention import patch_vision_attention
-
-    used = patch_vision_attention(net, vision_attention)
-    # The fast path includes one-kernel RMSNorm (half precision only; fused_norm.py); reference is all transformers.
-    from orienteer.jobs.model.fused_norm import patch_rms_norm
-
-    patch_rms_norm(net, fused=used != "reference")
+    used = set_fast_path(net, vision_attention)
     name = base if adapter_path is None else f"{base}+{adapter_path}"
     random_weights = is_random_weights(base) or (adapter_path is not None and is_random_weights(adapter_path))
     return LoadedModel(net, processor, name, base, adapter_path, random_weights, device, dtype, used)

@@ -21,6 +21,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny") / "tiny-qwen25vl")
 
 
+@pytest.fixture
+def fresh(tiny_model_dir: Path) -> Any:
+    """The tiny model with transformers' own code throughout, loaded anew: for tests that switch its fast path."""
+    from orienteer.jobs.model.loading import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu", vision_attention="reference")
+
+
 @pytest.fixture(scope="session")
 def tiny(tiny_model_dir: Path) -> Any:
     """The tiny model loaded in fp32 on the CPU (fast vision attention), shared read-only by tests."""

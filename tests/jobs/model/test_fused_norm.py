@@ -5,15 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
-
-
-@pytest.fixture
-def fresh(tiny_model_dir: Path) -> Any:
-    from orienteer.jobs.model.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", vision_attention="reference")
 
 
 def test_every_norm_of_both_towers_is_switched_and_restored(fresh: Any) -> None:
@@ -78,11 +70,9 @@ def test_whole_fast_path_in_bf16_scores_like_the_reference(tiny_model_dir: Path)
 
     from orienteer.data.items import Item
     from orienteer.jobs.model.batching import collate, encode_item
-    from orienteer.jobs.model.fused_norm import patch_rms_norm
     from orienteer.jobs.model.images import PixelBudget
-    from orienteer.jobs.model.loading import load_model
+    from orienteer.jobs.model.loading import load_model, set_fast_path
     from orienteer.jobs.model.score import score_batch
-    from orienteer.jobs.model.vision_attention import patch_vision_attention
 
     loaded = load_model(str(tiny_model_dir), device="cpu", dtype=torch.bfloat16, vision_attention="reference")
     rng = np.random.default_rng(0)
@@ -95,8 +85,7 @@ def test_whole_fast_path_in_bf16_scores_like_the_reference(tiny_model_dir: Path)
     batch["pixel_values"] = batch["pixel_values"].to(torch.bfloat16)
     probs = []
     for mode in ("reference", "auto"):
-        used = patch_vision_attention(loaded.model, mode)
-        patch_rms_norm(loaded.model, fused=used != "reference")
+        set_fast_path(loaded.model, mode)
         scored = score_batch(loaded.model, batch, [list("ABCD")] * 3, loaded.processor.tokenizer)
         probs.append(np.array([[s.probs[x] for x in "ABCD"] for s in scored]))
     assert np.ptp(probs[0]) > 0.05, "the options must differ for the comparison to mean anything"

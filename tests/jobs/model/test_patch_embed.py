@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-
-
-@pytest.fixture
-def fresh(tiny_model_dir: Path) -> Any:
-    from orienteer.jobs.model.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", vision_attention="reference")
 
 
 def _patch_rows(module: Any, n: int, seed: int = 0) -> torch.Tensor:

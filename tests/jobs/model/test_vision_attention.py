@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,13 +15,6 @@ def _pixels(processor: Any, sizes: list[tuple[int, int]]) -> tuple[torch.Tensor,
     frames = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
     out = processor.image_processor(images=frames, return_tensors="pt")
     return out["pixel_values"], out["image_grid_thw"]
-
-
-@pytest.fixture
-def fresh(tiny_model_dir: Path) -> Any:
-    from orienteer.jobs.model.loading import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu", vision_attention="reference")
 
 
 # Sizes chosen so windows have several lengths (edge and corner windows) and images differ in size.
