@@ -8,9 +8,10 @@ own code (``orienteer.jobs.model``):
   a. official  - the ViewSpatial evaluate.py pattern: one item at a time, processor + ``generate``
                  of 4 tokens, transformers' reference vision attention;
   b. score     - the eval job's score mode end to end (JPEG decode + preprocessing and rope
-                 positions in threads, length-grouped batches, one forward with
-                 ``logits_to_keep=1``) at several batch sizes, with the reference and with the fast
-                 path; also model-only, with and without the rope positions computed ahead;
+                 positions in threads, length-grouped batches, ``score_pipeline.score_stream``:
+                 one forward per batch, last position only, one batch in flight) at several batch
+                 sizes, with the reference and with the fast path; at the best batch size also
+                 model-only, pipelined and the old way (transformers' forward, one batch at a time);
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
                  difference between the fast and the reference output; then the fast tower
@@ -195,6 +196,7 @@ def main() -> int:
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
     from orienteer.jobs.model.score import score_batch
+    from orienteer.jobs.model.score_pipeline import score_stream
     from orienteer.jobs.model.fused_norm import patch_rms_norm
     from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
     from orienteer.jobs.model.loading import set_fast_path
@@ -317,33 +319,43 @@ def main() -> int:
         record("official_generate4", rate, rates, "(one item at a time, reference attention)")
 
     # b. score mode ----------------------------------------------------------------------------
-    def score(mode: str, bs: int, end_to_end: bool, model_rope: bool = False, cpu_prep: bool = False,
+    def score(mode: str, bs: int, end_to_end: bool, one_at_a_time: bool = False, cpu_prep: bool = False,
               workers: int | None = None) -> None:
-        """``model_rope``: leave the rope positions to the model's forward (transformers' way) instead;
-        ``cpu_prep``: end to end with the images resized on the CPU (the threads), not on the device;
-        ``workers``: encoder threads (default ``--workers``, else the eval job's default)."""
+        """Score mode as the eval job runs it (``score_pipeline.score_stream``: one batch in flight, no
+        host-device sync inside a batch). ``end_to_end``: items encoded by the prefetch threads as they
+        go (else encoded beforehand: model only); ``one_at_a_time``: model only, the way the job ran
+        before the pipeline (transformers' forward, results read right after each batch);
+        ``cpu_prep``: images resized on the CPU (the threads), not on the device; ``workers``: encoder
+        threads (default ``--workers``, else the eval job's default)."""
         threads = workers or args.workers or None
         set_fast_path(model, mode)
         subset = items[: max(2 * bs, 16)]
         batches = [subset[i:i + bs] for i in range(0, len(subset), bs)]
-        letters = [list("ABCD")] * bs
+        tok = processor.tokenizer
         if end_to_end:
             def run() -> int:
-                for encoded, _ in Prefetcher(batches, encode if cpu_prep else encode_dev, workers=threads):
-                    batch = to_device(collate(encoded, pad_id, positions=True), args.device, dtype)
-                    score_batch(model, batch, letters[: len(encoded)], processor.tokenizer)
+                feed = ((None, encoded) for encoded, _ in Prefetcher(batches, encode if cpu_prep else encode_dev, workers=threads))
+                for _ in score_stream(model, tok, feed, pad_id, args.device, dtype):
+                    pass
                 return len(subset)
-        else:
-            ready = [to_device(collate([encode(it) for it in b], pad_id, positions=not model_rope), args.device, dtype)
-                     for b in batches]
+        elif one_at_a_time:
+            letters = [list("ABCD")] * bs
+            ready = [to_device(collate([encode(it) for it in b], pad_id, positions=True), args.device, dtype) for b in batches]
 
             def run() -> int:
                 for batch in ready:
-                    score_batch(model, batch, letters, processor.tokenizer)
+                    score_batch(model, batch, letters, tok)
+                return len(subset)
+        else:
+            encoded = [[encode(it) for it in b] for b in batches]
+
+            def run() -> int:
+                for _ in score_stream(model, tok, ((None, e) for e in encoded), pad_id, args.device, dtype):
+                    pass
                 return len(subset)
 
         rate, rates = median_rate(run, args.repeats, sync)
-        tag = ("e2e_cpu_prep" if cpu_prep else "e2e") if end_to_end else ("model_only_model_rope" if model_rope else "model_only")
+        tag = ("e2e_cpu_prep" if cpu_prep else "e2e") if end_to_end else ("model_only_sync" if one_at_a_time else "model_only")
         if workers:
             tag += f"_{workers}threads"
         name = f"score_{vision_attention_mode(model)}_{tag}_bs{bs}"
@@ -444,7 +456,7 @@ def main() -> int:
         if best_bs:
             bs = int(best_bs.rsplit("bs", 1)[1])
             guarded(f"score_model_only_bs{bs}", lambda: score("auto", bs, False))
-            guarded(f"score_model_only_model_rope_bs{bs}", lambda: score("auto", bs, False, model_rope=True))
+            guarded(f"score_model_only_sync_bs{bs}", lambda: score("auto", bs, False, one_at_a_time=True))
             guarded(f"score_e2e_cpu_prep_bs{bs}", lambda: score("auto", bs, True, cpu_prep=True))
             # fewer encoder threads: less competition for the GIL with the thread that drives the GPU
             for n in (int(w) for w in args.e2e_workers.split(",") if w):

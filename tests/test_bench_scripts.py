@@ -29,7 +29,7 @@ def test_gpu_check_runs_both_scripts_on_the_cpu(tmp_path: Path) -> None:
     figures = set(infer["figures"])
     for name in ("official_generate4", "vision_reference_bs", "vision_grouped_bs", "vision_grouped_plain_norm_bs",
                  "vision_grouped_conv3d_bs", "patch_embed_conv3d_bs", "patch_embed_linear_bs", "score_grouped_e2e_bs",
-                 "score_grouped_model_only_bs", "score_grouped_model_only_model_rope_bs", "score_grouped_e2e_cpu_prep_bs",
+                 "score_grouped_model_only_bs", "score_grouped_model_only_sync_bs", "score_grouped_e2e_cpu_prep_bs",
                  "score_grouped_e2e_2threads_bs", "saliency_grouped_bs"):
         assert any(f.startswith(name) for f in figures), f"no {name}* figure in {sorted(figures)}"
     assert infer["summary"]["score_best"]["figure"].startswith("score_grouped_e2e_bs")

@@ -240,10 +240,44 @@ def item_encoder(processor: Any, root: Path, style: str, budget: PixelBudget,
     """``encode(item)`` for the prefetcher: load the frames from disk, ``encode_item``, and its rope
     positions when ``positions`` (``rope_positions(model)``) is given."""
 
+    on_gpu = device is not None and str(device).startswith("cuda")
+
     def encode(item: Item) -> Encoded:
-        enc = encode_item(processor, item, load_images(item, root), style, budget, device=device)
+        frames = load_images(item, root)
+        if on_gpu:
+            enc = _encode_on_side_stream(processor, item, frames, style, budget, device)
+        else:
+            enc = encode_item(processor, item, frames, style, budget, device=device)
         if positions is not None:
             enc.position_ids = positions(enc)
         return enc
 
     return encode
+
+
+_THREAD_STREAMS = threading.local()
+
+
+def _encode_on_side_stream(processor: Any, item: Item, frames: Sequence[Any], style: str, budget: PixelBudget,
+                           device: str) -> Encoded:
+    """``encode_item`` with the resize on the GPU, on this thread's own CUDA stream.
+
+    The image processor reads results back (a sync). On the stream the model uses, each such read
+    would wait for every batch queued there, and the score pipeline keeps one queued: the threads
+    would encode about one item per batch. On their own stream they wait for their own work only.
+    The result is complete when this returns (the stream is synchronised), and its memory is marked
+    as used by the model's stream, so the allocator does not hand it out again while a batch made
+    from it is still queued there.
+    """
+    import torch
+
+    stream = getattr(_THREAD_STREAMS, "stream", None)
+    if stream is None:
+        stream = _THREAD_STREAMS.stream = torch.cuda.Stream(device=device)
+    consumer = torch.cuda.default_stream(device)  # the stream the job's main thread queues the model on
+    with torch.cuda.stream(stream):  # inputs are host images: nothing to wait for on the model's stream
+        enc = encode_item(processor, item, frames, style, budget, device=device)
+    stream.synchronize()
+    if enc.pixel_values.is_cuda:
+        enc.pixel_values.record_stream(consumer)
+    return enc

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,40 @@ def check_params(params: dict[str, Any]) -> EvalSpec:
     return spec
 
 
+def _batch_records(ctx: JobContext, spec: EvalSpec, loaded: Any,
+                   batches: Iterable[tuple[int, tuple[list[Any], list[Any]]]]) -> Iterator[tuple[int, list[Any], list[dict[str, Any]]]]:
+    """``(batch number, failed items, result records)`` per batch, in order.
+
+    Score mode runs ``score_pipeline.score_stream``: batch k+1 is on the GPU before batch k's
+    results are read. Generate mode decodes token by token, one batch at a time.
+    """
+    from orienteer.jobs.model.batching import collate, to_device
+
+    if spec.mode == "score":
+        from orienteer.jobs.model.score_pipeline import score_stream
+
+        def feed() -> Iterator[tuple[tuple[int, list[Any]], list[Any]]]:
+            for k, (encoded, failed) in batches:
+                ctx.check_stop()
+                yield (k, failed), encoded
+
+        for (k, failed), rows, scored in score_stream(loaded.model, loaded.tokenizer, feed(), loaded.pad_id,
+                                                      ctx.device, loaded.dtype):
+            yield k, failed, [{"batch": k, "item_id": e.item.item_id, "reply": s.letter, "probs": s.probs}
+                              for e, s in zip(rows, scored)]
+        return
+    from orienteer.jobs.model.generate import generate_batch
+
+    for k, (encoded, failed) in batches:
+        ctx.check_stop()
+        records: list[dict[str, Any]] = []
+        if encoded:
+            batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
+            replies = generate_batch(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
+            records = [{"batch": k, "item_id": e.item.item_id, "reply": r} for e, r in zip(encoded, replies)]
+        yield k, failed, records
+
+
 def run_eval(ctx: JobContext) -> RunOutput:
     """Evaluate, resuming from ``ctx.resume_dir``; writes ``out_dir/predictions.jsonl`` and adds the run."""
     spec = check_params(ctx.params)
@@ -137,9 +171,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
             f"{loaded.vision_attention}) loaded in {time.time() - started:.1f} s"
             + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
 
-    from orienteer.jobs.model.batching import (
-        Prefetcher, collate, estimate_length, item_encoder, plan_batches, rope_positions, to_device,
-    )
+    from orienteer.jobs.model.batching import Prefetcher, estimate_length, item_encoder, plan_batches, rope_positions
     from orienteer.jobs.model.images import PixelBudget, first_missing, image_paths
 
     budget = PixelBudget(spec.max_pixels, spec.item_pixels)
@@ -182,29 +214,16 @@ def run_eval(ctx: JobContext) -> RunOutput:
     encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device, positions=positions)
     prefetch = Prefetcher([plan_items[k] for k in todo], encode, workers=spec.workers or None)
     t0, n_new = time.time(), 0
-    for k, (encoded, failed) in zip(todo, prefetch):
-        ctx.check_stop()
+    for k, failed, records in _batch_records(ctx, spec, loaded, zip(todo, prefetch)):
         for f in failed:
             ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
-        records: list[dict[str, Any]] = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed]
-        if encoded:
-            batch = to_device(collate(encoded, loaded.pad_id, positions=score_mode), ctx.device, loaded.dtype)
-            if score_mode:
-                from orienteer.jobs.model.score import score_batch
-
-                scored = score_batch(loaded.model, batch, [e.item.option_letters for e in encoded], loaded.tokenizer)
-                records += [{"batch": k, "item_id": e.item.item_id, "reply": s.letter, "probs": s.probs}
-                            for e, s in zip(encoded, scored)]
-            else:
-                from orienteer.jobs.model.generate import generate_batch
-
-                replies = generate_batch(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
-                records += [{"batch": k, "item_id": e.item.item_id, "reply": r} for e, r in zip(encoded, replies)]
+        records = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed] + records
         append_records(partial_path, records)
         n_done += len(plan_items[k])
         n_new += len(plan_items[k])
         rate = n_new / max(1e-9, time.time() - t0)
         ctx.progress(n_done, total, "items", f"{rate:.1f} items/s, ETA {_eta((total - n_done) / rate if rate else 0)}")
+        ctx.check_stop()  # a stop asked for now leaves the batch in flight unread: a resume recomputes it
     ctx.check_stop()
 
     final = _read_partial(partial_path)

@@ -45,7 +45,11 @@ def option_probs(logits_row: Any, letters: Sequence[str], token_ids: Sequence[in
     import torch
 
     sub = logits_row.float()[torch.as_tensor(list(token_ids), device=logits_row.device)]
-    probs = torch.softmax(sub, dim=-1).tolist()
+    return scored_from_probs(letters, torch.softmax(sub, dim=-1).tolist())
+
+
+def scored_from_probs(letters: Sequence[str], probs: Sequence[float]) -> Scored:
+    """The most probable letter (the first on a tie) and every letter's probability, rounded to 1e-6."""
     best = max(range(len(letters)), key=lambda i: (probs[i], -i))
     return Scored(letters[best], {letter: round(float(p), 6) for letter, p in zip(letters, probs)})
 

@@ -24,6 +24,7 @@ forward pass for all layers, not once per layer. Gradients flow through both (sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from orienteer.jobs.model.forward_patch import is_patched, set_forward
@@ -54,18 +55,27 @@ class _PlanCache:
         for tensor, plan in self.entries:
             if tensor is cu_seqlens:
                 return plan
-        plan = _make_plan(cu_seqlens)
+        # reads cu_seqlens back from the device (a sync) unless the caller registered a plan with put()
+        return self.put(cu_seqlens, make_plan(cu_seqlens.tolist(), cu_seqlens.device))
+
+    def put(self, cu_seqlens: Any, plan: dict[str, Any]) -> dict[str, Any]:
+        """Register ``plan`` for this ``cu_seqlens`` tensor (planned on the host ahead of the forward)."""
         self.entries.append((cu_seqlens, plan))
         del self.entries[:-_MAX_PLANS]
         return plan
 
 
-def _make_plan(cu_seqlens: Any) -> dict[str, Any]:
+def make_plan(bounds: list[int], device: Any) -> dict[str, Any]:
+    """Which tokens form which equal-length group, from the host-side window ``bounds``.
+
+    Built on the host and copied to ``device`` without waiting for it (pinned, non-blocking), so a
+    plan made ahead of time (``score_pipeline.py``) puts no host-device sync into the forward.
+    """
     import torch
 
-    bounds = cu_seqlens.tolist()
+    from orienteer.jobs.model.host_copy import to_device_async
+
     starts, lengths = bounds[:-1], [b - a for a, b in zip(bounds[:-1], bounds[1:])]
-    device = cu_seqlens.device
     by_length: dict[int, list[int]] = {}
     for start, length in zip(starts, lengths):
         if length > 0:
@@ -73,19 +83,31 @@ def _make_plan(cu_seqlens: Any) -> dict[str, Any]:
     groups = []
     order = []
     for length, group_starts in sorted(by_length.items()):
-        idx = torch.tensor(group_starts, device=device)[:, None] + torch.arange(length, device=device)[None, :]
-        groups.append((length, len(group_starts), idx.reshape(-1)))
-        order.append(idx.reshape(-1))
+        idx = (torch.tensor(group_starts)[:, None] + torch.arange(length)[None, :]).reshape(-1)
+        groups.append((length, len(group_starts), idx))
+        order.append(idx)
     total = bounds[-1]
     single = len(groups) == 1 and groups[0][1] * groups[0][0] == total and starts == sorted(starts)
     inverse = None if single else torch.argsort(torch.cat(order))
     return {
-        "groups": groups,
-        "inverse": inverse,
+        "groups": [(length, count, to_device_async(idx, device)) for length, count, idx in groups],
+        "inverse": None if inverse is None else to_device_async(inverse, device),
         "contiguous": single,
         "max_len": max(lengths) if lengths else 0,
-        "cu32": cu_seqlens.to(torch.int32),
+        "cu32": to_device_async(torch.tensor(bounds, dtype=torch.int32), device),
     }
+
+
+def register_plans(model: Any, cu_seqlens: Sequence[tuple[Any, list[int]]]) -> bool:
+    """Give the patched vision attention of ``model`` the plans of these ``(device tensor, host bounds)``
+    pairs, so the forward that receives those tensors never reads them back; False when not patched."""
+    modules = _attention_modules(model)
+    cache = getattr(modules[0], "_orienteer_plans", None) if modules and is_patched(modules[0]) else None
+    if cache is None:
+        return False
+    for tensor, bounds in cu_seqlens:
+        cache.put(tensor, make_plan(bounds, tensor.device))
+    return True
 
 
 def grouped_attention(q: Any, k: Any, v: Any, plan: dict[str, Any], scale: float) -> Any:
