@@ -36,3 +36,18 @@ def test_gpu_check_runs_both_scripts_on_the_cpu(tmp_path: Path) -> None:
     train = json.loads((tmp_path / "bench_train_gpu.json").read_text())
     assert {row["method"] for row in train["rows"]} == {"lora", "full-llm"}
     assert (tmp_path / "bench_gpu.log").read_text().count("items/s") > 10
+
+
+def test_census_counts_what_a_score_batch_moves(tmp_path: Path) -> None:
+    """The CPU-side census runs a whole score launch on ``meta`` and sees the fused norms save traffic."""
+    out = tmp_path / "census.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_census.py"), "--tiny", "--batch", "4", "--variants",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    fast, plain = figures["variants"]["fast path"], figures["variants"]["transformers' RMSNorm"]
+    assert {"vision attention", "vision MLP", "LM attention", "LM MLP", "lm_head"} <= set(fast["parts"])
+    assert fast["total"]["flops"] > 0 and fast["total"]["flops"] == plain["total"]["flops"]
+    assert fast["total"]["bytes"] < plain["total"]["bytes"]
+    assert fast["parts"]["vision norms"]["kernels"] < plain["parts"]["vision norms"]["kernels"]
+    assert "at most" in done.stdout

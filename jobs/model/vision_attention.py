@@ -41,15 +41,14 @@ class _PlanCache:
         self.modules: list[Any] = []
         self.rotary: tuple[Any, Any, Any] | None = None  # (fp32 cos it came from, cos, sin) in the model dtype
 
-    def half_rotary(self, cos: Any, sin: Any, dtype: Any) -> tuple[Any, Any]:
-        """cos and sign-folded sin in ``dtype``, shaped to broadcast over (tokens, q/k, heads, dim); once per forward."""
-        import torch
-
+    def half_rotary(self, cos: Any, sin: Any, dtype: Any) -> tuple[Any, ...]:
+        """The halves ``(cos1, cos2, sin1, sin2)`` of the rotary tables in ``dtype``, shaped to broadcast
+        over (tokens, q/k, heads, dim / 2); made once per forward, shared by all layers."""
         if self.rotary is None or self.rotary[0] is not cos:
             half = sin.shape[-1] // 2
-            signed = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-            self.rotary = (cos, cos.to(dtype)[:, None, None, :], signed.to(dtype)[:, None, None, :])
-        return self.rotary[1], self.rotary[2]
+            parts = (cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:])
+            self.rotary = (cos, *(t.to(dtype)[:, None, None, :] for t in parts))
+        return self.rotary[1:]
 
     def get(self, cu_seqlens: Any) -> dict[str, Any]:
         for tensor, plan in self.entries:
@@ -153,11 +152,16 @@ def _fast_forward(self: Any, hidden_states: Any, cu_seqlens: Any, position_embed
     if qkv.dtype in (torch.float16, torch.bfloat16):
         # Rotary for q and k together in the model dtype: the reference upcasts both to fp32 and back,
         # about a third of the tower's GPU time at 640x480; the result differs by bf16 rounding only.
-        c, s = self._orienteer_plans.half_rotary(cos, sin, qkv.dtype)
+        # x * cos + rotate_half(x) * sin, written half by half (first: x1 c1 - x2 s1, second:
+        # x2 c2 + x1 s2) so no rotated copy of q and k is made: 10 instead of 18 passes over q's size.
+        c1, c2, s1, s2 = self._orienteer_plans.half_rotary(cos, sin, qkv.dtype)
         qk = qkv[:, :2]
         half = qk.shape[-1] // 2
-        qk = qk * c + torch.cat((qk[..., half:], qk[..., :half]), dim=-1) * s
-        q, k, v = qk[:, 0], qk[:, 1], qkv[:, 2]
+        x1, x2 = qk[..., :half], qk[..., half:]
+        rotated = torch.empty_like(qk, memory_format=torch.contiguous_format)
+        torch.addcmul(x1 * c1, x2, s1, value=-1, out=rotated[..., :half])
+        torch.addcmul(x2 * c2, x1, s2, out=rotated[..., half:])
+        q, k, v = rotated[:, 0], rotated[:, 1], qkv[:, 2]
     else:
         q, k, v = qkv.permute(1, 0, 2, 3).unbind(0)
         q, k = apply_rotary_pos_emb_vision(q, k, cos, sin)
