@@ -10,13 +10,14 @@ what it reads and writes, not its whole source) and the matmul/attention FLOPs, 
 time: FLOPs at ``--tflops`` plus bytes at ``--tbps``. That is a floor, not a forecast: real kernels
 miss both peaks, and it knows nothing of slow kernels (cuDNN's Conv3d) or of the host. It says
 where the GPU's time can go, and it measures a change that moves fewer bytes or launches fewer
-kernels without a GPU: ``--variants`` repeats the count with transformers' RMSNorm (``fused_norm.py`` off).
+kernels without a GPU: ``--variants`` repeats the count with transformers' RMSNorm (``fused_norm.py``
+off) and with eager SwiGLU (``fused_swiglu.py`` off).
 
 Because the launch runs on ``meta``, it also proves the launch reads nothing back from the device
 (any such read raises there); transformers' own forward does not run there at all.
 
     python bench/bench_census.py                       # 3B shapes, batch 32: ~20 s
-    python bench/bench_census.py --variants            # also with transformers' RMSNorm
+    python bench/bench_census.py --variants            # also with transformers' RMSNorm / eager SwiGLU
     python bench/bench_census.py --tiny --batch 4      # smoke test
 """
 
@@ -141,7 +142,7 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="the tiny test model's shapes (smoke test)")
     parser.add_argument("--tflops", type=float, default=700.0, help="matmul rate for the roofline (H100 SXM bf16: 989 peak)")
     parser.add_argument("--tbps", type=float, default=2.8, help="memory rate for the roofline, TB/s (H100 SXM: 3.35 peak)")
-    parser.add_argument("--variants", action="store_true", help="also count with transformers' RMSNorm instead of the fused one")
+    parser.add_argument("--variants", action="store_true", help="also count with transformers' RMSNorm, and with eager SwiGLU")
     parser.add_argument("--out", default="bench_census.json")
     args = parser.parse_args()
 
@@ -152,6 +153,7 @@ def main() -> int:
     from orienteer.jobs.model import tiny
     from orienteer.jobs.model.batching import item_encoder, rope_positions
     from orienteer.jobs.model.fused_norm import patch_rms_norm
+    from orienteer.jobs.model.fused_swiglu import patch_swiglu
     from orienteer.jobs.model.images import PixelBudget
     from orienteer.jobs.model.loading import set_fast_path
     from orienteer.jobs.model.score_pipeline import prepare
@@ -181,7 +183,8 @@ def main() -> int:
     if args.variants:
         # the fast-path parts that change what moves through memory (the GEMM patch embedding does
         # not: it replaces a slow cuDNN kernel with a fast one, which only a GPU can show)
-        variants += [("transformers' RMSNorm", lambda: (set_fast_path(model, "auto"), patch_rms_norm(model, fused=False)))]
+        variants += [("transformers' RMSNorm", lambda: (set_fast_path(model, "auto"), patch_rms_norm(model, fused=False))),
+                     ("eager SwiGLU", lambda: (set_fast_path(model, "auto"), patch_swiglu(model, fused=False)))]
     results: dict[str, Any] = {"batch": args.batch, "image": [args.width, args.height], "tiny": args.tiny,
                                "tokens_per_item": encoded[0].length, "tflops": args.tflops, "tbps": args.tbps, "variants": {}}
     print(f"{args.batch} items of {args.width}x{args.height}, {encoded[0].length} tokens each; "

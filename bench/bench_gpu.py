@@ -15,11 +15,13 @@ own code (``orienteer.jobs.model``):
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
                  difference between the fast and the reference output; then the fast tower
-                 without its fused RMSNorm (``fused_norm.py``), without its GEMM patch embedding,
+                 without its fused RMSNorm (``fused_norm.py``), without its one-kernel SwiGLU
+                 (``fused_swiglu.py``), without its GEMM patch embedding,
                  and the patch embedding alone (Conv3d vs one GEMM, ``patch_embed.py``).
 
 The fast path is what ``load_model`` sets up: grouped vision attention, the GEMM patch embedding
-and (half precision only) one-kernel RMSNorm in both towers; ``reference`` is transformers' code.
+and (half precision only) one-kernel RMSNorm and SwiGLU in both towers; ``reference`` is
+transformers' code.
 
 Prints items/s per figure (median of ``--repeats`` timed runs after a warm-up) and the ratios
 against (a), flushing a line as each section ends, and writes everything as JSON to ``--out``.
@@ -198,6 +200,7 @@ def main() -> int:
     from orienteer.jobs.model.score import score_batch
     from orienteer.jobs.model.score_pipeline import score_stream
     from orienteer.jobs.model.fused_norm import patch_rms_norm
+    from orienteer.jobs.model.fused_swiglu import patch_swiglu
     from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
     from orienteer.jobs.model.loading import set_fast_path
     from orienteer.jobs.model.vision_attention import vision_attention_mode
@@ -412,6 +415,7 @@ def main() -> int:
             return bs
 
         for name, switch_off, what in (("plain_norm", lambda: patch_rms_norm(model, fused=False), "transformers' RMSNorm"),
+                                       ("eager_swiglu", lambda: patch_swiglu(model, fused=False), "eager SwiGLU"),
                                        ("conv3d", lambda: patch_patch_embed(model, linear=False), "Conv3d patch embedding")):
             set_fast_path(model, "grouped")
             switch_off()

@@ -27,7 +27,7 @@ def test_gpu_check_runs_both_scripts_on_the_cpu(tmp_path: Path) -> None:
     infer = json.loads((tmp_path / "bench_gpu.json").read_text())
     assert infer["errors"] == {}
     figures = set(infer["figures"])
-    for name in ("official_generate4", "vision_reference_bs", "vision_grouped_bs", "vision_grouped_plain_norm_bs",
+    for name in ("official_generate4", "vision_reference_bs", "vision_grouped_bs", "vision_grouped_plain_norm_bs", "vision_grouped_eager_swiglu_bs",
                  "vision_grouped_conv3d_bs", "patch_embed_conv3d_bs", "patch_embed_linear_bs", "score_grouped_e2e_bs",
                  "score_grouped_model_only_bs", "score_grouped_model_only_sync_bs", "score_grouped_e2e_cpu_prep_bs",
                  "score_grouped_e2e_2threads_bs", "saliency_grouped_bs"):
@@ -46,6 +46,8 @@ def test_census_counts_what_a_score_batch_moves(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(out.read_text())
     fast, plain = figures["variants"]["fast path"], figures["variants"]["transformers' RMSNorm"]
+    eager = figures["variants"]["eager SwiGLU"]
+    assert fast["total"]["bytes"] < eager["total"]["bytes"] and fast["total"]["kernels"] < eager["total"]["kernels"]
     assert {"vision attention", "vision MLP", "LM attention", "LM MLP", "lm_head"} <= set(fast["parts"])
     assert fast["total"]["flops"] > 0 and fast["total"]["flops"] == plain["total"]["flops"]
     assert fast["total"]["bytes"] < plain["total"]["bytes"]

@@ -11,6 +11,6 @@ from orienteer.jobs.params import Param
 WORKERS = Param("workers", "int", 0, help="preprocessing threads (0 = automatic)")
 FAST_PATH = Param(
     "vision_attention", "choice", "auto", choices=MODES,
-    help="auto: the fast path (windowed vision attention, GEMM patch embedding, fused norms); grouped or varlen "
+    help="auto: the fast path (windowed vision attention, GEMM patch embedding, fused norms and SwiGLU); grouped or varlen "
          "attention; reference: transformers' code throughout",
 )

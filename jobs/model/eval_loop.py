@@ -120,8 +120,11 @@ def check_params(params: dict[str, Any]) -> EvalSpec:
     return spec
 
 
+BatchRecords = tuple[int, list[Any], list[dict[str, Any]]]  # batch number, failed items, result records
+
+
 def _batch_records(ctx: JobContext, spec: EvalSpec, loaded: Any,
-                   batches: Iterable[tuple[int, tuple[list[Any], list[Any]]]]) -> Iterator[tuple[int, list[Any], list[dict[str, Any]]]]:
+                   batches: Iterable[tuple[int, tuple[list[Any], list[Any]]]]) -> Iterator[BatchRecords]:
     """``(batch number, failed items, result records)`` per batch, in order.
 
     Score mode runs ``score_pipeline.score_stream``: batch k+1 is on the GPU before batch k's

@@ -107,14 +107,17 @@ def set_fast_path(model: Any, mode: str = "auto") -> str:
     """Switch ``model`` to the fast path or back; the vision attention mode in effect.
 
     ``mode`` is the vision attention (``vision_attention.py``, which also switches the GEMM patch
-    embedding); every mode but ``reference`` adds one-kernel RMSNorm in half precision
-    (``fused_norm.py``). ``reference`` is transformers' code throughout.
+    embedding); every mode but ``reference`` adds one-kernel RMSNorm (``fused_norm.py``) and
+    one-kernel SwiGLU (``fused_swiglu.py``) in half precision. ``reference`` is transformers' code
+    throughout.
     """
     from orienteer.jobs.model.fused_norm import patch_rms_norm
+    from orienteer.jobs.model.fused_swiglu import patch_swiglu
     from orienteer.jobs.model.vision_attention import patch_vision_attention
 
     used = patch_vision_attention(model, mode)
     patch_rms_norm(model, fused=used != "reference")
+    patch_swiglu(model, fused=used != "reference")
     return used
 
 
