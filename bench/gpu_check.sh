@@ -21,7 +21,10 @@ tiny=()
 
 if ! "$py" -c "import transformers, peft" 2>/dev/null; then
     if [ -d bench/out/whl ]; then
-        "$py" -m pip install -q --no-index --find-links bench/out/whl transformers peft
+        # with their dependencies from the folder when it has them all, else just these wheels
+        "$py" -m pip install -q --no-index --find-links bench/out/whl transformers peft accelerate \
+            || "$py" -m pip install -q --no-deps --no-index --find-links bench/out/whl \
+                   transformers peft accelerate huggingface_hub tokenizers safetensors
     else
         "$py" -m pip install -q "transformers>=5,<6" peft
     fi
