@@ -42,7 +42,8 @@ def _delta_text(delta: float, significant: bool) -> Text:
 def report_tables(reports: list[Report]) -> list[Table]:
     tables = []
     for report in reports:
-        caption = "accuracy % and its 95% Wilson interval; missing answers count as wrong"
+        caption = ("accuracy % and its 95% Wilson interval; missing answers count as wrong, except in a task "
+                   "a run has no answer for at all (not run)")
         if report.baseline:
             caption += f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05"
         table = Table(title=f"{report.benchmark}", caption=caption, header_style="bold")
@@ -57,14 +58,18 @@ def report_tables(reports: list[Report]) -> list[Table]:
             n = 0
             for rr in report.runs:
                 cell = rr.overall if task == OVERALL else rr.tasks.get(task)
+                not_run = cell is not None and cell.answered == 0 and cell.n > 0
                 if cell is None:
                     cells.append("")
+                elif not_run:  # no prediction in this task at all (an eval of a subset): not 0%
+                    n = cell.n
+                    cells.append(Text("not run", style="dim"))
                 else:
                     n = cell.n
                     interval = Text(f" {100 * cell.ci_low:.0f}–{100 * cell.ci_high:.0f}", style="dim")
                     cells.append(Text(pct(cell.accuracy)) + interval)
                 if rr.deltas:
-                    d = rr.deltas.get(task)
+                    d = None if not_run else rr.deltas.get(task)
                     cells.append(_delta_text(d.delta, d.significant) if d else "")
             label = Text("Overall", style="bold") if task == OVERALL else short_task(task)
             table.add_row(label, str(n), *cells, end_section=task == report.tasks[-1])

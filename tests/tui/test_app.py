@@ -141,3 +141,45 @@ def test_app_start_imports_no_ml_packages():
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','transformers','peft','ultralytics'))))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_tasks_a_run_never_saw_show_as_not_run(app_factory, tmp_path, vs_bench_file, vs_items):
+    """An eval of a subset (the launch form prefills the task under the cursor) leaves the other tasks
+    without predictions: their cells say so instead of showing 0% and a 'significant' drop."""
+    from orienteer.data.ingest_bench import import_benchmark
+    from orienteer.data.ingest_preds import import_predictions
+    from orienteer.data.workspace import Workspace
+    from tests.conftest import random_replies, write_official_csv
+
+    ws = Workspace(tmp_path / "partial")
+    import_benchmark(ws, vs_bench_file, "vs")
+    replies = random_replies(vs_items, seed=1)
+    import_predictions(ws, write_official_csv(tmp_path / "all.csv", vs_items, replies), "vs", "full")
+    task = vs_items[0]["question_type"]
+    subset = {i: r for i, r in replies.items() if vs_items[i]["question_type"] == task}
+    import_predictions(ws, write_official_csv(tmp_path / "part.csv", vs_items, subset), "vs", "part")
+    app = app_factory(ws)
+    with ws.read() as con:
+        [report] = task_report(con)
+    row = [rr.run for rr in report.runs].index("part")
+    seen_column = [*report.tasks, OVERALL].index(task) + 1
+
+    async def scenario(pilot):
+        table = app.screen.query_one("#runs-table", DataTable)
+        for col, name in enumerate([*report.tasks, OVERALL], start=1):
+            text = str(table.get_cell_at((row, col)))
+            if name in (task, OVERALL):
+                cell = report.runs[row].overall if name == OVERALL else report.runs[row].tasks[name]
+                assert text.startswith(f"{100 * cell.accuracy:4.1f}") and "not run" not in text
+            else:
+                assert text == "  —\nnot run"
+        table.cursor_coordinate = (row, seen_column + 1 if seen_column < len(report.tasks) else 1)
+        await pilot.pause()
+        detail = str(app.screen.query_one("#runs-detail", Static).render())
+        assert "not run: no predictions for these" in detail and f"covers {len(subset)} of {len(vs_items)}" in detail
+        table.cursor_coordinate = (row, len(report.tasks) + 1)  # Overall: partly answered
+        await pilot.pause()
+        detail = str(app.screen.query_one("#runs-detail", Static).render())
+        assert f"the {len(vs_items) - len(subset)} unanswered count as wrong" in detail
+
+    drive(app, scenario)

@@ -64,6 +64,29 @@ def test_report_table_renders(cli_ws):
     assert "Overall" in result.output and "qwen3b-base" in result.output and "McNemar" in result.output
 
 
+def test_report_marks_tasks_a_run_never_saw(cli_ws, tmp_path, vs_items):
+    """A run of one task: the other tasks read "not run", with no delta, not 0.0 and a significant drop."""
+    task = vs_items[0]["question_type"]
+    replies = {i: r for i, r in random_replies(vs_items, seed=1).items() if vs_items[i]["question_type"] == task}
+    part = write_official_csv(tmp_path / "part.csv", vs_items, replies)
+    assert run_cli("-w", str(cli_ws), "import", "preds", str(part), "--bench", "viewspatial", "--run", "one-task").exit_code == 0
+    from rich.console import Console
+
+    from orienteer.data.queries import task_report
+    from orienteer.data.workspace import Workspace
+    from orienteer.tui.render import report_tables
+
+    with Workspace(cli_ws).read() as con:
+        [report] = task_report(con)
+    console = Console(width=200, record=True)
+    console.print(*report_tables([report]))
+    lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if line.count("│") > 3}
+    n_tasks = len(report.tasks)
+    assert sum("not run" in line for line in lines.values()) == n_tasks - 1
+    assert all(line.rstrip(" │").endswith("not run") for name, line in lines.items() if "not run" in line)
+    assert "not run" not in lines["Overall"]
+
+
 def test_confusion_audit_failures_compare(cli_ws, vs_items):
     task = "Person perspective - Relative Direction"
     doc = _json("-w", str(cli_ws), "confusion", "--run", "flip-aug", "--task", task)

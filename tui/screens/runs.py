@@ -110,6 +110,9 @@ class RunsScreen(OrienteerScreen):
 
     @staticmethod
     def _cell(cell: Cell, delta: Delta | None) -> Text:
+        if cell.answered == 0 and cell.n:
+            # a run that never saw this task (an eval of a subset): not 0%, and no delta against a baseline
+            return Text("  —\nnot run", style="dim")
         text = Text(f"{100 * cell.accuracy:4.1f} ")
         text.append_text(bar(cell.accuracy, 4, style="cyan"))
         text.append("\n")
@@ -141,9 +144,15 @@ class RunsScreen(OrienteerScreen):
         run, task = picked
         rr = next(r for r in self.report.runs if r.run == run)
         cell = rr.overall if task == OVERALL else rr.tasks[task]
-        text = (f"[b]{run}[/b] · {task if task != OVERALL else 'all tasks'}\n"
-                f"{cell.correct}/{cell.n} correct = [b]{100 * cell.accuracy:.2f}%[/b] "
-                f"(95% CI {100 * cell.ci_low:.1f}–{100 * cell.ci_high:.1f}), answered {cell.answered}")
+        text = f"[b]{run}[/b] · {task if task != OVERALL else 'all tasks'}\n"
+        if cell.answered == 0 and cell.n:
+            detail.update(text + f"not run: no predictions for these {cell.n} items (the run covers "
+                                 f"{rr.overall.answered} of {rr.overall.n} items)")
+            return
+        text += (f"{cell.correct}/{cell.n} correct = [b]{100 * cell.accuracy:.2f}%[/b] "
+                 f"(95% CI {100 * cell.ci_low:.1f}–{100 * cell.ci_high:.1f}), answered {cell.answered}")
+        if cell.answered < cell.n:
+            text += f" [yellow](the {cell.n - cell.answered} unanswered count as wrong)[/yellow]"
         d = rr.deltas.get(task)
         if d is not None:
             verdict = "[b]significant[/b]" if d.significant else "not significant"
