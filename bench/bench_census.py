@@ -24,7 +24,9 @@ Because the launch runs on ``meta``, it also proves the launch reads nothing bac
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -173,6 +175,7 @@ def main() -> int:
     pixels = args.width * args.height if not args.tiny else min(args.width * args.height, tiny.TINY_MAX_PIXELS)
     processor = tiny.build_processor(tok, min_pixels=28 * 28 * 4, max_pixels=pixels)
     folder = Path(tempfile.mkdtemp(prefix="orienteer-census-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the generated images
     items = bench_gpu.make_items(folder, args.batch, args.width, args.height)
     encode = item_encoder(processor, folder, "official", PixelBudget(max_pixels=pixels), positions=rope_positions(model))
     encoded = [encode(it) for it in items]

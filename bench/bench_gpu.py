@@ -45,8 +45,10 @@ in ``vision_grouped`` vs ``vision_grouped_conv3d`` / ``vision_grouped_plain_norm
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -220,6 +222,7 @@ def main() -> int:
     say(f"{results['device']}; torch {torch.__version__}, transformers {transformers.__version__}")
     model, processor, dtype = build(args)
     tmp = Path(tempfile.mkdtemp(prefix="orienteer-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the generated images
     max_bs = max(int(b) for b in args.batch_sizes.split(","))
     n_items = max(2 * max_bs, args.vision_batch, 16)
     items = make_items(tmp, n_items, args.width, args.height)

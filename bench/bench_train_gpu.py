@@ -36,8 +36,10 @@ measures with an 8192^3 bf16 matmul. The ARCHITECTURE.md anchor: a LoRA step at 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -246,6 +248,7 @@ def check_loop(device: str) -> bool:
                                             train_loop, trainable_parameters)
 
     tmp = Path(tempfile.mkdtemp(prefix="orienteer-loop-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the generated images
     tiny = build_tiny_qwen25vl(tmp / "tiny")
     examples = []
     for i in range(4):

@@ -39,7 +39,7 @@ class _PlanCache:
     def __init__(self) -> None:
         self.entries: list[tuple[Any, dict[str, Any]]] = []
         self.modules: list[Any] = []
-        self.rotary: tuple[Any, Any, Any] | None = None  # (fp32 cos it came from, cos, sin) in the model dtype
+        self.rotary: tuple[Any, ...] | None = None  # (fp32 cos it came from, cos1, cos2, sin1, sin2 in the model dtype)
 
     def half_rotary(self, cos: Any, sin: Any, dtype: Any) -> tuple[Any, ...]:
         """The halves ``(cos1, cos2, sin1, sin2)`` of the rotary tables in ``dtype``, shaped to broadcast
