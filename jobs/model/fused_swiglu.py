@@ -6,29 +6,32 @@ tower): SiLU reads ``gate`` and writes a copy, the multiply reads both and write
 kernel reads ``gate`` and ``up`` once and writes once: about 46 GB less traffic per batch of 32 at
 640x480 (``bench/bench_census.py``), ~4% of the batch's roofline floor.
 
-``orienteer::silu_mul`` is a PyTorch custom op: a Triton kernel on CUDA, the same maths in eager
-PyTorch elsewhere, and a shape-only version for the ``meta`` device (so the census sees one
-kernel). It computes in fp32 and rounds once, where the eager pair rounds twice: outputs differ by
-bf16 rounding. Only half-precision inputs without autograd take it: fp32 (the CPU) runs
-transformers' code exactly, and saliency's backward pass goes through the eager ops. If the Triton
-kernel cannot run (no Triton, a compile error), it says so once on stderr and the eager maths is
-used from then on.
+``orienteer::silu_mul`` is a custom op of ``triton_ops.py`` (Triton on CUDA, eager maths elsewhere,
+shape-only on ``meta``; the eager maths if the kernel cannot run). It computes in fp32 and rounds
+once, where the eager pair rounds twice: outputs differ by bf16 rounding. Only half-precision
+inputs without autograd take it: fp32 (the CPU) runs transformers' code exactly, and saliency's
+backward pass goes through the eager ops.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from orienteer.jobs.model.forward_patch import is_patched, set_forward
 
-_STATE: dict[str, Any] = {"op": None, "triton_failed": False}
+_KERNEL: dict[str, Any] = {}
 
 
 def _eager(gate: Any, up: Any) -> Any:
     import torch.nn.functional as F
 
     return (F.silu(gate.float()) * up.float()).to(gate.dtype)
+
+
+def _fake(gate: Any, up: Any) -> Any:
+    import torch
+
+    return torch.empty_like(gate)
 
 
 def _triton_kernel() -> Any:
@@ -51,53 +54,31 @@ def silu_mul_triton(gate: Any, up: Any, block: int = 2048) -> Any:
     import torch
     import triton
 
-    kernel = _STATE.get("kernel")
-    if kernel is None:
-        kernel = _STATE["kernel"] = _triton_kernel()
+    if "silu_mul" not in _KERNEL:
+        _KERNEL["silu_mul"] = _triton_kernel()
     gate, up = gate.contiguous(), up.contiguous()
     out = torch.empty_like(gate)
     n = gate.numel()
     if n:
-        kernel[(triton.cdiv(n, block),)](gate, up, out, n, BLOCK=block)
+        _KERNEL["silu_mul"][(triton.cdiv(n, block),)](gate, up, out, n, BLOCK=block)
     return out
 
 
 def silu_mul_op() -> Any:
-    """The registered ``orienteer::silu_mul`` (registered on first use)."""
-    if _STATE["op"] is not None:
-        return _STATE["op"]
-    import torch
+    """``orienteer::silu_mul(gate, up)`` (``triton_ops.fused_op``)."""
+    from orienteer.jobs.model.triton_ops import fused_op
 
-    # schema given: this module uses postponed annotations, which custom_op cannot read
-    @torch.library.custom_op("orienteer::silu_mul", mutates_args=(), schema="(Tensor gate, Tensor up) -> Tensor")
-    def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        return _eager(gate, up)
-
-    @silu_mul.register_fake
-    def _(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        return torch.empty_like(gate)
-
-    @silu_mul.register_kernel("cuda")
-    def _(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        if not _STATE["triton_failed"]:
-            try:
-                return silu_mul_triton(gate, up)
-            except Exception as exc:  # noqa: BLE001 - any failure: the same maths, eagerly
-                _STATE["triton_failed"] = True
-                print(f"warning: fused SwiGLU kernel unavailable ({type(exc).__name__}: {exc}); using eager ops",
-                      file=sys.stderr, flush=True)
-        return _eager(gate, up)
-
-    _STATE["op"] = silu_mul
-    return silu_mul
+    return fused_op("silu_mul", "(Tensor gate, Tensor up) -> Tensor", _eager, _fake, silu_mul_triton)
 
 
 def _fused_forward(self: Any, hidden_state: Any) -> Any:
     """Drop-in for ``Qwen2MLP`` / ``Qwen2_5_VLMLP.forward`` (gate, up, down projections, SiLU)."""
     import torch
 
+    from orienteer.jobs.model.triton_ops import needs_autograd
+
     gate, up = self.gate_proj(hidden_state), self.up_proj(hidden_state)
-    if gate.dtype in (torch.float16, torch.bfloat16) and not (torch.is_grad_enabled() and gate.requires_grad):
+    if gate.dtype in (torch.float16, torch.bfloat16) and not needs_autograd(gate, up):
         return self.down_proj(silu_mul_op()(gate, up))
     return self.down_proj(self.act_fn(gate) * up)
 

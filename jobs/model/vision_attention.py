@@ -12,9 +12,10 @@ was the bottleneck at ~45 ms/image). Two replacements, same maths:
 - ``varlen``: one flash-attention call over the packed sequence with ``cu_seqlens``
   (``torch.nn.attention.varlen``), CUDA with fp16/bf16 only; no faster than ``grouped`` there.
 
-In half precision the rotary embedding of q and k is applied together in the model dtype (the
-reference upcasts both to fp32 and back: ~30% of the tower's GPU time once attention is fixed);
-outputs then differ from the reference by bf16 rounding. In fp32 (CPU) the maths is the reference's.
+In half precision the rotary embedding of q and k is one fused kernel with the reference's fp32
+maths (``fused_rotary.py``; the reference makes ~9 passes over tensors of q and k's size, ~30% of
+the tower's GPU time once attention is fixed); with autograd (saliency) it is a few ops in the
+model dtype, differing from the reference by bf16 rounding. In fp32 (CPU) it is the reference's code.
 
 Measured on one H100, 3B shapes, 640x480 (bench/bench_gpu.py): tower 22.6 -> 83 images/s.
 Every fast mode also switches the patch embedding from Conv3d to one GEMM (``patch_embed.py``).
@@ -142,25 +143,29 @@ def varlen_attention(q: Any, k: Any, v: Any, plan: dict[str, Any], scale: float)
 def _fast_forward(self: Any, hidden_states: Any, cu_seqlens: Any, position_embeddings: Any = None,
                   max_seqlen: int | None = None, **kwargs: Any) -> Any:
     """Drop-in for ``Qwen2_5_VLVisionAttention.forward`` (same projections, rotary and output)."""
+    import torch
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import apply_rotary_pos_emb_vision
 
-    import torch
+    from orienteer.jobs.model.fused_rotary import vision_rotary_op
+    from orienteer.jobs.model.triton_ops import needs_autograd
 
     seq_length = hidden_states.shape[0]
     qkv = self.qkv(hidden_states).reshape(seq_length, 3, self.num_heads, -1)
     cos, sin = position_embeddings
-    if qkv.dtype in (torch.float16, torch.bfloat16):
-        # Rotary for q and k together in the model dtype: the reference upcasts both to fp32 and back,
-        # about a third of the tower's GPU time at 640x480; the result differs by bf16 rounding only.
-        # x * cos + rotate_half(x) * sin, written half by half (first: x1 c1 - x2 s1, second:
-        # x2 c2 + x1 s2) so no rotated copy of q and k is made: 10 instead of 18 passes over q's size.
+    if qkv.dtype in (torch.float16, torch.bfloat16) and not needs_autograd(qkv):
+        # inference: one kernel reads q and k once and writes them once, in fp32 maths like the
+        # reference (fused_rotary.py), where transformers makes ~9 passes over tensors of their size
+        rotated = vision_rotary_op()(qkv[:, :2], cos, sin)
+        q, k, v = rotated[:, 0], rotated[:, 1], qkv[:, 2]
+    elif qkv.dtype in (torch.float16, torch.bfloat16):
+        # with autograd (saliency): q and k together in the model dtype, half by half (first:
+        # x1 c1 - x2 s1, second: x2 c2 + x1 s2; out-of-place, which autograd needs); the result
+        # differs from the reference's fp32 maths by bf16 rounding only
         c1, c2, s1, s2 = self._orienteer_plans.half_rotary(cos, sin, qkv.dtype)
         qk = qkv[:, :2]
         half = qk.shape[-1] // 2
         x1, x2 = qk[..., :half], qk[..., half:]
-        rotated = torch.empty_like(qk, memory_format=torch.contiguous_format)
-        torch.addcmul(x1 * c1, x2, s1, value=-1, out=rotated[..., :half])
-        torch.addcmul(x2 * c2, x1, s2, out=rotated[..., half:])
+        rotated = torch.cat((torch.addcmul(x1 * c1, x2, s1, value=-1), torch.addcmul(x2 * c2, x1, s2)), dim=-1)
         q, k, v = rotated[:, 0], rotated[:, 1], qkv[:, 2]
     else:
         q, k, v = qkv.permute(1, 0, 2, 3).unbind(0)
