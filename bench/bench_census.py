@@ -115,6 +115,8 @@ def census(model: Any, host: Any) -> dict[str, Any]:
             if name in VIEWS:
                 return out
             inputs = list(_tensors(args)) + list(_tensors(kwargs or {}))
+            if not any(t.device.type == "meta" for t in [*inputs, *_tensors(out)]):
+                return out  # host-side work (plans, tables): no kernel on the device
             if name in GATHERS:  # reads the rows it picks, not its whole source
                 moved = 2 * _bytes(_tensors(out)) + _bytes(t for t in inputs if not t.is_floating_point())
             else:
@@ -180,6 +182,7 @@ def main() -> int:
     encode = item_encoder(processor, folder, "official", PixelBudget(max_pixels=pixels), positions=rope_positions(model))
     encoded = [encode(it) for it in items]
     letters = {letter: tok.convert_tokens_to_ids(letter) for letter in "ABCD"}
+    set_fast_path(model, "auto")  # the host-side layout depends on the vision attention in use
     host = prepare(model, encoded, int(tok.pad_token_id or 0), letters, torch.bfloat16)
 
     variants: list[tuple[str, Any]] = [("fast path", lambda: set_fast_path(model, "auto"))]

@@ -8,7 +8,8 @@ kernels and the next batch is collated and copied over.
 
 Here everything those reads computed is computed on the host, from the CPU-side image grid, with
 transformers' own functions (``vision_utils``, ``get_rope_index``, ``create_causal_mask``) and our
-attention plans (``vision_attention.make_plan``), and copied over from pinned memory
+attention plans (``vision_attention.make_plan``; windows laid out sorted by length, so the
+windowed layers slice instead of gathering), and copied over from pinned memory
 (``host_copy.py``). The forward calls the model's own modules in the order
 ``Qwen2_5_VLModel.forward`` does (embed, vision tower, image embeddings into their slots, language
 model, ``lm_head`` at the last position), so the numbers are the model's. The option probabilities
@@ -29,6 +30,7 @@ from typing import Any
 from orienteer.jobs.model.batching import Encoded, collate
 from orienteer.jobs.model.host_copy import to_device_async
 from orienteer.jobs.model.score import Scored, letter_token_id, score_batch, scored_from_probs
+from orienteer.jobs.model.vision_attention import ranges, vision_attention_mode
 
 
 @dataclass
@@ -47,7 +49,7 @@ class HostBatch:
     grid: Any = None  # (images, 3) on the host
     image_slots: Any = None  # flat (row * L + column) index of every image placeholder token, in order
     vision: dict[str, Any] = field(default_factory=dict)  # the vision tower's precomputed kwargs
-    bounds: dict[str, list[int]] = field(default_factory=dict)  # cu_seqlens / cu_window_seqlens as lists
+    segments: dict[str, list[Any]] = field(default_factory=dict)  # cu_seqlens / cu_window_seqlens -> attention plan input
 
 
 @dataclass
@@ -82,6 +84,37 @@ def _letter_table(letters: Sequence[Sequence[str]], ids: dict[str, int]) -> tupl
     return table, valid
 
 
+def windows_by_length(window_index: Any, cu_window: Any, cu: Any, unit: int) -> tuple[Any, Any, dict[str, list[Any]]]:
+    """transformers' window layout with the windows reordered by length (stable), and the attention
+    segments that go with it.
+
+    The vision tower permutes its tokens by ``window_index`` (whole merge units) and restores the
+    order at the end; what order the windows come in is free. Sorted by length, the windows of
+    each length lie back to back, so the windowed layers (28 of 32 in the 3B tower) slice q, k and
+    v instead of gathering them and need no scatter back. The full-attention layers gather each
+    image's tokens in transformers' order, so every attention call sees exactly the sequence it
+    sees in transformers' layout.
+    """
+    import torch
+
+    bounds = cu_window.tolist()
+    windows = [(b - a, a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    order = sorted(range(len(windows)), key=lambda w: windows[w][0])
+    new_index = torch.cat([window_index[windows[w][1] // unit:windows[w][2] // unit] for w in order])
+    starts = torch.zeros(len(windows), dtype=torch.long)
+    lengths = torch.tensor([windows[w][0] for w in order], dtype=torch.long)
+    starts[torch.tensor(order, dtype=torch.long)] = torch.cumsum(lengths, 0) - lengths
+    old_start = torch.tensor([a for _, a, _ in windows], dtype=torch.long)
+    size = torch.tensor([n for n, _, _ in windows], dtype=torch.long)
+    # new position of every token, listed in transformers' order
+    moved = torch.repeat_interleave(starts - old_start, size) + torch.arange(int(size.sum()))
+    new_cu = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)]).to(cu_window.dtype)
+    image_bounds = cu.tolist()
+    segments = {"cu_seqlens": [moved[a:b] for a, b in zip(image_bounds[:-1], image_bounds[1:])],
+                "cu_window_seqlens": ranges(new_cu.tolist())}
+    return new_index, new_cu, segments
+
+
 def prepare(model: Any, encoded: Sequence[Encoded], pad_id: int, letter_ids: dict[str, int], dtype: Any,
             tag: Any = None) -> HostBatch:
     """Collate ``encoded`` and compute, on the host, every value the forward would read back."""
@@ -111,10 +144,14 @@ def prepare(model: Any, encoded: Sequence[Encoded], pad_id: int, letter_ids: dic
         cu = get_vision_cu_seqlens(grid)
         window_index, cu_window = get_vision_window_index(grid, visual.spatial_merge_size, visual.window_size,
                                                           visual.patch_size)
+        segments = {"cu_seqlens": ranges(cu.tolist()), "cu_window_seqlens": ranges(cu_window.tolist())}
+        if vision_attention_mode(model) == "grouped":
+            window_index, cu_window, segments = windows_by_length(window_index, cu_window, cu,
+                                                                  visual.spatial_merge_size ** 2)
         host.grid, host.pixel_values = grid, batch["pixel_values"]
         host.vision = {"position_ids": get_vision_position_ids(grid, visual.spatial_merge_size), "cu_seqlens": cu,
                        "window_index": window_index, "cu_window_seqlens": cu_window}
-        host.bounds = {"cu_seqlens": cu.tolist(), "cu_window_seqlens": cu_window.tolist()}
+        host.segments = segments
         image_id = int(model.config.image_token_id)
         host.image_slots = (batch["input_ids"].reshape(-1) == image_id).nonzero().reshape(-1)
     return host
@@ -132,7 +169,7 @@ def launch(model: Any, host: HostBatch, device: Any) -> InFlight:
         embeds = inner.get_input_embeddings()(dev(host.input_ids))
         if host.grid is not None:
             vision = {key: dev(value) for key, value in host.vision.items()}
-            register_plans(model, [(vision[key], host.bounds[key]) for key in ("cu_seqlens", "cu_window_seqlens")])
+            register_plans(model, [(vision[key], host.segments[key]) for key in ("cu_seqlens", "cu_window_seqlens")])
             pixels = dev(host.pixel_values, inner.visual.dtype)
             image = inner.visual(pixels, grid_thw=host.grid, **vision).pooler_output
             rows, width, hidden = embeds.shape

@@ -20,7 +20,10 @@ model dtype, differing from the reference by bf16 rounding. In fp32 (CPU) it is 
 Measured on one H100, 3B shapes, 640x480 (bench/bench_gpu.py): tower 22.6 -> 83 images/s.
 Every fast mode also switches the patch embedding from Conv3d to one GEMM (``patch_embed.py``).
 The plan (which tokens form which group) is computed once per ``cu_seqlens`` tensor, i.e. once per
-forward pass for all layers, not once per layer. Gradients flow through both (saliency needs them).
+forward pass for all layers, not once per layer, or ahead of the forward on the host
+(``register_plans``). Groups of windows that lie back to back are plain slices: score mode lays
+the windows out sorted by length (``score_pipeline.windows_by_length``), so its windowed layers
+gather nothing. Gradients flow through both modes (saliency needs them).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class _PlanCache:
             if tensor is cu_seqlens:
                 return plan
         # reads cu_seqlens back from the device (a sync) unless the caller registered a plan with put()
-        return self.put(cu_seqlens, make_plan(cu_seqlens.tolist(), cu_seqlens.device))
+        return self.put(cu_seqlens, make_plan(ranges(cu_seqlens.tolist()), cu_seqlens.device))
 
     def put(self, cu_seqlens: Any, plan: dict[str, Any]) -> dict[str, Any]:
         """Register ``plan`` for this ``cu_seqlens`` tensor (planned on the host ahead of the forward)."""
@@ -65,71 +68,89 @@ class _PlanCache:
         return plan
 
 
-def make_plan(bounds: list[int], device: Any) -> dict[str, Any]:
-    """Which tokens form which equal-length group, from the host-side window ``bounds``.
+def ranges(bounds: Sequence[int]) -> list[range]:
+    """The token ranges of packed sequences from their cumulative bounds (``cu_seqlens``)."""
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
-    Built on the host and copied to ``device`` without waiting for it (pinned, non-blocking), so a
-    plan made ahead of time (``score_pipeline.py``) puts no host-device sync into the forward.
+
+def make_plan(segments: Sequence[Any], device: Any) -> dict[str, Any]:
+    """Which tokens form which equal-length group, from the host-side ``segments``.
+
+    A segment is one attention sequence (a window, or a whole image in the full-attention layers):
+    a ``range`` of packed token positions, or a 1-D tensor of positions (tokens laid out apart, in
+    the order attention sees them). A group of equal-length ranges that lie back to back is a plain
+    slice of q, k and v; anything else is gathered. When the slices tile the sequence in group order
+    (``score_pipeline`` lays windows out sorted by length for this) the outputs need no scatter back.
+    Built on the host and copied to ``device`` without waiting for it, so a plan made ahead of time
+    puts no host-device sync into the forward.
     """
     import torch
 
     from orienteer.jobs.model.host_copy import to_device_async
 
-    starts, lengths = bounds[:-1], [b - a for a, b in zip(bounds[:-1], bounds[1:])]
-    by_length: dict[int, list[int]] = {}
-    for start, length in zip(starts, lengths):
-        if length > 0:
-            by_length.setdefault(length, []).append(start)
-    groups = []
+    by_length: dict[int, list[Any]] = {}
+    for seg in segments:
+        if len(seg):
+            by_length.setdefault(len(seg), []).append(seg)
+    groups: list[tuple[int, int, Any, int]] = []  # (length, count, gather index or None, start of the slice)
     order = []
-    for length, group_starts in sorted(by_length.items()):
-        idx = (torch.tensor(group_starts)[:, None] + torch.arange(length)[None, :]).reshape(-1)
-        groups.append((length, len(group_starts), idx))
+    tiled = 0  # how far the slices so far tile the sequence from 0, in group order (-1: they do not)
+    for length, segs in sorted(by_length.items()):
+        start = segs[0].start if isinstance(segs[0], range) else -1
+        if start >= 0 and all(isinstance(g, range) and g.start == start + j * length for j, g in enumerate(segs)):
+            idx = torch.arange(start, start + len(segs) * length)
+            groups.append((length, len(segs), None, start))
+            tiled = tiled + len(segs) * length if tiled == start else -1
+        else:
+            if all(isinstance(g, range) for g in segs):
+                idx = (torch.tensor([g.start for g in segs])[:, None] + torch.arange(length)[None, :]).reshape(-1)
+            else:
+                idx = torch.cat([torch.arange(g.start, g.stop) if isinstance(g, range) else torch.as_tensor(g) for g in segs])
+            groups.append((length, len(segs), to_device_async(idx, device), 0))
+            tiled = -1
         order.append(idx)
-    total = bounds[-1]
-    single = len(groups) == 1 and groups[0][1] * groups[0][0] == total and starts == sorted(starts)
-    inverse = None if single else torch.argsort(torch.cat(order))
+    total = sum(len(seg) for seg in segments)
+    in_order = tiled == total
+    lengths = [len(seg) for seg in segments]
     return {
-        "groups": [(length, count, to_device_async(idx, device)) for length, count, idx in groups],
-        "inverse": None if inverse is None else to_device_async(inverse, device),
-        "contiguous": single,
+        "groups": groups,
+        "inverse": None if in_order or not order else to_device_async(torch.argsort(torch.cat(order)), device),
         "max_len": max(lengths) if lengths else 0,
-        "cu32": to_device_async(torch.tensor(bounds, dtype=torch.int32), device),
+        "cu32": to_device_async(torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32), device),
     }
 
 
-def register_plans(model: Any, cu_seqlens: Sequence[tuple[Any, list[int]]]) -> bool:
-    """Give the patched vision attention of ``model`` the plans of these ``(device tensor, host bounds)``
-    pairs, so the forward that receives those tensors never reads them back; False when not patched."""
+def register_plans(model: Any, planned: Sequence[tuple[Any, Sequence[Any]]]) -> bool:
+    """Give the patched vision attention of ``model`` the plans of these ``(device cu_seqlens tensor,
+    host segments)`` pairs, so the forward that receives those tensors never reads them back; False
+    when the model's vision attention is not patched."""
     modules = _attention_modules(model)
     cache = getattr(modules[0], "_orienteer_plans", None) if modules and is_patched(modules[0]) else None
     if cache is None:
         return False
-    for tensor, bounds in cu_seqlens:
-        cache.put(tensor, make_plan(bounds, tensor.device))
+    for tensor, segments in planned:
+        cache.put(tensor, make_plan(segments, tensor.device))
     return True
 
 
 def grouped_attention(q: Any, k: Any, v: Any, plan: dict[str, Any], scale: float) -> Any:
     """Block-diagonal attention over packed ``(tokens, heads, dim)`` tensors, one SDPA per window length."""
+    import torch
     import torch.nn.functional as F
 
     heads, dim = q.shape[1], q.shape[2]
     outputs = []
-    for length, count, flat in plan["groups"]:
-        if plan["contiguous"]:
-            qs, ks, vs = (t.reshape(count, length, heads, dim) for t in (q, k, v))
+    for length, count, flat, start in plan["groups"]:
+        if flat is None:
+            qs, ks, vs = (t[start:start + count * length].reshape(count, length, heads, dim) for t in (q, k, v))
         else:
             qs, ks, vs = (t.index_select(0, flat).reshape(count, length, heads, dim) for t in (q, k, v))
         out = F.scaled_dot_product_attention(
             qs.transpose(1, 2), ks.transpose(1, 2), vs.transpose(1, 2), scale=scale, is_causal=False
         )
         outputs.append(out.transpose(1, 2).reshape(count * length, heads, dim))
-    if plan["contiguous"]:
-        return outputs[0]
-    import torch
-
-    return torch.cat(outputs, dim=0).index_select(0, plan["inverse"])
+    joined = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
+    return joined if plan["inverse"] is None else joined.index_select(0, plan["inverse"])
 
 
 def varlen_attention(q: Any, k: Any, v: Any, plan: dict[str, Any], scale: float) -> Any:

@@ -88,5 +88,12 @@ def test_whole_fast_path_in_bf16_scores_like_the_reference(tiny_model_dir: Path)
         set_fast_path(loaded.model, mode)
         scored = score_batch(loaded.model, batch, [list("ABCD")] * 3, loaded.processor.tokenizer)
         probs.append(np.array([[s.probs[x] for x in "ABCD"] for s in scored]))
+    # and the eval job's own path: the score pipeline (host-side layout, windows sorted by length)
+    from orienteer.jobs.model.score_pipeline import score_stream
+
+    [(_, _, scored)] = score_stream(loaded.model, loaded.processor.tokenizer, [(0, encoded)],
+                                    loaded.processor.tokenizer.pad_token_id, "cpu", torch.bfloat16)
+    probs.append(np.array([[s.probs[x] for x in "ABCD"] for s in scored]))
     assert np.ptp(probs[0]) > 0.05, "the options must differ for the comparison to mean anything"
     np.testing.assert_allclose(probs[1], probs[0], atol=5e-3)  # measured 3e-4
+    np.testing.assert_allclose(probs[2], probs[0], atol=5e-3)

@@ -144,3 +144,35 @@ def test_host_copies_keep_values_and_take_the_dtype() -> None:
     y = to_device_async(x, "cpu", torch.bfloat16)
     assert y.dtype == torch.bfloat16 and torch.equal(y.float(), x)
     assert to_device_async(x, "meta").device.type == "meta"
+
+
+def test_windows_sorted_by_length_leave_the_tower_output_unchanged(tiny: Any) -> None:
+    """The pipeline's window layout: windowed layers slice instead of gathering, outputs are the same."""
+    from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
+
+    from orienteer.jobs.model.score_pipeline import windows_by_length
+    from orienteer.jobs.model.vision_attention import make_plan, register_plans
+
+    rng = np.random.default_rng(5)
+    sizes = [(640, 480), (200, 300), (90, 100), (640, 480)]  # several window lengths, images of different sizes
+    frames = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    out = tiny.processor.image_processor(images=frames, return_tensors="pt")
+    pixels, grid = out["pixel_values"], out["image_grid_thw"]
+    visual = tiny.model.model.visual
+    index, cu_window = get_vision_window_index(grid, visual.spatial_merge_size, visual.window_size, visual.patch_size)
+    cu = get_vision_cu_seqlens(grid)
+    new_index, new_cu, segments = windows_by_length(index, cu_window, cu, visual.spatial_merge_size ** 2)
+    assert sorted(new_index.tolist()) == sorted(index.tolist())
+    lengths = (new_cu[1:] - new_cu[:-1]).tolist()
+    assert lengths == sorted(lengths) and len(set(lengths)) > 1
+    windowed = make_plan(segments["cu_window_seqlens"], "cpu")
+    assert windowed["inverse"] is None and all(flat is None for _, _, flat, _ in windowed["groups"])
+    assert make_plan([range(a, b) for a, b in zip(cu_window[:-1].tolist(), cu_window[1:].tolist())], "cpu")["inverse"] is not None
+    kwargs = {"position_ids": get_vision_position_ids(grid, visual.spatial_merge_size), "cu_seqlens": cu.clone(),
+              "window_index": new_index, "cu_window_seqlens": new_cu}
+    assert register_plans(tiny.model, [(kwargs["cu_seqlens"], segments["cu_seqlens"]),
+                                       (kwargs["cu_window_seqlens"], segments["cu_window_seqlens"])])
+    with torch.no_grad():
+        expected = visual(pixels, grid_thw=grid).pooler_output
+        got = visual(pixels, grid_thw=grid, **kwargs).pooler_output
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
