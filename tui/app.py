@@ -92,6 +92,8 @@ def _warm_up(app: OrienteerApp) -> None:
             importlib.import_module(library)
         except ImportError:  # optional speed-up only: the case view imports what it needs itself
             pass
+    if not app.is_running:  # closed during the imports (tests open and close apps quickly)
+        return
     try:
         # The stylesheet belongs to the UI thread: register the views' CSS there, in one parse.
         app.call_from_thread(app.preload_css, modules)
