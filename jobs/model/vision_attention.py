@@ -43,16 +43,17 @@ class _PlanCache:
     def __init__(self) -> None:
         self.entries: list[tuple[Any, dict[str, Any]]] = []
         self.modules: list[Any] = []
-        self.rotary: tuple[Any, ...] | None = None  # (fp32 cos it came from, cos1, cos2, sin1, sin2 in the model dtype)
+        self.rotary: tuple[Any, Any, Any] | None = None  # (fp32 cos it came from, cos, sin) in the model dtype
 
-    def half_rotary(self, cos: Any, sin: Any, dtype: Any) -> tuple[Any, ...]:
-        """The halves ``(cos1, cos2, sin1, sin2)`` of the rotary tables in ``dtype``, shaped to broadcast
-        over (tokens, q/k, heads, dim / 2); made once per forward, shared by all layers."""
+    def half_rotary(self, cos: Any, sin: Any, dtype: Any) -> tuple[Any, Any]:
+        """cos and sign-folded sin in ``dtype``, shaped to broadcast over (tokens, q/k, heads, dim); once per forward."""
+        import torch
+
         if self.rotary is None or self.rotary[0] is not cos:
             half = sin.shape[-1] // 2
-            parts = (cos[..., :half], cos[..., half:], sin[..., :half], sin[..., half:])
-            self.rotary = (cos, *(t.to(dtype)[:, None, None, :] for t in parts))
-        return self.rotary[1:]
+            signed = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+            self.rotary = (cos, cos.to(dtype)[:, None, None, :], signed.to(dtype)[:, None, None, :])
+        return self.rotary[1], self.rotary[2]
 
     def get(self, cu_seqlens: Any) -> dict[str, Any]:
         for tensor, plan in self.entries:
@@ -179,15 +180,13 @@ def _fast_forward(self: Any, hidden_states: Any, cu_seqlens: Any, position_embed
         rotated = vision_rotary_op()(qkv[:, :2], cos, sin)
         q, k, v = rotated[:, 0], rotated[:, 1], qkv[:, 2]
     elif qkv.dtype in (torch.float16, torch.bfloat16):
-        # with autograd (saliency): q and k together in the model dtype, half by half (first:
-        # x1 c1 - x2 s1, second: x2 c2 + x1 s2; out-of-place, which autograd needs); the result
+        # with autograd (saliency): q and k together in the model dtype, out of place; the result
         # differs from the reference's fp32 maths by bf16 rounding only
-        c1, c2, s1, s2 = self._orienteer_plans.half_rotary(cos, sin, qkv.dtype)
+        c, s = self._orienteer_plans.half_rotary(cos, sin, qkv.dtype)
         qk = qkv[:, :2]
         half = qk.shape[-1] // 2
-        x1, x2 = qk[..., :half], qk[..., half:]
-        rotated = torch.cat((torch.addcmul(x1 * c1, x2, s1, value=-1), torch.addcmul(x2 * c2, x1, s2)), dim=-1)
-        q, k, v = rotated[:, 0], rotated[:, 1], qkv[:, 2]
+        qk = qk * c + torch.cat((qk[..., half:], qk[..., :half]), dim=-1) * s
+        q, k, v = qk[:, 0], qk[:, 1], qkv[:, 2]
     else:
         q, k, v = qkv.permute(1, 0, 2, 3).unbind(0)
         q, k = apply_rotary_pos_emb_vision(q, k, cos, sin)
