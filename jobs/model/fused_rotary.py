@@ -15,9 +15,8 @@ backward pass and fp32 keep the eager maths. A custom op of ``triton_ops.py``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-_KERNEL: dict[str, Any] = {}
 
 
 def _eager(qk: Any, cos: Any, sin: Any) -> Any:
@@ -35,7 +34,9 @@ def _fake(qk: Any, cos: Any, sin: Any) -> Any:
     return torch.empty(qk.shape, dtype=qk.dtype, device=qk.device)
 
 
+@functools.cache
 def _triton_kernel() -> Any:
+    """Built (and JIT-compiled on first launch) once per process."""
     import triton
     import triton.language as tl
 
@@ -77,10 +78,8 @@ def vision_rotary_triton(qk: Any, cos: Any, sin: Any, block_rows: int = 64) -> A
     out = torch.empty((tokens, two, heads, dim), dtype=qk.dtype, device=qk.device)
     n_rows = tokens * two * heads
     if n_rows:
-        if "rotary" not in _KERNEL:
-            _KERNEL["rotary"] = _triton_kernel()
         half = dim // 2
-        _KERNEL["rotary"][(triton.cdiv(n_rows, block_rows),)](
+        _triton_kernel()[(triton.cdiv(n_rows, block_rows),)](
             qk, cos, sin, out, n_rows, two * heads, qk.stride(0),
             HALF=half, BLOCK_R=block_rows, BLOCK_D=triton.next_power_of_2(half))
     return out

@@ -15,11 +15,10 @@ backward pass goes through the eager ops.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from orienteer.jobs.model.forward_patch import is_patched, set_forward
-
-_KERNEL: dict[str, Any] = {}
 
 
 def _eager(gate: Any, up: Any) -> Any:
@@ -34,7 +33,9 @@ def _fake(gate: Any, up: Any) -> Any:
     return torch.empty_like(gate)
 
 
+@functools.cache
 def _triton_kernel() -> Any:
+    """Built (and JIT-compiled on first launch) once per process."""
     import triton
     import triton.language as tl
 
@@ -54,13 +55,11 @@ def silu_mul_triton(gate: Any, up: Any, block: int = 2048) -> Any:
     import torch
     import triton
 
-    if "silu_mul" not in _KERNEL:
-        _KERNEL["silu_mul"] = _triton_kernel()
     gate, up = gate.contiguous(), up.contiguous()
     out = torch.empty_like(gate)
     n = gate.numel()
     if n:
-        _KERNEL["silu_mul"][(triton.cdiv(n, block),)](gate, up, out, n, BLOCK=block)
+        _triton_kernel()[(triton.cdiv(n, block),)](gate, up, out, n, BLOCK=block)
     return out
 
 

@@ -29,6 +29,7 @@ gather nothing. Gradients flow through both modes (saliency needs them).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 from orienteer.jobs.model.forward_patch import is_patched, set_forward
@@ -89,10 +90,11 @@ def make_plan(segments: Sequence[Any], device: Any) -> dict[str, Any]:
 
     from orienteer.jobs.model.host_copy import to_device_async
 
+    lengths = [len(seg) for seg in segments]
     by_length: dict[int, list[Any]] = {}
-    for seg in segments:
-        if len(seg):
-            by_length.setdefault(len(seg), []).append(seg)
+    for seg, length in zip(segments, lengths):
+        if length:
+            by_length.setdefault(length, []).append(seg)
     groups: list[tuple[int, int, Any, int]] = []  # (length, count, gather index or None, start of the slice)
     order = []
     tiled = 0  # how far the slices so far tile the sequence from 0, in group order (-1: they do not)
@@ -110,14 +112,12 @@ def make_plan(segments: Sequence[Any], device: Any) -> dict[str, Any]:
             groups.append((length, len(segs), to_device_async(idx, device), 0))
             tiled = -1
         order.append(idx)
-    total = sum(len(seg) for seg in segments)
-    in_order = tiled == total
-    lengths = [len(seg) for seg in segments]
+    in_order = tiled == sum(lengths)
     return {
         "groups": groups,
         "inverse": None if in_order or not order else to_device_async(torch.argsort(torch.cat(order)), device),
         "max_len": max(lengths) if lengths else 0,
-        "cu32": to_device_async(torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32), device),
+        "cu32": to_device_async(torch.tensor(list(accumulate(lengths, initial=0)), dtype=torch.int32), device),
     }
 
 
