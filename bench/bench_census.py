@@ -38,10 +38,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_gpu  # noqa: E402  (same folder: the model, tokenizer and items of the GPU bench)
 
-# ops that only re-describe memory: no kernel, no traffic
+# ops that only re-describe or allocate memory: no kernel, no traffic
 VIEWS = {"view", "_unsafe_view", "reshape", "transpose", "t", "permute", "expand", "slice", "select", "unsqueeze",
          "squeeze", "alias", "as_strided", "split", "split_with_sizes", "unbind", "detach", "_reshape_alias",
-         "lift_fresh", "chunk", "narrow", "empty", "empty_like", "new_empty", "_to_copy_meta_noop"}
+         "lift_fresh", "chunk", "narrow", "empty", "empty_like", "new_empty"}
 GATHERS = {"index_select", "embedding", "gather", "index"}
 
 

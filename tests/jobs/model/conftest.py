@@ -67,3 +67,20 @@ def _make_ctx(ws: Any, kind: str, params: dict[str, Any], root: Path, resume: Pa
     resume_dir.mkdir(parents=True, exist_ok=True)
     return JobContext(job_id=root.name, kind=kind, params=full, workspace=ws, job_dir=job_dir,
                       out_dir=job_dir / "outputs", resume_dir=resume_dir)
+
+
+def _run_under_triton_interpreter(script: str) -> None:
+    """Run ``script`` in a fresh interpreter with ``TRITON_INTERPRET=1`` (set before Triton is imported,
+    so kernels run on the CPU); it must print ``ok``."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture
+def run_under_triton_interpreter() -> Any:
+    return _run_under_triton_interpreter

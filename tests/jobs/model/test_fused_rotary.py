@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -28,10 +24,9 @@ def test_eager_op_is_transformers_rotary() -> None:
     assert meta.shape == (33, 2, 4, 16) and meta.dtype == torch.bfloat16
 
 
-def test_triton_kernel_matches_under_the_interpreter() -> None:
+def test_triton_kernel_matches_under_the_interpreter(run_under_triton_interpreter: Any) -> None:
     """The CUDA kernel's code run by Triton's CPU interpreter, on a strided view of a qkv tensor. fp32:
     bit for bit. bf16: within one bf16 step, since the interpreter truncates where GPUs round to nearest."""
-    pytest.importorskip("triton")
     script = (
         "import torch\n"
         "from orienteer.jobs.model.fused_rotary import _eager, vision_rotary_triton\n"
@@ -50,9 +45,7 @@ def test_triton_kernel_matches_under_the_interpreter() -> None:
         "            assert bool(((got.float() - want.float()).abs() <= step).all())\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    run_under_triton_interpreter(script)
 
 
 def test_autograd_path_stays_within_bf16_rounding_of_the_reference(fresh: Any) -> None:
