@@ -4,7 +4,7 @@ A dataset is a JSONL file of *examples*, one per line, in the generic item forma
 training needs::
 
     {"item_id", "task", "question", "options": {"A": "left", ...}, "answer": "A",
-     "images": [ABSOLUTE paths], "source", "reference_object", "bbox", "parent_item_id",
+     "images": [ABSOLUTE paths], "source", "reference_object", "bbox", "bbox_frame", "parent_item_id",
      "target": "A. left", "origin": "original" | "hard" | "flipped" | "replay" | "cot" ...}
 
 ``target`` is the assistant reply to learn (by default ``"{letter}. {label}"``). An example may
@@ -37,7 +37,7 @@ from orienteer.core.answers import split_option_line
 from orienteer.data.errors import InputError, OrienteerError, WorkspaceError
 from orienteer.data.formats import sharegpt
 from orienteer.data.formats.common import iter_jsonl, load_json, read_text, require_nonempty
-from orienteer.data.items import Item
+from orienteer.data.items import Item, parse_bbox_frame
 from orienteer.data.job_outputs import atomic_file
 from orienteer.data.workspace import Workspace
 
@@ -85,7 +85,8 @@ def item_record(item: Item) -> dict[str, Any]:
     return {
         "item_id": item.item_id, "task": item.task, "question": item.question, "options": item.options,
         "answer": item.answer_letter, "images": list(item.images), "source": item.source,
-        "reference_object": item.reference_object, "bbox": item.bbox, "parent_item_id": item.parent_item_id,
+        "reference_object": item.reference_object, "bbox": item.bbox, "bbox_frame": item.bbox_frame,
+        "parent_item_id": item.parent_item_id,
     }
 
 
@@ -144,6 +145,15 @@ def normalize_example(
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
             raise fail(f"bbox must be 4 numbers [x1, y1, x2, y2] or null, got {bbox!r}")
         bbox = [float(v) for v in bbox]
+    try:
+        bbox_frame = parse_bbox_frame(raw.get("bbox_frame"))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if bbox is None and bbox_frame:
+        raise fail(f"bbox_frame {bbox_frame} given but the example has no bbox (expected a bbox with it)")
+    if bbox is not None and bbox_frame >= max(1, len(images)):
+        raise fail(f"bbox_frame {bbox_frame} but the example has {len(images)} image(s) "
+                   f"(expected 0 to {max(0, len(images) - 1)})")
     text_fields: dict[str, str | None] = {}
     for key in ("task", "source", "reference_object", "parent_item_id"):
         value = raw.get(key)
@@ -153,7 +163,7 @@ def normalize_example(
     example: dict[str, Any] = {
         "item_id": str(item_id), "task": text_fields["task"], "question": question, "options": options,
         "answer": answer, "images": images, "source": text_fields["source"],
-        "reference_object": text_fields["reference_object"], "bbox": bbox,
+        "reference_object": text_fields["reference_object"], "bbox": bbox, "bbox_frame": bbox_frame,
         "parent_item_id": text_fields["parent_item_id"], "target": target, "origin": origin,
     }
     for key, value in raw.items():

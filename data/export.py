@@ -14,7 +14,7 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 _COLUMNS = """r.name AS run, b.name AS benchmark, i.item_id, p.task, i.source, i.question,
               {options} AS options, i.answer_letter AS gold_letter, p.gold_label,
               p.letter AS pred_letter, p.pred_label, p.outcome, p.category, p.reply,
-              {images} AS images, b.image_root, p.probs"""
+              {images} AS images, b.image_root, i.reference_object, {bbox} AS bbox, i.bbox_frame, p.probs"""
 
 
 def export_predictions(
@@ -40,9 +40,11 @@ def export_predictions(
     if fmt == "csv":
         options = "array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), lambda x: x[1] || '. ' || x[2]), ' | ')"
         images = "array_to_string(i.images, ';')"
+        bbox = "array_to_string(i.bbox, ',')"  # "x1,y1,x2,y2", as the generic benchmark reader takes it
     else:
         options = "map(i.option_letters, i.option_labels)"
         images = "i.images"
+        bbox = "i.bbox"
     cf = compile_filter(con, filt)
     where, params = cf.where, cf.params
     if item_keys is not None:
@@ -58,7 +60,7 @@ def export_predictions(
         where += (f" AND p.run_id BETWEEN {int(low)} AND {int(high)} AND EXISTS "
                   "(SELECT 1 FROM export_keys k WHERE k.run_id = p.run_id AND k.item_idx = p.item_idx)")
     select = (
-        f"SELECT {_COLUMNS.format(options=options, images=images)} {cf.from_sql(with_items=True)} "
+        f"SELECT {_COLUMNS.format(options=options, images=images, bbox=bbox)} {cf.from_sql(with_items=True)} "
         f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"
     )
     count = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()[0]

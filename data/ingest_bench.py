@@ -44,12 +44,12 @@ ITEM_TYPES: dict[str, str] = {
     "bench_id": "INTEGER", "item_idx": "INTEGER", "item_id": "VARCHAR", "task": "VARCHAR", "question": "VARCHAR",
     "option_letters": "VARCHAR[]", "option_labels": "VARCHAR[]", "answer_letter": "VARCHAR", "answer_label": "VARCHAR",
     "images": "VARCHAR[]", "source": "VARCHAR", "reference_object": "VARCHAR", "bbox": "DOUBLE[]",
-    "parent_item_id": "VARCHAR",
+    "parent_item_id": "VARCHAR", "bbox_frame": "INTEGER",
 }
 
 
 def stage_items(con: duckdb.DuckDBPyConnection, items: Sequence[Item], bench_id: int, table: str = "new_items") -> None:
-    """The items as a temp table shaped like the workspace's ``items``."""
+    """The items as a temp table with the workspace's ``items`` columns (inserted by name, not position)."""
     columns = {
         "bench_id": [bench_id] * len(items),
         "item_idx": list(range(len(items))),
@@ -65,6 +65,7 @@ def stage_items(con: duckdb.DuckDBPyConnection, items: Sequence[Item], bench_id:
         "reference_object": [i.reference_object for i in items],
         "bbox": [i.bbox for i in items],
         "parent_item_id": [i.parent_item_id for i in items],
+        "bbox_frame": [i.bbox_frame for i in items],
     }
     load_columns(con, table, columns, ITEM_TYPES)
 
@@ -138,7 +139,7 @@ def write_benchmark(
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
         [bench_id, name, str(source_path), fmt, str(image_root), len(items), parent_id, notes],
     )
-    con.execute(f"INSERT INTO ws.items SELECT * REPLACE ({int(bench_id)} AS bench_id) FROM {table}")
+    con.execute(f"INSERT INTO ws.items BY NAME SELECT * REPLACE ({int(bench_id)} AS bench_id) FROM {table}")
     tasks: dict[str, int] = {}
     for item in items:
         tasks[item.task] = tasks.get(item.task, 0) + 1

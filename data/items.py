@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orienteer.core.directions import is_direction
 from orienteer.data.errors import InputError
@@ -35,6 +36,8 @@ class Item:
     bbox: list[float] | None = None
     parent_item_id: str | None = None
     where: str = field(default="", compare=False)
+    bbox_frame: int = 0
+    """Which of ``images`` the box is drawn on / measured in (multi-frame items); 0 without a box."""
 
     @property
     def answer_label(self) -> str:
@@ -58,6 +61,35 @@ def infer_source(images: Sequence[str]) -> str | None:
             if pattern.search(image):
                 return name
     return None
+
+
+_FRAME_TEXT = re.compile(r"[0-9]+")
+
+
+def parse_bbox_frame(value: Any, *, text: bool = False) -> int:
+    """A ``bbox_frame`` cell, strictly: a non-negative whole number; digits as text only when ``text``
+    (CSV/TSV cells are all text; JSON and Parquet have real integers).
+
+    Missing (None, NaN, empty text) reads as 0, the first frame. A bool, a float (even ``2.0``) or
+    any other text raises ValueError saying what was expected: a frame index that is not exact is
+    a broken file, not something to round.
+    """
+    from orienteer.data.formats.common import is_missing
+
+    if isinstance(value, str):
+        digits = value.strip()
+        if text and not digits:
+            return 0
+        if text and _FRAME_TEXT.fullmatch(digits):
+            return int(digits)
+    elif value is None or (not isinstance(value, (bool, int)) and is_missing(value)):
+        return 0
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    elif type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind in "iu":
+        if int(value) >= 0:
+            return int(value)
+    raise ValueError(f"bbox_frame must be a whole number >= 0 (the index of the frame the box is on), got {value!r}")
 
 
 def validate_items(
@@ -101,3 +133,12 @@ def validate_items(
             raise InputError(path, "expected a non-empty list of image paths", where=where)
         if item.bbox is not None and len(item.bbox) != 4:
             raise InputError(path, f"bbox must have 4 numbers [x0, y0, x1, y1], got {item.bbox}", where=where)
+        frame = item.bbox_frame
+        if type(frame) is not int or frame < 0:
+            raise InputError(path, f"bbox_frame must be a whole number >= 0, got {frame!r}", where=where)
+        if item.bbox is None and frame != 0:
+            raise InputError(path, f"bbox_frame {frame} given but the item has no bbox (expected a bbox with it)",
+                             where=where)
+        if frame >= len(item.images):
+            n = len(item.images)
+            raise InputError(path, f"bbox_frame {frame} but the item has {n} image(s) (expected 0 to {n - 1})", where=where)

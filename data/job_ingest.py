@@ -69,8 +69,9 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
     if len(runs) > 1:
         raise OrienteerError(f"job {job_id}: more than one run in its manifest is not supported")
     benches = [o for o in outputs if isinstance(o, BenchmarkOutput)]
-    if len(benches) > 1:
-        raise OrienteerError(f"job {job_id}: more than one benchmark in its manifest is not supported")
+    names = [b.name for b in benches]
+    if len(set(names)) != len(names):
+        raise OrienteerError(f"job {job_id}: its manifest lists benchmark names twice ({', '.join(names)})")
     summary: list[str] = []
     registered: list[DatasetInfo] = []  # dataset files put in place, removed again if the transaction fails
     with ws.staging() as con:
@@ -81,23 +82,24 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                 con, ws, out_dir / r.predictions_file, r.bench, r.name, fmt="jsonl", parser=r.parser,
                 model=r.model, notes=r.notes, created_by_job=job_id,
             )
-        bench_items: list[Item] | None = None
-        if benches:
-            fmt, bench_items = read_benchmark(out_dir / benches[0].items_file, "items")
-            image_root = (out_dir / benches[0].image_root).resolve()
+        # Every benchmark is read, checked and staged (one table each) before the workspace is touched.
+        staged: list[tuple[BenchmarkOutput, str, list[Item], Path, tuple[int, int], str]] = []
+        for k, b in enumerate(benches):
+            fmt, bench_items = read_benchmark(out_dir / b.items_file, "items")
+            image_root = (out_dir / b.image_root).resolve()
             present = count_present(image_root, [i.images[0] for i in bench_items])
-            stage_items(con, bench_items, bench_id=0, table="job_items")
+            stage_items(con, bench_items, bench_id=0, table=f"job_items{k}")
+            staged.append((b, fmt, bench_items, image_root, present, f"job_items{k}"))
         artifacts = {id(o): _read_jsonl(out_dir / o.file) for o in outputs if isinstance(o, ArtifactsOutput)}
         examples = {id(o): read_examples(out_dir / o.file, ITEMS) for o in outputs if isinstance(o, DatasetOutput)}
         try:
             with ws.attach_for_write(con):
                 if con.execute("SELECT count(*) FROM ws.job_ingests WHERE job_id = ?", [job_id]).fetchone()[0]:
                     raise _AlreadyIngested
-                if bench_items is not None:
-                    b = benches[0]
+                for b, fmt, bench_items, image_root, present, table in staged:
                     info = write_benchmark(
                         con, bench_items, b.name, source_path=out_dir / b.items_file, fmt=fmt, image_root=image_root,
-                        present=present, notes=b.notes, parent=b.parent, table="job_items",
+                        present=present, notes=b.notes, parent=b.parent, table=table,
                     )
                     summary.append(f"benchmark {b.name} ({info.n_items} items)")
                 if prepared is not None:

@@ -29,7 +29,9 @@ class BenchmarkOutput:
     """A derived benchmark (flipped, box-prompted): an items JSONL in the generic item format.
 
     Each line: item_id, task, question, options ({letter: label}), answer (letter), images
-    (paths relative to ``image_root``), and optional source, reference_object, bbox, parent_item_id.
+    (paths relative to ``image_root``), and optional source, reference_object, bbox, bbox_frame
+    (which of the images the box is on; default 0), parent_item_id. A job may list several
+    benchmarks (box-prompt ``--control``: the boxed one and its undrawn twin); they enter together.
     """
 
     name: str

@@ -617,6 +617,7 @@ class CaseDetail:
     model: str | None
     other_runs: list[dict[str, Any]]
     artifacts: list[dict[str, Any]]
+    bbox_frame: int = 0  # which of ``images`` the box is on
 
 
 def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseDetail:
@@ -626,7 +627,8 @@ def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseD
     row = con.execute(
         """SELECT i.item_idx, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images,
                   b.image_root, i.source, i.reference_object, i.bbox, p.reply, p.letter, p.pred_label, p.outcome,
-                  p.category, p.probs, r.model || CASE WHEN r.random_weights THEN ' [RANDOM WEIGHTS: numbers mean nothing]' ELSE '' END
+                  p.category, p.probs, r.model || CASE WHEN r.random_weights THEN ' [RANDOM WEIGHTS: numbers mean nothing]' ELSE '' END,
+                  i.bbox_frame
            FROM items i JOIN benchmarks b USING (bench_id) JOIN runs r ON r.bench_id = b.bench_id AND r.run_id = ?
            LEFT JOIN predictions p ON p.run_id = r.run_id AND p.item_idx = i.item_idx
            WHERE i.bench_id = ? AND i.item_id = ?""",
@@ -635,7 +637,7 @@ def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseD
     if row is None:
         raise WorkspaceError(f"benchmark {info.bench_name!r} has no item {item_id!r}")
     (item_idx, task, question, letters, labels, answer, images, root, source, ref, bbox, reply, letter, pred_label,
-     outcome, category, probs, model) = row
+     outcome, category, probs, model, bbox_frame) = row
     others = con.execute(
         """SELECT r.name AS run, p.letter, p.pred_label, p.outcome, p.category, p.correct
            FROM runs r LEFT JOIN predictions p ON p.run_id = r.run_id AND p.item_idx = ?
@@ -654,7 +656,7 @@ def case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> CaseD
         options=list(zip(letters, labels)), answer_letter=answer, images=list(images), image_root=root, source=source,
         reference_object=ref, bbox=list(bbox) if bbox else None, reply=reply, letter=letter, pred_label=pred_label,
         outcome=outcome, category=category, probs=json.loads(probs) if probs else None, model=model,
-        other_runs=other_runs, artifacts=artifacts,
+        other_runs=other_runs, artifacts=artifacts, bbox_frame=bbox_frame,
     )
 
 

@@ -137,6 +137,8 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     # 5: runs made by a model with random weights (the demo's tiny model) are labelled everywhere.
     """ALTER TABLE runs ADD COLUMN random_weights BOOLEAN NOT NULL DEFAULT FALSE;
        UPDATE runs SET random_weights = TRUE WHERE notes LIKE '%RANDOM WEIGHTS%';""",
+    # 6: which frame of a multi-frame item its bbox is on; items of older workspaces had it on frame 0.
+    "ALTER TABLE items ADD COLUMN bbox_frame INTEGER NOT NULL DEFAULT 0;",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -51,7 +51,7 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     if check is not None:
         check(params)
     _refuse_taken_names(ws, kind.name, params)
-    _refuse_twin(ws, kind.name, params)
+    _refuse_live_clash(ws, kind.name, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
     get_runner(runner).submit(job)
     return job
@@ -90,38 +90,61 @@ def with_model_folders(params: dict[str, Any], folders: dict[str, str]) -> dict[
     return out
 
 
-def _refuse_taken_names(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+def output_names(kind: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(name, table, option)`` for every catalog name a job of ``kind`` with ``params`` will create."""
     checks = list(OUTPUT_NAMES.get(kind, ()))
     if kind == "flip":
         checks.append(("name", "datasets" if params.get("to") == "dataset" else "benchmarks"))
-    checks = [(key, table) for key, table in checks if params.get(key)]
-    if not checks or not ws.exists():
+    names = [(str(params[key]), table, "--" + key.replace("_", "-")) for key, table in checks if params.get(key)]
+    if kind == "box-prompt" and params.get("control") and params.get("name"):
+        from orienteer.jobs.kinds.box_prompt import control_name
+
+        names.append((control_name(str(params["name"])), "benchmarks", "--name (--control also makes NAME-nodraw)"))
+    return names
+
+
+def _refuse_taken_names(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+    names = output_names(kind, params)
+    if not names or not ws.exists():
         return
     with ws.read() as con:
-        for key, table in checks:
-            name = params[key]
+        for name, table, flag in names:
             if con.execute(f"SELECT count(*) FROM {table} WHERE name = ?", [name]).fetchone()[0]:
                 noun = table.rstrip("s")
-                flag = "--" + key.replace("_", "-")
                 raise OrienteerError(f"a {noun} named {name!r} already exists; choose another {flag}")
 
 
-def _refuse_twin(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
-    """Two live jobs with one spec would share a resume folder (partial results, checkpoints)."""
+def _refuse_live_clash(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+    """Refuse a job that would clash with a live one.
+
+    Two live jobs with one spec would share a resume folder (partial results, checkpoints); two
+    jobs making the same output name would both do the work and the second ingest would fail, so a
+    job's output names are reserved while it is queued or running, or done and not yet ingested.
+    """
     from orienteer.jobs.status import job_view
     from orienteer.jobs.store import list_job_dirs, spec_key
 
     key = spec_key(kind, params)
+    mine = {(name, table): flag for name, table, flag in output_names(kind, params)}
     for job in list_job_dirs(ws)[:200]:
         try:
             spec = job.spec()
         except OrienteerError:
             continue
-        if spec.get("spec_key") != key:
+        twin = spec.get("spec_key") == key
+        theirs = output_names(str(spec.get("kind")), dict(spec.get("params") or {})) if mine else []
+        clash = [(name, table) for name, table, _ in theirs if (name, table) in mine]
+        if not twin and not clash:
             continue
         view = job_view(job)
-        if view.active:
+        if twin and view.active:
             raise OrienteerError(f"job {job.job_id} with the same spec is still {view.status}; cancel it or wait")
+        if clash and (view.active or view.awaiting_ingest):
+            name, table = clash[0]
+            raise OrienteerError(
+                f"job {job.job_id} ({view.status}) will make the {table.rstrip('s')} {name!r}; "
+                f"choose another {mine[(name, table)]}, or cancel that job"
+            )
 
 
 def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str = "local") -> JobDir:

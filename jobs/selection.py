@@ -112,7 +112,7 @@ def load_items(ws: Workspace, bench: str, spec: str | None = None) -> tuple[list
 
 _ITEM_COLUMNS = (
     "i.item_id, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images, "
-    "i.source, i.reference_object, i.bbox, i.parent_item_id"
+    "i.source, i.reference_object, i.bbox, i.parent_item_id, i.bbox_frame"
 )
 
 
@@ -120,7 +120,7 @@ def _item(row: tuple[Any, ...]) -> Item:
     return Item(
         item_id=row[0], task=row[1], question=row[2], option_letters=list(row[3]), option_labels=list(row[4]),
         answer_letter=row[5], images=list(row[6]), source=row[7], reference_object=row[8],
-        bbox=list(row[9]) if row[9] is not None else None, parent_item_id=row[10],
+        bbox=list(row[9]) if row[9] is not None else None, parent_item_id=row[10], bbox_frame=int(row[11]),
     )
 
 

@@ -16,7 +16,7 @@ from orienteer.core.answers import parse_choices, split_option_line
 from orienteer.data.errors import InputError
 from orienteer.data.formats.common import as_text, is_missing, pick_column
 from orienteer.data.formats.tables import Row, read_rows
-from orienteer.data.items import Item, infer_source, validate_items
+from orienteer.data.items import Item, infer_source, parse_bbox_frame, validate_items
 
 FORMAT = "items"
 
@@ -30,6 +30,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "source": ("source", "dataset"),
     "reference_object": ("reference_object", "reference", "ref_object"),
     "bbox": ("bbox", "box", "reference_bbox"),
+    "bbox_frame": ("bbox_frame", "box_frame"),
     "parent_item_id": ("parent_item_id", "parent_id"),
 }
 REQUIRED = ("task", "question", "answer", "images")
@@ -79,6 +80,7 @@ def _item(path: Path, index: int, where: str, row: Row, chosen: dict[str, str | 
         answer_letter = _answer_letter(cell("answer"), options)
         images = _string_list(cell("images"))
         bbox = _bbox(cell("bbox"))
+        bbox_frame = parse_bbox_frame(cell("bbox_frame"), text=path.suffix.lower() in (".csv", ".tsv"))
     except ValueError as exc:
         raise InputError(path, str(exc), where=where) from None
     item_id = as_text(cell("item_id"))
@@ -95,6 +97,7 @@ def _item(path: Path, index: int, where: str, row: Row, chosen: dict[str, str | 
         bbox=bbox,
         parent_item_id=as_text(cell("parent_item_id")),
         where=where,
+        bbox_frame=bbox_frame,
     )
 
 

@@ -3,10 +3,11 @@
 A left-right flip changes the scene's left and right and nothing else, so the item stays a
 correct question if every label is x-negated (``directions.mirror_label``), the question text
 and reference object swap left/right (``mirror.mirror_text``), and the box is mirrored
-(``mirror.mirror_bbox``, in the first image's pixels). Flipping twice gives the item back:
-``flip_item(flip_item(x))`` has x's id, question, options, answer and box, and the pixels of a
-twice-flipped image are the original's (flipped images are written as PNG, lossless, whatever
-the source format; a JPEG source is decoded once, so the round trip is exact for its pixels).
+(``mirror.mirror_bbox``, in the pixels of the frame it is on, ``bbox_frame``, which stays). Flipping
+twice gives the item back: ``flip_item(flip_item(x))`` has x's id, question, options, answer, box and
+box frame, and the pixels of a twice-flipped image are the original's (flipped images are written
+as PNG, lossless, whatever the source format; a JPEG source is decoded once, so the round trip is
+exact for its pixels).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
 def flip_item(item: Item, image_width: float | None = None, images: Sequence[str] | None = None) -> Item:
     """The item for the left-right mirrored images (``images``: their paths; default: unchanged).
 
-    ``image_width`` (of the first image) is needed only when the item has a bbox. The flip of
+    ``image_width`` (of the image the box is on, ``item.images[item.bbox_frame]``: frames may differ
+    in width) is needed only when the item has a bbox. The flip of
     ``x`` is ``x#flip`` with parent ``x``; the flip of ``x#flip`` (whose parent is ``x``) is ``x``
     again. That item's own parent cannot be known from the flipped one, so it comes back as None:
     the round trip is exact for items without a parent (every benchmark original).
@@ -45,7 +47,8 @@ def flip_item(item: Item, image_width: float | None = None, images: Sequence[str
     bbox = None
     if item.bbox is not None:
         if image_width is None:
-            raise ValueError(f"item {item.item_id} has a bbox: its first image's width is needed to mirror it")
+            raise ValueError(
+                f"item {item.item_id} has a bbox: the width of its frame {item.bbox_frame} is needed to mirror it")
         bbox = mirror_bbox(item.bbox, image_width)
     return dataclasses.replace(
         item,
@@ -170,7 +173,8 @@ class ImageFlipper:
         if absent is not None:
             raise MissingImage(item.item_id, absent)
         flipped = [self.flip_image(relative) for relative in item.images]
-        return flip_item(item, flipped[0][1] if flipped else None, [name for name, _ in flipped])
+        width = flipped[item.bbox_frame][1] if item.bbox is not None else None
+        return flip_item(item, width, [name for name, _ in flipped])
 
     def publish(self, target: Path) -> None:
         """Move the flipped images into ``target`` (a rename when ``target`` does not exist yet)."""

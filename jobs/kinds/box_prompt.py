@@ -13,6 +13,12 @@ up the rest by parent id); ``--keep-unboxed`` keeps them unchanged instead (same
 ``parent_item_id`` set, no bbox). Either way they are counted in the benchmark's notes, listed in
 ``box_report.json`` and the first few are logged.
 
+``--control`` also writes the undrawn control, benchmark ``NAME-nodraw``: the same boxed items
+with the same rewritten questions, boxes, ``bbox_frame`` and reference objects, but every image the
+original file (absolute paths, nothing copied), ids ``<original id>#nodraw``. Evaluate and take
+saliency on both: the difference is the effect of drawing the box (saliency measures the same
+region on both, the drawn border's ring left out, see ``model/saliency.py``).
+
 Work happens in the resume folder (one JSON line per finished item, boxed frames as PNG), so a
 killed job re-run with the same spec skips what it already did; the finished images are then
 linked (or copied) into the outputs folder.
@@ -44,10 +50,20 @@ PARAMS = (
     Param("items", "str", None, help="item filter (task:NAME; ids:A,B; failures:RUN; limit:N; joined with ;)"),
     Param("conf", "float", 0.1, help="lowest detection score that counts as found"),
     Param("keep_unboxed", "bool", False, help="keep items with no phrase or no detection, unchanged"),
+    Param("control", "bool", False,
+          help="also write NAME-nodraw: the same boxed items and questions on the undrawn images (the control)"),
 )
 
 DONE_FILE = "boxed.jsonl"
 LOGGED_MISSES = 20
+NODRAW_SUFFIX = "-nodraw"
+NODRAW_ID = "#nodraw"
+NODRAW_FILE = "items-nodraw.jsonl"
+
+
+def control_name(name: str) -> str:
+    """The undrawn control's benchmark name for boxed benchmark ``name``."""
+    return name + NODRAW_SUFFIX
 
 
 def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path, conf: float) -> dict[str, Any]:
@@ -83,7 +99,8 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
     if best is None:
         return {"item_id": item.item_id, "status": "no_detection", "phrase": found.noun, "record": base}
     box, frame, image = best
-    bbox = clamp_box(box.as_list(), image.size)
+    # Drawn exactly as stored (rounded to 0.1 px), so saliency measures the very pixels that were drawn.
+    bbox = [round(v, 1) for v in clamp_box(box.as_list(), image.size)]
     rel = Path(safe_name(item.item_id)) / f"{frame}_{Path(item.images[frame]).stem}.png"
     save_png(draw_box(image, bbox), work_dir / "images" / rel)
     images = [rel.as_posix() if i == frame else absolute[i] for i in range(len(item.images))]
@@ -93,7 +110,7 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
         "question": rewrite_question(found),
         "images": images,
         "reference_object": found.noun,
-        "bbox": [round(v, 1) for v in bbox],
+        "bbox": bbox,
         "bbox_frame": frame,
         "bbox_score": round(box.score, 4),
         "parent_item_id": item.item_id,
@@ -101,6 +118,15 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
         "template": found.template,
     }
     return {"item_id": item.item_id, "status": "boxed", "record": record}
+
+
+def nodraw_record(boxed: dict[str, Any], item: Item, image_root: Path) -> dict[str, Any]:
+    """The undrawn control of ``item``'s boxed record: the same question, box, ``bbox_frame`` and
+    reference object, the original images (absolute paths), id ``<id>#nodraw``, parent ``<id>``."""
+    from orienteer.data.images import resolve_image
+
+    return {**boxed, "item_id": item.item_id + NODRAW_ID, "parent_item_id": item.item_id,
+            "images": [str(resolve_image(image_root, rel).resolve()) for rel in item.images]}
 
 
 def run(ctx: JobContext, detector: Detector | None = None) -> None:
@@ -147,6 +173,11 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
     if not records:
         raise OrienteerError(f"box-prompt: no item of {p['bench']!r} got a box ({len(misses)} without one); "
                              "nothing to write")
+    control = bool(p.get("control"))
+    boxed = [(item, e) for item, e in zip(items, entries) if e["status"] == "boxed"]
+    if control and not boxed:
+        raise OrienteerError(f"box-prompt --control: no item of {p['bench']!r} got a box, so the undrawn control "
+                             f"{control_name(p['name'])!r} would be empty; nothing to write")
 
     link_tree(ctx.resume_dir / "images", ctx.out_dir / "images")
     n_written = write_examples(ctx.out_dir / "items.jsonl", records)
@@ -157,8 +188,19 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
     detector_text = f"{detector_name} ({p['weights']})" if p.get("weights") else detector_name
     notes = (f"box-prompt of {p['bench']} with {detector_text}, conf >= {conf}: boxed {counts['boxed']} of {len(items)}; "
              f"no phrase {counts['no_phrase']}, nothing detected {counts['no_detection']} "
-             f"({'kept unboxed' if keep else 'skipped'})")
+             f"({'kept unboxed' if keep else 'skipped'})"
+             + (f"; undrawn control: {control_name(p['name'])}" if control else ""))
     ctx.log(notes)
     ctx.add_output(BenchmarkOutput(name=p["name"], items_file="items.jsonl", image_root="images", parent=p["bench"],
                                    notes=notes))
     ctx.log(f"wrote {n_written} items to {ctx.out_dir / 'items.jsonl'}")
+    if control:
+        n_control = write_examples(ctx.out_dir / NODRAW_FILE, [nodraw_record(e["record"], item, image_root)
+                                                               for item, e in boxed])
+        name = control_name(p["name"])
+        ctx.add_output(BenchmarkOutput(
+            name=name, items_file=NODRAW_FILE, image_root="images", parent=p["bench"],
+            notes=(f"undrawn control of {p['name']}: its {n_control} boxed items with the same questions, boxes and "
+                   f"bbox_frame, on the original images (no box drawn)"),
+        ))
+        ctx.log(f"wrote {n_control} items of the undrawn control {name} to {ctx.out_dir / NODRAW_FILE}")

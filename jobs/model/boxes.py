@@ -8,6 +8,7 @@ PNG keeps the red pure (a JPEG would smear it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -29,14 +30,43 @@ def clamp_box(bbox: Sequence[float], size: tuple[int, int]) -> list[float]:
     return [x1, y1, x2, y2]
 
 
+@dataclass(frozen=True)
+class DrawnBox:
+    """The pixels ``draw_box`` paints for a box: columns ``x1..x2`` and rows ``y1..y2`` (inclusive), a
+    border ``ring`` pixels wide drawn inward from that edge. Saliency measures the same region, so
+    the red lines are never counted as the object, whether or not they were drawn."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    ring: int
+
+    @property
+    def interior(self) -> tuple[int, int, int, int] | None:
+        """``(x1, y1, x2, y2)`` inclusive of what the border leaves inside; None when it fills the box."""
+        x1, y1, x2, y2 = self.x1 + self.ring, self.y1 + self.ring, self.x2 - self.ring, self.y2 - self.ring
+        return (x1, y1, x2, y2) if x1 <= x2 and y1 <= y2 else None
+
+
+def drawn_box(bbox: Sequence[float], size: tuple[int, int], width: int | None = None) -> DrawnBox:
+    """Where ``draw_box`` draws ``bbox`` on an image of ``size``: clamped, rounded, ``line_width`` thick."""
+    x1, y1, x2, y2 = (round(v) for v in clamp_box(bbox, size))
+    return DrawnBox(x1, y1, x2, y2, width or line_width(size))
+
+
 def draw_box(image: Image.Image, bbox: Sequence[float], color: tuple[int, int, int] = RED,
              width: int | None = None) -> Image.Image:
     """A copy of ``image`` (RGB) with a rectangle whose outer edge runs along ``bbox`` (x1, y1, x2, y2)."""
     out = image.convert("RGB")
     if out is image:
         out = image.copy()
-    x1, y1, x2, y2 = (round(v) for v in clamp_box(bbox, out.size))
-    ImageDraw.Draw(out).rectangle((x1, y1, x2, y2), outline=color, width=width or line_width(out.size))
+    box = drawn_box(bbox, out.size, width)
+    corners = (box.x1, box.y1, box.x2, box.y2)
+    if box.interior is None:  # a border that fills the box: Pillow would paint its outline past the box's edge
+        ImageDraw.Draw(out).rectangle(corners, fill=color)
+    else:
+        ImageDraw.Draw(out).rectangle(corners, outline=color, width=box.ring)
     return out
 
 

@@ -6,10 +6,15 @@ Qwen2.5-VL's processor turns an image into patches ordered ``(gh/2, gw/2, 2, 2) 
 ``rescale / std`` per channel, summed over the two temporal copies of a still image, then
 ``|.|`` summed over channels, and resized to the original image so it overlays the file itself.
 
-Numbers per frame: ``mass_in_bbox`` (share of saliency inside the reference object's box, the
-research's "tunnel vision" question; ``bbox_area`` is the share a uniform map would give) and
-``spread`` (share of pixels holding half of the mass: 0.5 for a flat map, near 0 for a spike),
-plus ``entropy`` (normalised, 1 = flat).
+Numbers per frame: ``spread`` (share of pixels holding half of the mass: 0.5 for a flat map, near
+0 for a spike) and ``entropy`` (normalised, 1 = flat). On the frame the reference object's box is
+on (the item's ``bbox_frame``), the research's "tunnel vision" question: ``mass_in_bbox`` (share
+of the map's mass inside the box, leaving out a ring as wide as the red border box-prompt draws,
+``ring_px``, so the model's response to the drawn lines is not counted as the object),
+``bbox_area`` (that inside's share of the frame: what a uniform map would give) and
+``mass_on_ring`` (share on the ring). The ring is the one ``boxes.draw_box`` paints, pixel for
+pixel, whether or not the box was drawn on the image, so a run on undrawn images (box-prompt
+``--control``) is measured on the same region.
 """
 
 from __future__ import annotations
@@ -78,10 +83,14 @@ def frame_map(grad_flat: Any, grid_thw: Sequence[int], original_size: tuple[int,
 
 
 def metrics(sal: Any, bbox: Sequence[float] | None) -> dict[str, float]:
-    """``mass_in_bbox``/``bbox_area`` (when a box is known), ``spread`` and ``entropy`` of one map."""
+    """``spread`` and ``entropy`` of one map (a ``(height, width)`` array at the frame's original size),
+    and, when ``bbox`` is the box on this frame, ``mass_in_bbox``, ``mass_on_ring``, ``bbox_area`` and
+    ``ring_px`` (see the module docstring)."""
     import numpy as np
 
-    total = float(sal.sum())
+    from orienteer.jobs.model.boxes import drawn_box
+
+    total = float(sal.sum(dtype="float64"))
     flat = sal.reshape(-1).astype("float64")
     out: dict[str, float] = {}
     if total <= 0 or not np.isfinite(total):
@@ -94,12 +103,18 @@ def metrics(sal: Any, bbox: Sequence[float] | None) -> dict[str, float]:
         out["entropy"] = round(float(-(nz * np.log(nz)).sum() / np.log(p.size)), 6) if p.size > 1 else 0.0
     if bbox is not None and len(bbox) == 4:
         h, w = sal.shape
-        x1, y1, x2, y2 = (float(v) for v in bbox)
-        c1, c2 = max(0, int(np.floor(min(x1, x2)))), min(w, int(np.ceil(max(x1, x2))))
-        r1, r2 = max(0, int(np.floor(min(y1, y2)))), min(h, int(np.ceil(max(y1, y2))))
-        inside = float(sal[r1:r2, c1:c2].sum()) if c2 > c1 and r2 > r1 else 0.0
-        out["mass_in_bbox"] = round(inside / total, 6) if total > 0 else float("nan")
-        out["bbox_area"] = round(max(0, c2 - c1) * max(0, r2 - r1) / float(h * w), 6)
+        box = drawn_box(bbox, (w, h))
+        whole = float(sal[box.y1:box.y2 + 1, box.x1:box.x2 + 1].sum(dtype="float64"))
+        inside, area = 0.0, 0
+        if box.interior is not None:
+            x1, y1, x2, y2 = box.interior
+            inside = float(sal[y1:y2 + 1, x1:x2 + 1].sum(dtype="float64"))
+            area = (x2 - x1 + 1) * (y2 - y1 + 1)
+        usable = total > 0 and np.isfinite(total)
+        out["mass_in_bbox"] = round(inside / total, 6) if usable else float("nan")
+        out["mass_on_ring"] = round((whole - inside) / total, 6) if usable else float("nan")
+        out["bbox_area"] = round(area / float(h * w), 6)
+        out["ring_px"] = box.ring
     return out
 
 

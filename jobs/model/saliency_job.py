@@ -4,8 +4,9 @@ Defaults come from the run itself: its model, adapter, prompt and pixel budget (
 the notes the eval kind wrote), so the map explains the answer the run actually gave. Items
 default to the run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at
 the original image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
-(``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). Finished items are kept
-in ``resume_dir`` so a re-run of the same spec only computes the rest.
+(``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). The box numbers
+(``saliency.metrics``) go on the frame the box is on, the item's ``bbox_frame``, with that index
+recorded. Finished items are kept in ``resume_dir`` so a re-run of the same spec only computes the rest.
 """
 
 from __future__ import annotations
@@ -163,7 +164,10 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
             for k, sal in enumerate(frames):
                 folder = files_dir / safe_name(e.item.item_id)
                 paths = write_frame_files(sal, images[k], folder, f"frame{k}")
-                values: dict[str, Any] = metrics(sal, e.item.bbox if k == 0 else None)
+                on_box = e.item.bbox is not None and k == e.item.bbox_frame  # the box is on one frame only
+                values: dict[str, Any] = metrics(sal, e.item.bbox if on_box else None)
+                if on_box:
+                    values["bbox_frame"] = k
                 values.update(target=letter, target_kind=why)
                 for kind, path in paths.items():
                     rel = str(Path(FILES) / path.relative_to(files_dir))

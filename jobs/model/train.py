@@ -177,7 +177,8 @@ def example_item(example: Mapping[str, Any]) -> Any:
                 option_letters=list(options), option_labels=list(options.values()),
                 answer_letter=example.get("answer") or "", images=list(example.get("images") or []),
                 source=example.get("source"), reference_object=example.get("reference_object"),
-                bbox=example.get("bbox"), parent_item_id=example.get("parent_item_id"))
+                bbox=example.get("bbox"), parent_item_id=example.get("parent_item_id"),
+                bbox_frame=example.get("bbox_frame") or 0)  # normalize_example checked it
 
 
 def example_messages(example: Mapping[str, Any], n_images: int) -> list[dict[str, Any]]:

@@ -55,9 +55,9 @@ KEPT = ("item_id", "question", "options", "answer", "target", "images")
 
 def test_example_from_item_has_the_canonical_fields(tmp_path):
     example = example_from_item(_item(1), ["/abs/img/1_0.jpg"], "flipped")
-    assert list(example)[:12] == [
+    assert list(example)[:13] == [
         "item_id", "task", "question", "options", "answer", "images", "source", "reference_object", "bbox",
-        "parent_item_id", "target", "origin",
+        "bbox_frame", "parent_item_id", "target", "origin",
     ]
     assert example["options"] == {"A": "left", "B": "back-right", "C": "front", "D": "above-left"}
     assert example["answer"] == "B" and example["target"] == "B. back-right"

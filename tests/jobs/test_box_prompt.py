@@ -251,3 +251,123 @@ def test_an_ultralytics_yolo_world_built_from_yaml_runs_through_the_adapter(monk
     assert [b.score for b in boxes] == sorted((b.score for b in boxes), reverse=True)
     boxed = draw_box(image, best_box(boxes).as_list())
     assert boxed.size == image.size
+
+
+# --- --control: the undrawn twin, through the real job runtime ---------------------------------------
+
+def test_control_writes_the_undrawn_twin_through_the_job_runtime(tmp_path):
+    from tests.jobs.test_runtime import wait_for
+    from orienteer.data.images import resolve_image
+    from orienteer.jobs import api
+    from orienteer.jobs.selection import load_items
+    from orienteer.jobs.status import job_view
+
+    ws = _mini_bench(tmp_path)
+    job = api.submit(ws, "box-prompt", {"bench": "mini", "name": "mini-box", "detector": "center", "control": True})
+    wait_for(lambda: job_view(job).status in ("done", "failed"), timeout=120, what="the job to end")
+    view = wait_for(lambda: job_view(job).ingest and job_view(job), timeout=120, what="the ingest")
+    assert view.status == "done", job.log_path.read_text()
+    assert view.ingest["summary"] == ["benchmark mini-box (3 items)", "benchmark mini-box-nodraw (3 items)"]
+
+    with ws.read() as con:
+        rows = dict(con.execute(
+            "SELECT b.name, p.name FROM benchmarks b JOIN benchmarks p ON p.bench_id = b.parent_bench_id").fetchall())
+        notes = dict(con.execute("SELECT name, notes FROM benchmarks").fetchall())
+    assert rows == {"mini-box": "mini", "mini-box-nodraw": "mini"}
+    assert notes["mini-box-nodraw"].startswith("undrawn control of mini-box: its 3 boxed items")
+    assert notes["mini-box"].endswith("; undrawn control: mini-box-nodraw")
+    originals, root = load_items(ws, "mini")
+    boxed, boxed_root = load_items(ws, "mini-box")
+    control, control_root = load_items(ws, "mini-box-nodraw")
+    by_id = {item.item_id: item for item in originals}
+    assert [i.item_id for i in control] == ["q0#nodraw", "q1#nodraw", "q2#nodraw"]
+    for box, twin in zip(boxed, control, strict=True):
+        assert twin.parent_item_id == box.parent_item_id == twin.item_id.removesuffix("#nodraw")
+        same = ("task", "question", "option_letters", "option_labels", "answer_letter", "reference_object", "bbox",
+                "bbox_frame")
+        assert {f: getattr(twin, f) for f in same} == {f: getattr(box, f) for f in same}
+        assert "red bounding box" in twin.question and twin.bbox is not None
+        original = by_id[twin.parent_item_id]
+        assert len(twin.images) == len(original.images)
+        for k, (mine, theirs) in enumerate(zip(twin.images, original.images, strict=True)):
+            assert Path(mine).is_absolute()
+            assert resolve_image(control_root, mine).read_bytes() == resolve_image(root, theirs).read_bytes()
+        drawn = Image.open(resolve_image(boxed_root, box.images[box.bbox_frame])).convert("RGB")
+        x1, y1 = (round(v) for v in box.bbox[:2])
+        assert _is_red(drawn.getpixel((x1, y1)))  # the boxed twin really has the box drawn
+
+    # Both names are taken now; a NAME-nodraw that exists refuses --control up front, naming it.
+    with pytest.raises(OrienteerError, match="a benchmark named 'mini-box' already exists"):
+        api.submit(ws, "box-prompt", {"bench": "mini", "name": "mini-box", "detector": "center", "control": True})
+    with pytest.raises(OrienteerError, match=r"a benchmark named 'mini-box-nodraw' already exists; choose another"):
+        api.submit(ws, "box-prompt", {"bench": "mini", "name": "mini-box-nodraw", "detector": "center"})
+    import_benchmark(ws, tmp_path / "mini.jsonl", "fresh-nodraw", images=tmp_path / "imgs")
+    with pytest.raises(OrienteerError, match=r"a benchmark named 'fresh-nodraw' already exists; choose another --name "
+                                             r"\(--control also makes NAME-nodraw\)"):
+        api.submit(ws, "box-prompt", {"bench": "mini", "name": "fresh", "detector": "center", "control": True})
+
+
+def test_a_live_jobs_control_name_is_reserved(tmp_path):
+    from orienteer.jobs import api
+    from orienteer.jobs.store import create_job
+
+    ws = _mini_bench(tmp_path)
+    kind = get_kind("box-prompt")
+    params = api.resolve_params(kind, {"bench": "mini", "name": "live", "detector": "center", "control": True})
+    live = create_job(ws, "box-prompt", params, api.command_argv(kind, params, ws))  # created, not yet started
+    with pytest.raises(OrienteerError, match=rf"job {live.job_id} \(starting\) will make the benchmark 'live-nodraw'; "
+                                             r"choose another --name, or cancel that job"):
+        api.submit(ws, "box-prompt", {"bench": "mini", "name": "live-nodraw", "detector": "center"})
+    assert [n for n, _, _ in api.output_names("box-prompt", params)] == ["live", "live-nodraw"]
+    assert [n for n, _, _ in api.output_names("box-prompt", {**params, "control": False})] == ["live"]
+
+
+def test_control_with_nothing_boxed_writes_nothing(tmp_path):
+    ws = _mini_bench(tmp_path)
+    ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.5, keep_unboxed=True, control=True)
+    with pytest.raises(OrienteerError, match=r"--control: no item of 'mini' got a box, so the undrawn control "
+                                             r"'mini-box-nodraw' would be empty"):
+        get_kind("box-prompt").load().run(ctx, detector=FixedDetector({}))
+    assert not ctx.outputs
+
+
+def test_the_stored_box_is_the_drawn_box_so_saliency_measures_the_drawn_pixels(tmp_path):
+    """Coordinates are stored to 0.1 px; the drawing uses the stored ones, so rounding cannot move the ring."""
+    import numpy as np
+
+    from orienteer.jobs.model.saliency import metrics
+
+    ws = _mini_bench(tmp_path)
+    detector = FixedDetector({"boy": [Box(11.46, 12.46, 50.46, 40.46, 0.9, "boy")]})
+    ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.1)
+    get_kind("box-prompt").load().run(ctx, detector=detector)
+    q0 = _items(ctx)["q0"]
+    assert q0["bbox"] == [11.5, 12.5, 50.5, 40.5]
+    red = np.all(np.asarray(Image.open(ctx.out_dir / "images" / q0["images"][0]).convert("RGB")) == RED, axis=-1)
+    measured = metrics(red.astype(np.float32), q0["bbox"])
+    assert measured["mass_on_ring"] == 1.0 and measured["mass_in_bbox"] == 0.0
+
+
+def test_both_benchmarks_enter_in_one_transaction_or_neither_does(tmp_path):
+    """The control's name taken between submit and ingest: the ingest fails whole, the boxed one is not written."""
+    from orienteer.data.errors import WorkspaceError
+    from orienteer.data.job_ingest import ingest_job
+    from orienteer.data.job_outputs import write_manifest
+
+    ws = _mini_bench(tmp_path)
+    ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.05, control=True)
+    get_kind("box-prompt").load().run(ctx, detector=FrameDetector())
+    assert [o.name for o in ctx.outputs] == ["mini-box", "mini-box-nodraw"]
+    write_manifest(ctx.out_dir, ctx.outputs)
+    import_benchmark(ws, tmp_path / "mini.jsonl", "mini-box-nodraw", images=tmp_path / "imgs")
+    with pytest.raises(WorkspaceError, match="benchmark 'mini-box-nodraw' already exists"):
+        ingest_job(ws, "job1", "box-prompt", ctx.out_dir)
+    with ws.read() as con:
+        names = [r[0] for r in con.execute("SELECT name FROM benchmarks ORDER BY bench_id").fetchall()]
+        ingested = con.execute("SELECT count(*) FROM job_ingests").fetchone()[0]
+    assert names == ["mini", "mini-box-nodraw"] and ingested == 0
+    with ws.write() as con:
+        con.execute("DELETE FROM items WHERE bench_id = (SELECT bench_id FROM benchmarks WHERE name = 'mini-box-nodraw')")
+        con.execute("DELETE FROM benchmarks WHERE name = 'mini-box-nodraw'")
+    assert ingest_job(ws, "job1", "box-prompt", ctx.out_dir).summary == [
+        "benchmark mini-box (3 items)", "benchmark mini-box-nodraw (3 items)"]

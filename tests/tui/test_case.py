@@ -317,6 +317,76 @@ def test_saliency_toggle(app_factory, saliency_ws: tuple[Workspace, str]) -> Non
     assert "no saliency map for this item" in said
 
 
+@pytest.fixture
+def frame2_ws(demo_ws: Workspace, tmp_path: Path) -> tuple[Workspace, str, list[float]]:
+    """A copy of the demo workspace where a 3+-frame item's box is on frame 2 (the third), with a saliency
+    map of that frame recording the 3 px ring its box numbers left out."""
+    ws = copy_db(demo_ws, tmp_path / "ws")
+    item = multi_frame_item(demo_ws)
+    d = detail(demo_ws, "box-prompt", item)
+    with Image.open(Path(d.image_root or "") / d.images[2]) as im:
+        w, h = im.size
+    box = [round(w * 0.25), round(h * 0.25), round(w * 0.75), round(h * 0.75)]
+    rel = Path("artifacts") / "saliency" / f"{item}_2.png"
+    (ws.root / rel).parent.mkdir(parents=True, exist_ok=True)
+    Image.radial_gradient("L").resize((w, h)).save(ws.root / rel)
+    metrics = {"mass_in_bbox": 0.31, "bbox_area": 0.22, "ring_px": 3, "mass_on_ring": 0.05, "bbox_frame": 2}
+    with ws.write() as con:
+        run_id, bench_id = con.execute("SELECT run_id, bench_id FROM runs WHERE name = 'box-prompt'").fetchone()
+        con.execute("UPDATE items SET bbox = ?, bbox_frame = 2, reference_object = 'lamp' "
+                    "WHERE bench_id = ? AND item_id = ?", [box, bench_id, item])
+        con.execute(
+            """INSERT INTO artifacts
+                   (artifact_id, run_id, item_idx, kind, path, frame, metrics, created_by_job, created_at)
+               VALUES (1, ?, ?, 'saliency', ?, 2, ?, 'test-job', current_timestamp)""",
+            [run_id, d.item_idx, rel.as_posix(), json.dumps(metrics)])
+    return ws, item, [float(v) for v in box]
+
+
+def _exact(img: Image.Image, color: tuple[int, int, int], box: tuple[int, int, int, int]) -> int:
+    """How many pixels on the rectangle ``box``'s 1 px outline are exactly ``color``."""
+    px = img.convert("RGB").load()
+    x0, y0, x1, y1 = box
+    edge = {(x, y) for x in range(x0, x1 + 1) for y in (y0, y1)} | {(x, y) for y in range(y0, y1 + 1) for x in (x0, x1)}
+    return sum(1 for x, y in edge if px[x, y] == color)
+
+
+def test_a_box_on_frame_3_is_drawn_there_with_its_ring_over_the_saliency_map(app_factory, frame2_ws) -> None:
+    from orienteer.tui.widgets.item_image import RING_COLOR, load_image
+
+    ws, item, box = frame2_ws
+    d = detail(ws, "box-prompt", item)
+    assert d.bbox == box and d.bbox_frame == 2
+
+    async def body(pilot: Any) -> None:
+        screen = await open_case(pilot, "box-prompt", item)
+        verdict = text_of(screen, "#case-verdict")
+        assert f"box [{', '.join(f'{v:g}' for v in box)}] on frame 3" in verdict
+        assert "Saliency  frame 3" in verdict and "ring_px=3" in verdict and "bbox_frame=" not in verdict
+        assert "red box:" not in caption(screen) and "the red box is on frame 3" in caption(screen)
+        plain, _ = load_image(screen.image_path(0))
+        assert screen.shown_image().tobytes() == plain.tobytes()  # frame 1: nothing drawn on it
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.pause()
+        assert "frame 3/" in caption(screen) and "red box: lamp" in caption(screen)
+        shown = screen.shown_image()
+        frame: PreparedFrame = screen.item_image.frame
+        sx, sy = shown.width / frame.original_size[0], shown.height / frame.original_size[1]
+        x0, y0, x1, y1 = (round(v * s) for v, s in zip(box, (sx, sy, sx, sy)))
+        assert red_mask_count(shown, (x0, y0, x1, y1)) > (x1 - x0 + y1 - y0)
+        assert "ring" not in caption(screen)  # the ring is shown with the map only
+        await pilot.press("v")
+        await pilot.pause()
+        assert "saliency overlay on" in caption(screen)
+        assert "cyan: inside edge of the 3 px ring left out of mass_in_bbox" in caption(screen)
+        overlaid = screen.shown_image()
+        inner = tuple(round(v * s) for v, s in zip((box[0] + 3, box[1] + 3, box[2] - 3, box[3] - 3), (sx, sy, sx, sy)))
+        assert _exact(overlaid, RING_COLOR, inner) >= 0.95 * 2 * (inner[2] - inner[0] + inner[3] - inner[1])
+        assert red_mask_count(overlaid, (x0, y0, x1, y1)) > (x1 - x0 + y1 - y0)
+
+    drive(app_factory(ws), body, size=(140, 50))
+
+
 def test_v_without_saliency_notifies(app_factory, demo_ws: Workspace) -> None:
     item = wrong_single_image_item(demo_ws)
 

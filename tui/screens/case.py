@@ -110,13 +110,16 @@ def verdict_text(d: CaseDetail) -> Text:
         if d.bbox:
             coords = ", ".join(f"{v:g}" for v in d.bbox[:4])
             text.append(f"  box [{coords}]", style="dim")
+            if len(d.images) > 1:
+                text.append(f" on frame {d.bbox_frame + 1}", style="dim")
             text.append(" (red)", style="red")
     if d.model:
         text.append(f"\nModel     {d.model}", style="dim")
     for art in d.artifacts:
         if art.get("kind") != "saliency":
             continue
-        metrics = art.get("metrics") or {}
+        # bbox_frame is 0-based in the data; the label below already names the frame (1-based, as everywhere here)
+        metrics = {k: v for k, v in (art.get("metrics") or {}).items() if k != "bbox_frame"}
         nums = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
         text.append(f"\nSaliency  frame {int(art.get('frame') or 0) + 1}", style="bold")
         text.append(f"  {nums}" if nums else "", style="")
@@ -317,6 +320,20 @@ class CaseScreen(OrienteerScreen):
                 return path if path.is_absolute() else self.oapp.workspace.root / path
         return None
 
+    def saliency_metrics(self, frame: int) -> dict[str, Any]:
+        """The numbers recorded with ``frame``'s saliency map (empty without one)."""
+        if self.detail is None:
+            return {}
+        for art in self.detail.artifacts:
+            if art.get("kind") == "saliency" and int(art.get("frame") or 0) == frame:
+                return dict(art.get("metrics") or {})
+        return {}
+
+    def ring_px(self, frame: int) -> int | None:
+        """The ring saliency left out of the box on ``frame`` (``ring_px``; maps made before it have none)."""
+        ring = self.saliency_metrics(frame).get("ring_px")
+        return ring if type(ring) is int and ring >= 0 else None
+
     def has_saliency(self) -> bool:
         return self.detail is not None and any(a.get("kind") == "saliency" for a in self.detail.artifacts)
 
@@ -342,8 +359,9 @@ class CaseScreen(OrienteerScreen):
                                        "(re-import it with --images)")
             else:
                 self._frames[key] = prepare_frame(
-                    path, bbox=d.bbox if frame == 0 else None,
+                    path, bbox=d.bbox if frame == d.bbox_frame else None,
                     saliency=self.saliency_path(frame) if overlay else None,
+                    ring=self.ring_px(frame) if overlay else None,
                     decode=self.item_image.draws_pictures)
         return self._frames[key]
 
@@ -366,9 +384,14 @@ class CaseScreen(OrienteerScreen):
             caption.append(f"  {prepared.original_size[0]}x{prepared.original_size[1]}", style="dim")
         if not widget.draws_pictures:
             caption.append(f"\n{prepared.path}", style="dim")
-        if self.frame == 0 and d.bbox and prepared.image is not None:
+        if self.frame == d.bbox_frame and d.bbox and prepared.image is not None:
             caption.append("\nred box: ", style="red")
             caption.append(d.reference_object or "reference object")
+            ring = self.ring_px(self.frame) if self.show_saliency else None
+            if ring is not None:
+                caption.append(f"\ncyan: inside edge of the {ring} px ring left out of mass_in_bbox", style="cyan")
+        elif d.bbox and len(d.images) > 1:
+            caption.append(f"\nthe red box is on frame {d.bbox_frame + 1}", style="dim")
         if self.show_saliency:
             saliency = self.saliency_path(self.frame)
             if saliency is None:

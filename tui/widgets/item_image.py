@@ -30,6 +30,7 @@ from textual.widgets import Static
 
 MAX_SIDE = 640
 BOX_COLOR = (255, 0, 0)
+RING_COLOR = (0, 255, 255)  # inside edge of the ring saliency leaves out of the box (cyan: apart from red and the map)
 SALIENCY_ALPHA = 0.5
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 
@@ -95,6 +96,27 @@ def draw_bbox(img: PILImage.Image, bbox: list[float] | tuple[float, ...], origin
     return out
 
 
+def draw_ring(img: PILImage.Image, bbox: list[float] | tuple[float, ...], ring: int,
+              original_size: tuple[int, int] | None = None, color: tuple[int, int, int] = RING_COLOR) -> PILImage.Image:
+    """A copy of ``img`` with the inside edge of the box's ``ring`` (original pixels) drawn 1 px wide.
+
+    The band between the red box and this line is the drawn border's ring, which saliency's
+    ``mass_in_bbox`` leaves out: coordinates are rounded and clamped as box-prompt draws them.
+    """
+    out = img.convert("RGB") if img.mode != "RGB" else img.copy()
+    ow, oh = original_size or img.size
+    x0, y0, x1, y1 = (float(v) for v in bbox[:4])
+    x0, x1 = sorted((min(max(x0, 0.0), ow - 1.0), min(max(x1, 0.0), ow - 1.0)))
+    y0, y1 = sorted((min(max(y0, 0.0), oh - 1.0), min(max(y1, 0.0), oh - 1.0)))
+    ix0, iy0, ix1, iy1 = round(x0) + ring, round(y0) + ring, round(x1) - ring, round(y1) - ring
+    if ix1 < ix0 or iy1 < iy0:
+        return out  # the ring fills the box: nothing inside is measured
+    sx, sy = img.width / ow, img.height / oh
+    ImageDraw.Draw(out).rectangle([round(ix0 * sx), round(iy0 * sy), round(ix1 * sx), round(iy1 * sy)],
+                                  outline=color, width=1)
+    return out
+
+
 def _to_gray8(sal: PILImage.Image) -> PILImage.Image:
     """A single-channel heatmap stretched to 0-255 (saliency maps have no absolute scale)."""
     if sal.mode in ("I", "I;16", "F"):
@@ -149,8 +171,10 @@ def blend_saliency(img: PILImage.Image, saliency: Path | str | PILImage.Image,
 
 
 def prepare_frame(path: Path, *, bbox: list[float] | None = None, saliency: Path | None = None,
-                  decode: bool = True, max_side: int = MAX_SIDE) -> PreparedFrame:
+                  ring: int | None = None, decode: bool = True, max_side: int = MAX_SIDE) -> PreparedFrame:
     """Load, downscale, overlay the saliency map and draw the reference box; never raises.
+
+    ``ring`` (pixels, with a saliency map): also mark the inside edge of the ring left out of the box.
 
     With ``decode=False`` only the header is read (for the size), as the ``none`` image mode needs.
     """
@@ -179,6 +203,8 @@ def prepare_frame(path: Path, *, bbox: list[float] | None = None, saliency: Path
             frame.notes.append(f"cannot read saliency map {saliency}: {exc}")
     if bbox is not None and len(bbox) >= 4:
         img = draw_bbox(img, bbox, frame.original_size)
+        if ring is not None and saliency is not None:
+            img = draw_ring(img, bbox, ring, frame.original_size)
     frame.image = img
     return frame
 

@@ -93,13 +93,65 @@ def test_metrics_on_known_maps() -> None:
 
     flat = np.ones((100, 200), dtype=np.float32)
     m = metrics(flat, [0, 0, 100, 50])
-    assert m["mass_in_bbox"] == pytest.approx(0.25) and m["bbox_area"] == pytest.approx(0.25)
+    # The box covers pixels 0..100 x 0..50 (as draw_box paints it); the 2 px ring leaves 2..98 x 2..48 inside.
+    assert m["ring_px"] == 2
+    assert m["mass_in_bbox"] == m["bbox_area"] == round(97 * 47 / 20000, 6)
+    assert m["mass_on_ring"] == round((101 * 51 - 97 * 47) / 20000, 6)
     assert m["spread"] == pytest.approx(0.5, abs=1e-3) and m["entropy"] == pytest.approx(1.0)
     spike = np.zeros((100, 200), dtype=np.float32)
     spike[10, 20] = 5.0
     m = metrics(spike, [15, 5, 25, 15])
-    assert m["mass_in_bbox"] == 1.0 and m["spread"] == pytest.approx(1 / 20000) and m["entropy"] == 0.0
-    assert "mass_in_bbox" not in metrics(spike, None)
+    assert m["mass_in_bbox"] == 1.0 and m["mass_on_ring"] == 0.0
+    assert m["spread"] == pytest.approx(1 / 20000) and m["entropy"] == 0.0
+    assert not {"mass_in_bbox", "bbox_area", "mass_on_ring", "ring_px"} & set(metrics(spike, None))
+
+
+def test_the_drawn_border_ring_is_left_out_of_the_box_on_synthetic_maps() -> None:
+    from orienteer.jobs.model.saliency import metrics
+
+    h, w, box = 60, 80, [10.4, 5.6, 50.5, 40.2]
+    # draw_box rounds to columns 10..50 (round half to even) and rows 6..40; the ring of an 80x60 frame is
+    # 2 px, so the inside is columns 12..48, rows 8..38, worked out by hand here.
+    ring = np.zeros((h, w), dtype=np.float32)
+    ring[6:41, 10:51] = 1.0
+    ring[8:39, 12:49] = 0.0
+    inside_area = (48 - 12 + 1) * (38 - 8 + 1)
+    m = metrics(ring, box)
+    assert m["ring_px"] == 2 and m["mass_in_bbox"] == 0.0 and m["mass_on_ring"] == 1.0
+    assert m["bbox_area"] == round(inside_area / (h * w), 6)
+    inside = np.zeros((h, w), dtype=np.float32)
+    inside[8:39, 12:49] = 3.0
+    m = metrics(inside, box)
+    assert m["mass_in_bbox"] == 1.0 and m["mass_on_ring"] == 0.0
+    m = metrics(np.ones((h, w), dtype=np.float32), box)
+    assert m["mass_in_bbox"] == m["bbox_area"] == round(inside_area / (h * w), 6)
+    assert m["mass_on_ring"] == round((41 * 35 - inside_area) / (h * w), 6)
+    outside = np.ones((h, w), dtype=np.float32)
+    outside[6:41, 10:51] = 0.0
+    m = metrics(outside, box)
+    assert m["mass_in_bbox"] == 0.0 and m["mass_on_ring"] == 0.0
+    # A box thinner than two rings is all ring: nothing inside to measure.
+    m = metrics(np.ones((h, w), dtype=np.float32), [30, 10, 32, 50])
+    assert m["mass_in_bbox"] == 0.0 and m["bbox_area"] == 0.0 and m["mass_on_ring"] == round(3 * 41 / (h * w), 6)
+    assert metrics(np.ones((480, 640), dtype=np.float32), [100, 100, 300, 300])["ring_px"] == 3
+
+
+def test_the_ring_is_exactly_the_pixels_box_prompt_draws() -> None:
+    """The map of draw_box's red pixels is all ring and no inside, and no other pixel is on the ring:
+    the region saliency leaves out is the drawn border, pixel for pixel, for any box and frame size."""
+    from orienteer.jobs.model.boxes import RED, draw_box, line_width
+    from orienteer.jobs.model.saliency import metrics
+
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        w, h = (int(v) for v in rng.integers(8, 400, 2))
+        box = [float(v) for v in rng.uniform(-10, max(w, h) + 10, 4)]
+        drawn = np.asarray(draw_box(Image.new("RGB", (w, h), (0, 0, 0)), box))
+        red = np.all(drawn == RED, axis=-1)
+        on_red = metrics(red.astype(np.float32), box)
+        assert on_red["mass_on_ring"] == 1.0 and on_red["mass_in_bbox"] == 0.0, (w, h, box)
+        assert metrics((~red).astype(np.float32), box)["mass_on_ring"] == 0.0, (w, h, box)
+        assert on_red["ring_px"] == line_width((w, h))
 
 
 def test_frame_files(tmp_path: Path) -> None:
