@@ -9,16 +9,18 @@ maps skip other runs), and pages are fetched with LIMIT from the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from orienteer.core.directions import CATEGORY_ORDER, Category
-from orienteer.core.stats import mcnemar_exact, wilson_interval
+from orienteer.core.chance import FINE, ChanceRow, chance_table, check_grouping, fold, key_order, members
+from orienteer.core.directions import CATEGORY_ORDER
+from orienteer.core.stats import holm, mcnemar_exact, wilson_interval
 from orienteer.data.catalog import get_run
+from orienteer.data.chance import wrong_picks
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.filters import CompiledFilter, PredictionFilter, compile_filter
 
@@ -91,11 +93,17 @@ class Cell:
 
 @dataclass(frozen=True)
 class Delta:
-    """Run minus baseline on the same items, with the exact McNemar test on the pairs."""
+    """Run minus baseline on the same items, with the exact McNemar test on the pairs.
+
+    ``p_holm`` is the McNemar p Holm-corrected across every delta cell of the report's table
+    (each run after the baseline x each task and overall); ``significant`` reads it, so a star
+    survives multiple testing. It is None only for a task the run has no answer in (not run).
+    """
 
     delta: float
     fixed: int
     broken: int
+    p_holm: float | None = None
 
     @cached_property
     def p_value(self) -> float:
@@ -103,11 +111,11 @@ class Delta:
 
     @property
     def significant(self) -> bool:
-        return self.p_value < 0.05
+        return self.p_holm is not None and self.p_holm < 0.05
 
     def as_json(self) -> dict[str, Any]:
-        return {"delta": self.delta, "fixed": self.fixed, "broken": self.broken, "p_value": self.p_value,
-                "significant": self.significant}
+        return {"delta": self.delta, "fixed": self.fixed, "broken": self.broken, "p": self.p_value,
+                "p_holm": self.p_holm, "p_value": self.p_value, "significant": self.significant}
 
 
 @dataclass
@@ -178,6 +186,7 @@ def task_report(
             raise WorkspaceError(f"baseline {baseline!r} is not among the selected runs")
         if len(run_reports) > 1:
             _add_deltas(con, run_ids[base_name], [r for r in run_reports if r.run != base_name], run_ids, reports)
+            _holm_across_table(run_reports)
         tasks = sorted(order[bname])
         result.append(Report(bname, tasks, base_name if len(run_reports) > 1 else None, run_reports))
     return result
@@ -216,6 +225,22 @@ def _add_deltas(
         rr.deltas[OVERALL] = Delta(rr.overall.accuracy - base.overall.accuracy, total_fixed, total_broken)
 
 
+HOLM_FAMILY = ("McNemar p Holm-corrected across every delta cell of one benchmark's table: each run after the "
+               "baseline x each task it answered, and overall")
+
+
+def _holm_across_table(run_reports: list[RunReport]) -> None:
+    """Holm-correct the McNemar p of every delta cell one report table shows (tasks and overall, every run).
+
+    A task a run has no answer in at all reads "not run" and is no test, so it stays out of the family.
+    """
+    cells = [(rr, task) for rr in run_reports for task, d in rr.deltas.items()
+             if (rr.overall if task == OVERALL else rr.tasks[task]).answered > 0]
+    adjusted = holm([rr.deltas[task].p_value for rr, task in cells])
+    for (rr, task), p in zip(cells, adjusted):
+        rr.deltas[task] = replace(rr.deltas[task], p_holm=p)
+
+
 def report_json(reports: list[Report]) -> dict[str, Any]:
     """The ``orienteer report --json`` document (accuracies as fractions)."""
     runs = []
@@ -236,7 +261,7 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
                 entry["baseline"] = report.baseline
                 entry["delta"] = {t: d.as_json() for t, d in rr.deltas.items()}
             runs.append(entry)
-    return {"runs": runs}
+    return {"runs": runs, "p_holm": HOLM_FAMILY}
 
 
 def _cell_json(cell: Cell) -> dict[str, Any]:
@@ -246,6 +271,13 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
 
 @dataclass
 class Confusion:
+    """One run's gold x predicted counts and its error categories, each category against chance.
+
+    ``categories`` counts every wrong answer (unparsed and invalid included) under the keys of
+    ``grouping``; ``chance`` reads the answered wrong ones (a wrong option picked) against what a
+    uniform wrong pick would give on the same items (``core.chance``), under the same keys.
+    """
+
     run: str
     task: str | None
     categories: dict[str, int]
@@ -253,18 +285,43 @@ class Confusion:
     labels: list[str]
     errors: int
     answered: int
+    grouping: str = FINE
+    chance: dict[str, ChanceRow] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[str]:
+        """Keys to show: every category with errors, by count, then those offered but never picked
+        (a model that avoids an error it was offered is a finding too)."""
+        return [*self.categories, *(key for key in self.chance if key not in self.categories)]
+
+    def count(self, key: str) -> int:
+        return self.categories.get(key, 0)
+
+    @property
+    def wrong_picks(self) -> int:
+        """Answered wrong items: what the chance figures were computed on."""
+        return sum(row.observed for row in self.chance.values())
 
     def as_json(self) -> dict[str, Any]:
-        return {"run": self.run, "task": self.task, "categories": self.categories, "matrix": self.matrix,
-                "labels": self.labels, "errors": self.errors, "answered": self.answered}
+        return {"run": self.run, "task": self.task, "grouping": self.grouping, "categories": self.categories,
+                "groups": {key: list(members(key)) for key in self.rows},
+                "chance": {key: row.as_json() for key, row in self.chance.items()},
+                "chance_computed_on": f"{self.wrong_picks} answered wrong items (a wrong option picked); "
+                                      "unparsed and invalid replies are not picks",
+                "matrix": self.matrix, "labels": self.labels, "errors": self.errors, "answered": self.answered}
 
 
 UNPARSED_LABEL = "(unparsed)"
 INVALID_LABEL = "(invalid)"
 
 
-def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None) -> Confusion:
-    """Gold x predicted label counts of one run (all answered items) and its error categories."""
+def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None, grouping: str = FINE) -> Confusion:
+    """Gold x predicted label counts of one run (all answered items) and its error categories,
+    folded into ``grouping`` (fine or deck) and read against chance."""
+    try:
+        check_grouping(grouping)
+    except ValueError as exc:
+        raise WorkspaceError(str(exc)) from None
     info = get_run(con, run)
     if task is not None:
         tasks = [r[0] for r in con.execute("SELECT DISTINCT task FROM items WHERE bench_id = ?", [info.bench_id]).fetchall()]
@@ -284,19 +341,21 @@ def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None)
            WHERE run_id = ? AND (? IS NULL OR task = ?) AND NOT correct GROUP BY category""",
         [info.run_id, task, task],
     ).fetchall())
-    categories = {c.value: int(cats[c.value]) for c in CATEGORY_ORDER if cats.get(c.value)}
-    categories = dict(sorted(categories.items(), key=lambda kv: (-kv[1], _category_rank(kv[0]))))
+    folded: dict[str, int] = {}
+    for c in CATEGORY_ORDER:
+        if cats.get(c.value):
+            key = fold(c.value, grouping)
+            folded[key] = folded.get(key, 0) + int(cats[c.value])
+    order = key_order(grouping)
+    categories = dict(sorted(folded.items(), key=lambda kv: (-kv[1], order.index(kv[0]))))
     labels = sorted({g for g, _, _ in rows} | {p for _, p, _ in rows if p not in (UNPARSED_LABEL, INVALID_LABEL)},
                     key=_label_sort_key)
     return Confusion(
         run=run, task=task, categories=categories,
         matrix=[{"gold": g, "pred": p, "n": int(n)} for g, p, n in rows],
         labels=labels, errors=sum(categories.values()), answered=sum(int(n) for _, _, n in rows),
+        grouping=grouping, chance=chance_table(wrong_picks(con, info.run_id, task), grouping),
     )
-
-
-def _category_rank(value: str) -> int:
-    return [c.value for c in CATEGORY_ORDER].index(value) if value in {c.value for c in Category} else 99
 
 
 _LABEL_ORDER = ("front", "front-right", "right", "back-right", "back", "back-left", "left", "front-left",
@@ -509,6 +568,8 @@ def audit(con: duckdb.DuckDBPyConnection, run: str, limit: int | None = None) ->
 
 @dataclass(frozen=True)
 class CompareRow:
+    """One task (or overall) of a paired comparison; ``p_holm`` is McNemar's p Holm-corrected across the rows."""
+
     task: str
     n: int
     accuracy_a: float
@@ -516,6 +577,11 @@ class CompareRow:
     fixed: int
     broken: int
     p_value: float
+    p_holm: float = 1.0
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < 0.05
 
 
 def alignment(con: duckdb.DuckDBPyConnection, bench_a: int, bench_b: int) -> str:
@@ -575,7 +641,7 @@ def compare_runs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str) -> list
         f = sum(r.fixed for r in out)
         br = sum(r.broken for r in out)
         out.append(CompareRow(OVERALL, n, ca / n, cb / n, f, br, mcnemar_exact(f, br)))
-    return out
+    return [replace(row, p_holm=p) for row, p in zip(out, holm([row.p_value for row in out]))]
 
 
 def comparable_runs(con: duckdb.DuckDBPyConnection, bench: str | None) -> list[str]:

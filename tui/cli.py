@@ -253,14 +253,17 @@ def report(
 def confusion(
     run: Annotated[str, typer.Option("--run", "-r")],
     task: Annotated[Optional[str], typer.Option("--task", "-t", help="One task (default: all).")] = None,
+    grouping: Annotated[str, typer.Option(
+        "--grouping", "-g", help="fine: every category; deck: the research's four types (Horizontal, Vertical "
+                                 "flip, Orthogonal, Adjacent = any angle but 90/180) plus Other 180-degree.")] = "fine",
     as_json: JsonOpt = False,
 ) -> None:
-    """Gold x predicted direction labels and the error categories of one run."""
+    """Gold x predicted direction labels and the error categories of one run, each against chance."""
     with _errors():
         from orienteer.data.queries import confusion as confusion_query
         from orienteer.tui.render import confusion_tables
 
-        result = _read(lambda con: confusion_query(con, run, task))
+        result = _read(lambda con: confusion_query(con, run, task, grouping))
         if as_json:
             _print_json(result.as_json())
             return

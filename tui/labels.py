@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orienteer.core.chance import DECK_DISPLAY
 from orienteer.core.directions import CATEGORY_DISPLAY, Category
 
 SHORT_TASKS = {
@@ -18,8 +19,11 @@ def short_task(task: str) -> str:
 
 
 def category_name(value: str | None) -> str:
+    """Display name of a category key of either grouping (fine categories, or the deck's merged ones)."""
     if value is None:
         return ""
+    if value in DECK_DISPLAY:
+        return DECK_DISPLAY[value]
     try:
         return CATEGORY_DISPLAY[Category(value)]
     except ValueError:

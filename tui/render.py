@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from orienteer.core.chance import EXPECTED_MEANS
 from orienteer.data.queries import OVERALL, CompareRow, Confusion, Report, RunRow
 from orienteer.tui.labels import category_name, short_task
 
@@ -45,7 +47,8 @@ def report_tables(reports: list[Report]) -> list[Table]:
         caption = ("accuracy % and its 95% Wilson interval; missing answers count as wrong, except in a task "
                    "a run has no answer for at all (not run)")
         if report.baseline:
-            caption += f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05"
+            caption += (f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05 after Holm correction "
+                        "across all Δ cells of this table")
         table = Table(title=f"{report.benchmark}", caption=caption, header_style="bold")
         table.add_column("task", no_wrap=True)
         table.add_column("n", justify="right")
@@ -78,19 +81,41 @@ def report_tables(reports: list[Report]) -> list[Table]:
 
 
 def confusion_tables(c: Confusion) -> list[Table]:
-    scope = c.task or "all tasks"
-    cats = Table(title=f"Error categories: {c.run}, {scope}", header_style="bold")
-    cats.add_column("category")
-    cats.add_column("count", justify="right")
-    cats.add_column("share", justify="right")
-    cats.add_column("")
-    top = max(c.categories.values(), default=0)
-    for name, count in c.categories.items():
-        share = count / c.errors if c.errors else 0.0
-        bar = "█" * max(1, round(20 * count / top)) if top else ""
-        cats.add_row(category_name(name), str(count), f"{pct(share)}%", Text(bar, style="magenta"))
-    cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered}", "", end_section=True)
+    return [categories_table(c), _matrix_table(c)]
 
+
+def ratio_text(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
+def categories_table(c: Confusion) -> Table:
+    """Counts per category, and each against what a uniform wrong pick would give (section 5b)."""
+    scope = c.task or "all tasks"
+    caption = (f"{EXPECTED_MEANS}, over the {c.wrong_picks} answered wrong items (unparsed and invalid replies "
+               f"are not picks); obs/exp = ratio; p: exact Poisson-binomial, two-sided; * = Holm-corrected "
+               f"p < 0.05 across this table's categories; grouping {c.grouping}")
+    cats = Table(title=Text(f"Error categories: {c.run}, {scope}"), caption=caption, header_style="bold",
+                 box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    cats.add_column("category", no_wrap=True)
+    for header in ("count", "share", "exp.", "obs/exp", "offered", "p Holm"):
+        cats.add_column(header, justify="right", no_wrap=True)
+    for name in c.rows:
+        count = c.count(name)
+        share = count / c.errors if c.errors else 0.0
+        row = c.chance.get(name)
+        if row is None:  # unparsed / invalid: not a pick among options, no chance figure
+            chance_cells: list[Any] = [Text("–", style="dim")] * 4
+        else:
+            mark = "*" if row.significant else ""
+            style = ("bold green" if (row.ratio or 0) > 1 else "bold red") if row.significant else "dim"
+            chance_cells = [f"{row.expected:.1f}", Text(ratio_text(row.ratio) + mark, style=style), str(row.offered),
+                            f"{row.p_holm:.2g}"]
+        cats.add_row(Text(category_name(name)), str(count), f"{pct(share)}%", *chance_cells)
+    cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered}", "", "", "", "", end_section=True)
+    return cats
+
+
+def _matrix_table(c: Confusion) -> Table:
     preds = [*c.labels] + [p for p in ("(unparsed)", "(invalid)") if any(m["pred"] == p for m in c.matrix)]
     golds = [g for g in c.labels if any(m["gold"] == g for m in c.matrix)]
     counts = {(m["gold"], m["pred"]): m["n"] for m in c.matrix}
@@ -112,7 +137,7 @@ def confusion_tables(c: Confusion) -> list[Table]:
                 style = "bold red" if level > 0.5 else ("red" if level > 0.15 else "yellow")
                 row.append(Text(f" {n}", style=style))
         grid.add_row(*row)
-    return [cats, grid]
+    return grid
 
 
 def _abbrev(label: str) -> str:
@@ -140,16 +165,17 @@ def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[s
 
 
 def compare_table(run_a: str, run_b: str, rows: list[CompareRow]) -> Table:
-    table = Table(title=f"{run_a} → {run_b}", caption="fixed: A wrong, B right; broken: A right, B wrong; * p < 0.05 (exact McNemar)",
+    table = Table(title=f"{run_a} → {run_b}", caption="fixed: A wrong, B right; broken: A right, B wrong; p: exact McNemar, Holm-corrected across the "
+                          "rows; * p < 0.05",
                   header_style="bold")
     for col in ("task", "n", run_a, run_b, "Δ", "fixed", "broken", "p"):
         table.add_column(col, justify="left" if col == "task" else "right")
     for r in rows:
-        sig = r.p_value < 0.05
+        sig = r.significant
         table.add_row(
             Text("Overall", style="bold") if r.task == OVERALL else short_task(r.task), str(r.n),
             pct(r.accuracy_a), pct(r.accuracy_b), _delta_text(r.accuracy_b - r.accuracy_a, sig),
-            Text(str(r.fixed), style="green"), Text(str(r.broken), style="red"), f"{r.p_value:.3g}",
+            Text(str(r.fixed), style="green"), Text(str(r.broken), style="red"), f"{r.p_holm:.3g}",
             end_section=r.task != OVERALL and rows[-1].task == OVERALL and r is rows[-2],
         )
     return table

@@ -13,6 +13,7 @@ class ViewState:
     baseline: str | None = None
     confusion_run: str | None = None
     confusion_task: str | None = None
+    confusion_grouping: str = "fine"  # fine categories or the deck grouping (core.chance.GROUPINGS)
     compare_a: str | None = None
     compare_b: str | None = None
     failures: PredictionFilter = field(default_factory=PredictionFilter)

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-CORE_MODULES = ["orienteer.core", "orienteer.core.directions", "orienteer.core.answers", "orienteer.core.stats"]
+CORE_MODULES = ["orienteer.core", "orienteer.core.directions", "orienteer.core.answers", "orienteer.core.stats",
+                "orienteer.core.chance"]
 
 _PROBE = f"""
 import json, sys

@@ -136,3 +136,15 @@ def test_paired_counts_is_frozen() -> None:
     counts = PairedCounts(1, 2, 3, 4)
     with pytest.raises(AttributeError):
         counts.fixed = 5  # type: ignore[misc]
+
+
+def test_holm_on_a_known_vector():
+    from orienteer.core.stats import holm
+
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> kept monotone at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([]) == []
+    assert holm([0.2]) == [0.2]
+    with pytest.raises(ValueError):
+        holm([1.2])

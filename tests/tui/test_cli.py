@@ -175,3 +175,22 @@ def test_console_script_entry_point(tmp_path, vs_bench_file):
                           "--bench", "b", "--run", "r"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "missing.csv: file not found" in bad.stderr
+
+
+def test_confusion_reads_categories_against_chance(cli_ws):
+    doc = _json("-w", str(cli_ws), "confusion", "--run", "qwen3b-base")
+    assert doc["grouping"] == "fine"
+    assert set(doc["categories"]) - {"unparsed", "invalid_option"} <= set(doc["chance"])
+    for row in doc["chance"].values():
+        assert set(row) == {"observed", "expected", "offered", "rate_when_offered", "ratio", "p", "p_holm"}
+        assert 0 <= row["p"] <= row["p_holm"] <= 1
+    picks = sum(r["observed"] for r in doc["chance"].values())
+    assert sum(r["expected"] for r in doc["chance"].values()) == pytest.approx(picks)
+    assert f"{picks} answered wrong items" in doc["chance_computed_on"]
+    deck = _json("-w", str(cli_ws), "confusion", "--run", "qwen3b-base", "--grouping", "deck")
+    assert deck["grouping"] == "deck" and not {"adjacent", "obtuse", "depth", "opposite"} & set(deck["chance"])
+    table = run_cli("-w", str(cli_ws), "confusion", "--run", "qwen3b-base", "-g", "deck")
+    assert table.exit_code == 0 and "exp." in table.output and "obs/exp" in table.output
+    assert "uniform" in table.output and "Holm" in table.output
+    bad = run_cli("-w", str(cli_ws), "confusion", "--run", "qwen3b-base", "--grouping", "coarse")
+    assert bad.exit_code == 2 and "unknown grouping 'coarse' (expected fine or deck)" in bad.output

@@ -37,9 +37,9 @@ def _unanswered_broken(con, a: str, b: str, task: str | None = None) -> int:
 def _as_shown(rows) -> list[list[str]]:
     out = []
     for r in rows:
-        delta = f"{100 * (r.accuracy_b - r.accuracy_a):+.1f}" + ("*" if r.p_value < 0.05 else "")
+        delta = f"{100 * (r.accuracy_b - r.accuracy_a):+.1f}" + ("*" if r.p_holm < 0.05 else "")
         out.append(["Overall" if r.task == OVERALL else short_task(r.task), str(r.n), f"{100 * r.accuracy_a:.1f}",
-                    f"{100 * r.accuracy_b:.1f}", delta, str(r.fixed), str(r.broken), p_text(r.p_value)])
+                    f"{100 * r.accuracy_b:.1f}", delta, str(r.fixed), str(r.broken), p_text(r.p_holm)])
     return out
 
 

@@ -241,3 +241,70 @@ def test_small_terminal_and_wide_layout(app_factory):
         assert body.has_class("wide")
 
     drive(app, scenario, size=(80, 24))
+
+
+def _category_rows(app) -> list[list[str]]:
+    cats = app.screen.query_one("#cf-cats", DataTable)
+    return [[str(cats.get_cell_at((r, c))).strip() for c in range(5)] for r in range(cats.row_count)]
+
+
+def test_category_panel_sets_each_count_against_chance(app_factory, demo_ws):
+    """The demo's base run mirrors left/right far beyond chance; box-prompt's raw counts lead with
+    Horizontal on person relative direction but its picks are uniform, and nothing is flagged."""
+    app = app_factory()
+    task = "Person perspective - Relative Direction"
+    with demo_ws.read() as con:
+        base = confusion(con, "qwen3b-base")
+        box = confusion(con, "box-prompt", task)
+
+    async def scenario(pilot):
+        await _open_confusion(pilot)
+        rows = _category_rows(app)
+        assert [r[0] for r in rows][0] == "Horizontal (L<->R)"
+        horizontal = base.chance["horizontal"]
+        assert rows[0][3] == f"{horizontal.expected:.1f}" and rows[0][4] == f"{horizontal.ratio:.2f}×*"
+        assert horizontal.ratio > 2 and horizontal.p_holm < 1e-10
+        caption = str(app.screen.query_one("#cf-cats-caption").render())
+        assert "uniform wrong pick" in caption and f"{base.wrong_picks} answered wrong" in caption and "Holm" in caption
+        unparsed = next(r for r in rows if r[0] == "Unparsed")
+        assert unparsed[3] == unparsed[4] == "–"
+        # box-prompt on one task: Horizontal leads the raw counts, yet it is what chance gives
+        app.state.confusion_run, app.state.confusion_task = "box-prompt", task
+        app.screen.reload()
+        await pilot.pause()
+        rows = _category_rows(app)
+        assert rows[0][0] == "Horizontal (L<->R)" and int(rows[0][1]) == max(box.categories.values())
+        assert not any(r[4].endswith("*") for r in rows)
+        assert all(not row.significant for row in box.chance.values())
+        assert 0.8 < box.chance["horizontal"].ratio < 1.25
+
+    drive(app, scenario)
+
+
+def test_g_switches_to_the_deck_grouping_and_drills_into_its_members(app_factory, demo_ws):
+    app = app_factory()
+    with demo_ws.read() as con:
+        deck = confusion(con, "qwen3b-base", grouping="deck")
+
+    async def scenario(pilot):
+        await _open_confusion(pilot)
+        await pilot.press("g")
+        await pilot.pause()
+        assert app.state.confusion_grouping == "deck"
+        rows = _category_rows(app)
+        names = [r[0] for r in rows]
+        assert "Adjacent (not 90/180)" in names and "Obtuse" not in names and "Depth (F<->B)" not in names
+        assert [int(r[1]) for r in rows] == [deck.count(k) for k in deck.rows]
+        row = names.index("Adjacent (not 90/180)")
+        await pilot.press("tab", *["j"] * row)
+        await pilot.pause()
+        detail = str(app.screen.query_one("#cf-detail").render())
+        assert "chance" in detail and "Holm p" in detail
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_mode == "failures"
+        assert app.state.failures == PredictionFilter(runs=("qwen3b-base",), categories=("adjacent", "obtuse"))
+        with demo_ws.read() as con:
+            assert count_predictions(con, app.state.failures) == deck.count("adjacent_any")
+
+    drive(app, scenario)

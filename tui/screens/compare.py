@@ -1,7 +1,8 @@
 """4 · Compare: two runs of one benchmark, per task, with what B fixed and what it broke.
 
 fixed = A wrong, B right; broken = A right, B wrong (an item a run did not answer counts as
-wrong). Δ is B minus A, starred when the exact McNemar test on the pairs gives p < 0.05.
+wrong). Δ is B minus A, starred when the exact McNemar test on the pairs gives p < 0.05 after
+Holm correction across the rows (the tasks and overall).
 Enter on a row opens its fixed or broken items (by the cursor's column; broken elsewhere).
 """
 
@@ -24,10 +25,9 @@ from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
 from orienteer.tui.widgets.table import FastTable
 
-SIGNIFICANT = 0.05
 BAR_HALF = 5
 COLUMNS = (("task", "task"), ("n", "n"), ("acc_a", "A %"), ("acc_b", "B %"), ("delta", "Δ"),
-           ("fixed", "fixed"), ("broken", "broken"), ("p", "p"), ("bar", "brk │ fix"))
+           ("fixed", "fixed"), ("broken", "broken"), ("p", "p Holm"), ("bar", "brk │ fix"))
 
 
 def fixed_filter(run_a: str, run_b: str, tasks: tuple[str, ...] = ()) -> PredictionFilter:
@@ -164,7 +164,7 @@ class CompareScreen(OrienteerScreen):
         head.append("fixed", style="green")
         head.append(" A✗→B✓ · ")
         head.append("broken", style="red")
-        head.append(" A✓→B✗ · * p<0.05")
+        head.append(" A✓→B✗ · * Holm p<0.05")
         if state.compare_a == state.compare_b:
             head.append("  (A = B: press a or b to pick another run)", style="yellow")
         title.update(head)
@@ -177,7 +177,7 @@ class CompareScreen(OrienteerScreen):
         peak = max((max(r.fixed, r.broken) for r in self.rows if r.task != OVERALL), default=0)
         for row in self.rows:
             overall = row.task == OVERALL
-            significant = row.p_value < SIGNIFICANT
+            significant = row.significant
             style = "bold" if overall else ""
             table.add_row(
                 Text("Overall" if overall else short_task(row.task), style=style),
@@ -187,7 +187,7 @@ class CompareScreen(OrienteerScreen):
                 delta_text(row.accuracy_b - row.accuracy_a, significant),
                 Text(str(row.fixed), style="green" + (" bold" if overall else ""), justify="right"),
                 Text(str(row.broken), style="red" + (" bold" if overall else ""), justify="right"),
-                Text(p_text(row.p_value), style="bold" if significant else "dim"),
+                Text(p_text(row.p_holm), style="bold" if significant else "dim"),
                 split_bar(row.fixed, row.broken, max(row.fixed, row.broken) if overall else peak),
                 key=row.task,
             )
@@ -219,7 +219,7 @@ class CompareScreen(OrienteerScreen):
             return
         row, column = picked
         state = self.oapp.state
-        verdict = "significant" if row.p_value < SIGNIFICANT else "not significant"
+        verdict = "significant" if row.significant else "not significant"
         text = Text()
         text.append("all tasks" if row.task == OVERALL else row.task, style="bold")
         text.append(f": A {100 * row.accuracy_a:.1f}% → B {100 * row.accuracy_b:.1f}% "
@@ -227,7 +227,8 @@ class CompareScreen(OrienteerScreen):
         text.append(f"fixed {row.fixed}", style="green")
         text.append(", ")
         text.append(f"broken {row.broken}", style="red")
-        text.append(f", net {row.fixed - row.broken:+d}; McNemar p = {row.p_value:.3g} ({verdict})")
+        text.append(f", net {row.fixed - row.broken:+d}; McNemar p = {row.p_value:.3g}, Holm-corrected across the "
+                    f"tasks {row.p_holm:.3g} ({verdict})")
         which = "fixed" if column == "fixed" else "broken"
         count = row.fixed if which == "fixed" else row.broken
         text.append(f"\nenter: the {count} {which} items ({state.compare_b} "

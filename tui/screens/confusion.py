@@ -1,9 +1,13 @@
-"""2 · Confusion: gold x predicted labels of one run, and its error categories, with drill-down.
+"""2 · Confusion: gold x predicted labels of one run, and its error categories against chance, with drill-down.
 
 Rows are gold labels, columns predicted labels (abbreviated: F, FR, R, ...) plus the
 ``unp`` / ``inv`` pseudo-columns for unparsed replies and letters that are not options.
 Off-diagonal cells are shaded by their share of the largest off-diagonal cell, the diagonal
 (correct answers) in green. Enter on a cell opens exactly the items counted in it.
+
+The category panel sets each count beside what a uniform wrong pick would give on the same
+items (``core.chance``): a raw count shows what the option sets offered as much as what the
+model did. ``g`` switches between the fine categories and the deck grouping.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.widgets import DataTable, Header, Static
 
+from orienteer.core.chance import DECK, FINE, members
 from orienteer.core.directions import categorize, is_direction
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
@@ -90,6 +95,24 @@ def heat(count: int, peak: int, correct: bool = False) -> Style:
     return Style(bgcolor=Color.from_rgb(*rgb), color=ink, bold=count == peak)
 
 
+def category_detail(conf: Confusion, cat: str) -> Text:
+    """One line on a category: its count, and against chance what it was computed on and whether it survives Holm."""
+    n = conf.count(cat)
+    share = n / conf.errors if conf.errors else 0.0
+    text = Text.assemble((category_name(cat), "bold"), f": {n} of {conf.errors} errors ({100 * share:.1f}%)")
+    row = conf.chance.get(cat)
+    if row is None:
+        text.append(" · not a pick among the options, so no chance figure")
+    else:
+        rate = "" if row.rate_when_offered is None else f", picked in {100 * row.rate_when_offered:.0f}% of them"
+        verdict = "more than chance" if (row.ratio or 0) > 1 else "less than chance"
+        text.append(f" · chance {row.expected:.1f}; offered by {row.offered} of {conf.wrong_picks} wrong picks{rate}; "
+                    f"Holm p = {row.p_holm:.2g} ")
+        text.append(verdict if row.significant else "(no tendency beyond chance)", style="bold" if row.significant else "")
+    text.append("  enter: open them", style="dim")
+    return text
+
+
 @dataclass
 class _View:
     """What the screen shows: the run's confusion plus the column order."""
@@ -108,6 +131,7 @@ class ConfusionScreen(OrienteerScreen):
         Binding("enter", "drill", "Open these items"),
         Binding("r", "pick_run", "Choose run"),
         Binding("t", "pick_task", "Choose task"),
+        Binding("g", "toggle_grouping", "Fine / deck categories"),
         Binding("tab", "toggle_focus", "Matrix / categories"),
     ]
 
@@ -131,7 +155,7 @@ class ConfusionScreen(OrienteerScreen):
     ConfusionScreen #cf-body.wide #cf-cats-box {
         height: 1fr;
         max-height: 100%;
-        width: 52;
+        width: 56;
         border-left: solid $primary;
     }
     ConfusionScreen #cf-cats {
@@ -145,6 +169,9 @@ class ConfusionScreen(OrienteerScreen):
         height: 1;
         padding: 0 1;
         color: $text-muted;
+    }
+    ConfusionScreen #cf-cats-caption {
+        height: auto;
     }
     ConfusionScreen #cf-detail {
         max-height: 3;
@@ -164,7 +191,7 @@ class ConfusionScreen(OrienteerScreen):
             with Vertical(id="cf-matrix-box"):
                 yield FastTable(id="cf-matrix", cursor_type="cell", fixed_columns=1, cursor_background_priority="css")
             with Vertical(id="cf-cats-box"):
-                yield Static("Error categories (enter: open)", classes="cf-caption")
+                yield Static(id="cf-cats-caption", classes="cf-caption")
                 yield FastTable(id="cf-cats", cursor_type="row", cursor_background_priority="css")
         yield Static(id="cf-detail", classes="detail")
         yield KeyBar()
@@ -213,7 +240,7 @@ class ConfusionScreen(OrienteerScreen):
         run = state.confusion_run
         if state.confusion_task is not None and state.confusion_task not in tasks_of_run(con, run):
             state.confusion_task = None
-        conf = confusion(con, run, state.confusion_task)
+        conf = confusion(con, run, state.confusion_task, state.confusion_grouping)
         return self._view(conf)
 
     @staticmethod
@@ -290,21 +317,41 @@ class ConfusionScreen(OrienteerScreen):
         keep = table.cursor_row
         table.clear(columns=True)
         view = self.view
+        caption = self.query_one("#cf-cats-caption", Static)
         if view is None:
+            caption.update("")
             return
+        conf = view.conf
+        other = FINE if conf.grouping == DECK else DECK
+        caption.update(Text.assemble(
+            (f"Error categories vs chance ({conf.grouping}; g: {other})", "bold"),
+            f" · exp. = a uniform wrong pick on the same {conf.wrong_picks} answered wrong items"
+            " · * Holm p < 0.05"))
         table.add_column("category", key="category")
         table.add_column("n", key="n")
         table.add_column("share", key="share")
+        table.add_column("exp.", key="expected")
+        table.add_column("obs/exp", key="ratio")
         table.add_column("", key="bar")
-        cats = view.conf.categories
-        top = max(cats.values(), default=0)
-        for cat, n in cats.items():
-            share = n / view.conf.errors if view.conf.errors else 0.0
+        top = max(conf.categories.values(), default=0)
+        for cat in conf.rows:
+            n = conf.count(cat)
+            share = n / conf.errors if conf.errors else 0.0
+            row = conf.chance.get(cat)
+            if row is None:  # unparsed / invalid option: not a pick, no chance figure
+                expected, ratio = Text("–", style="dim", justify="right"), Text("–", style="dim", justify="right")
+            else:
+                expected = Text(f"{row.expected:.1f}", justify="right")
+                ratio = Text("–" if row.ratio is None else f"{row.ratio:.2f}×", justify="right",
+                             style=("bold green" if (row.ratio or 0) > 1 else "bold red") if row.significant else "dim")
+                ratio.append("*" if row.significant else " ")
             table.add_row(
                 Text(category_name(cat)),
                 Text(str(n), justify="right"),
                 Text(f"{100 * share:5.1f}%", justify="right"),
-                bar(n / top if top else 0.0, 14, style="red"),
+                expected,
+                ratio,
+                bar(n / top if top else 0.0, 8, style="red"),
                 key=cat,
             )
         if 0 <= keep < table.row_count:
@@ -325,9 +372,9 @@ class ConfusionScreen(OrienteerScreen):
 
     def _category(self) -> str | None:
         view = self.view
-        if view is None or not view.conf.categories:
+        if view is None or not view.conf.rows:
             return None
-        cats = list(view.conf.categories)
+        cats = view.conf.rows
         return cats[min(self.cats.cursor_row, len(cats) - 1)]
 
     def filter_for_cell(self, gold: str, column: str) -> PredictionFilter:
@@ -346,7 +393,7 @@ class ConfusionScreen(OrienteerScreen):
 
     def filter_for_category(self, category: str) -> PredictionFilter:
         assert self.view is not None
-        return PredictionFilter(runs=(self.view.conf.run,), tasks=self._tasks(), categories=(category,))
+        return PredictionFilter(runs=(self.view.conf.run,), tasks=self._tasks(), categories=members(category))
 
     def _tasks(self) -> tuple[str, ...]:
         assert self.view is not None
@@ -372,11 +419,7 @@ class ConfusionScreen(OrienteerScreen):
             if cat is None:
                 detail.update("No errors in this selection.")
                 return
-            n = view.conf.categories[cat]
-            share = n / view.conf.errors if view.conf.errors else 0.0
-            detail.update(Text.assemble((category_name(cat), "bold"),
-                                        f": {n} of {view.conf.errors} errors ({100 * share:.1f}%)",
-                                        ("  enter: open them", "dim")))
+            detail.update(category_detail(view.conf, cat))
             return
         picked = self._matrix_cell()
         if picked is None:
@@ -422,8 +465,12 @@ class ConfusionScreen(OrienteerScreen):
 
     def _open_category(self) -> None:
         cat = self._category()
-        if cat is not None:
-            self.oapp.open_failures(self.filter_for_category(cat))
+        if cat is None or self.view is None:
+            return
+        if not self.view.conf.count(cat):
+            self.notify("no errors in this category: it was offered but never picked")
+            return
+        self.oapp.open_failures(self.filter_for_category(cat))
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
@@ -432,6 +479,14 @@ class ConfusionScreen(OrienteerScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self._open_category()
+
+    def action_toggle_grouping(self) -> None:
+        state = self.oapp.state
+        state.confusion_grouping = DECK if state.confusion_grouping == FINE else FINE
+        self.reload()
+        self.notify(f"categories: {state.confusion_grouping}"
+                    + (" (Horizontal, Vertical flip, Orthogonal, Adjacent = not 90/180, Other 180)"
+                       if state.confusion_grouping == DECK else ""))
 
     def action_toggle_focus(self) -> None:
         (self.cats if self.focused is self.matrix else self.matrix).focus()

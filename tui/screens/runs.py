@@ -79,7 +79,7 @@ class RunsScreen(OrienteerScreen):
             title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], or build the demo: [b]orienteer demo[/b].")
             self.query_one("#runs-detail", Static).update("")
             return
-        base = f" · Δ vs [b]{report.baseline}[/b] (b sets the baseline; * = McNemar p < 0.05)" if report.baseline else ""
+        base = f" · Δ vs [b]{report.baseline}[/b] (b sets the baseline; * = McNemar p < 0.05, Holm across the table)" if report.baseline else ""
         self.title_text = f"[b]{report.benchmark}[/b]: accuracy % per task, bar = accuracy{base}"
         title.update(self.title_text)
         self.columns = [*report.tasks, OVERALL]
@@ -156,8 +156,9 @@ class RunsScreen(OrienteerScreen):
         d = rr.deltas.get(task)
         if d is not None:
             verdict = "[b]significant[/b]" if d.significant else "not significant"
+            holm_p = "" if d.p_holm is None else f", Holm-corrected across the table {d.p_holm:.3g}"
             text += (f"\nvs {self.report.baseline}: {100 * d.delta:+.2f} points; fixed {d.fixed}, broken {d.broken}; "
-                     f"McNemar p = {d.p_value:.3g} ({verdict})")
+                     f"McNemar p = {d.p_value:.3g}{holm_p} ({verdict})")
         detail.update(text + "\n[dim]enter: failures of this cell[/dim]")
 
     def action_open_cell(self) -> None:
