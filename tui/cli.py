@@ -427,6 +427,32 @@ def demo(
             console.print(f"open it with: orienteer -w {summary.workspace}", highlight=False)
 
 
+# --- saliency ----------------------------------------------------------------------------------
+
+saliency_app = typer.Typer(help="Read what saliency jobs measured.", no_args_is_help=True)
+app.add_typer(saliency_app, name="saliency")
+
+
+@saliency_app.command("summary")
+def saliency_summary(
+    run: Annotated[str, typer.Option("--run", "-r", help="The run whose saliency maps to summarise.")],
+    vs: Annotated[Optional[str], typer.Option("--vs", help="A second run: paired comparison of inside share "
+                                                           "on the same parent items.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Share of saliency inside the reference box against the box's area share, per task (Wilcoxon signed-rank)."""
+    with _errors():
+        from orienteer.data.saliency_summary import saliency_summary as summarise
+        from orienteer.tui.saliency_tables import summary_renderables
+
+        summary = _read(lambda con: summarise(con, run, vs))
+        if as_json:
+            _print_json(summary.as_json())
+            return
+        for renderable in summary_renderables(summary, app=False):
+            console.print(renderable, highlight=False)
+
+
 def _register_subcommands() -> None:
     from orienteer.tui import cli_jobs
 

@@ -27,6 +27,7 @@ class RunsScreen(OrienteerScreen):
         Binding("enter", "open_cell", "Failures of cell"),
         Binding("b", "set_baseline", "Baseline = this run"),
         Binding("n", "next_bench", "Next benchmark"),
+        Binding("s", "saliency_summary", "Saliency summary of this run", show=False),
         # Capital letters start background jobs (lower-case keys only change the view).
         Binding("E", "launch('eval')", "Evaluate"),
         Binding("T", "launch('train')", "Train"),
@@ -181,6 +182,21 @@ class RunsScreen(OrienteerScreen):
         if picked is not None and picked[1] != OVERALL:
             context["task"] = picked[1]
         self.oapp.launch_jobs(context, kinds.split(","))
+
+    def action_saliency_summary(self) -> None:
+        """Share of saliency inside the box for the run under the cursor (``orienteer saliency summary``)."""
+        from orienteer.data.saliency_summary import saliency_summary
+        from orienteer.tui.screens.saliency_summary import SaliencySummaryScreen
+
+        picked = self._selected()
+        if picked is None:
+            return
+        try:
+            summary = self.db(lambda con: saliency_summary(con, picked[0]))
+        except OrienteerError as exc:
+            self.oapp.report_error(exc)
+            return
+        self.app.push_screen(SaliencySummaryScreen(summary))
 
     def action_set_baseline(self) -> None:
         picked = self._selected()
