@@ -24,7 +24,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 
 from orienteer.core.directions import Category
 from orienteer.core.stats import holm
@@ -126,18 +125,22 @@ class ChanceRow:
                 "rate_when_offered": self.rate_when_offered, "ratio": self.ratio, "p": self.p, "p_holm": self.p_holm}
 
 
-def chance_table(picks: Iterable[WrongPick], grouping: str = FINE) -> dict[str, ChanceRow]:
-    """Observed, expected and offered per category key, with Poisson-binomial p-values, Holm-corrected.
+@dataclass(frozen=True)
+class OfferCount:
+    """``items`` answered-wrong items whose wrong options put ``k`` of ``m`` in ``key``; ``picked`` of
+    them picked one of those k. What the chance table is computed from (a database can count it)."""
 
-    Keys are those of ``grouping``; a category is listed when some item offered it. Items with a
-    single wrong option (two-choice items) count too: their pick is certain, which the
-    distribution carries (probability 1), so they move ``observed`` and ``expected`` alike.
-    """
+    key: str
+    k: int
+    m: int
+    items: int
+    picked: int
+
+
+def offer_counts(picks: Iterable[WrongPick], grouping: str = FINE) -> list[OfferCount]:
+    """Fold item records into ``OfferCount`` rows of ``grouping`` (the database does this in SQL)."""
     check_grouping(grouping)
-    observed: dict[str, int] = defaultdict(int)
-    offered: dict[str, int] = defaultdict(int)
-    # per key: how many items give each probability k/m of a pick in it
-    probabilities: dict[str, dict[Fraction, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[tuple[str, int, int], list[int]] = defaultdict(lambda: [0, 0])
     for pick in picks:
         if pick.count <= 0:
             continue
@@ -150,16 +153,39 @@ def chance_table(picks: Iterable[WrongPick], grouping: str = FINE) -> dict[str, 
         picked = fold(pick.picked, grouping)
         if picked not in per_key:
             raise ValueError(f"picked category {pick.picked!r} is not among the offered ones {pick.offered!r}")
-        observed[picked] += pick.count
         for key, k in per_key.items():
-            offered[key] += pick.count
-            probabilities[key][Fraction(k, m)] += pick.count
+            cell = counts[(key, k, m)]
+            cell[0] += pick.count
+            cell[1] += pick.count if key == picked else 0
+    return [OfferCount(key, k, m, items, hit) for (key, k, m), (items, hit) in counts.items()]
+
+
+def chance_table(picks: Iterable[WrongPick], grouping: str = FINE) -> dict[str, ChanceRow]:
+    """Observed, expected and offered per category key, with Poisson-binomial p-values, Holm-corrected.
+
+    Keys are those of ``grouping``; a category is listed when some item offered it. Items with a
+    single wrong option (two-choice items) count too: their pick is certain, which the
+    distribution carries (probability 1), so they move ``observed`` and ``expected`` alike.
+    """
+    return chance_from_counts(offer_counts(picks, grouping), grouping)
+
+
+def chance_from_counts(counts: Iterable[OfferCount], grouping: str = FINE) -> dict[str, ChanceRow]:
+    """The chance table from ``OfferCount`` rows (see ``chance_table``)."""
+    observed: dict[str, int] = defaultdict(int)
+    offered: dict[str, int] = defaultdict(int)
+    # per key: how many items give each probability k/m of a pick in it, keyed (k, m)
+    probabilities: dict[str, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
+    for c in counts:
+        observed[c.key] += c.picked
+        offered[c.key] += c.items
+        probabilities[c.key][(c.k, c.m)] += c.items
     order = key_order(grouping)
     keys = sorted(offered, key=lambda key: (order.index(key) if key in order else len(order), key))
     raw = {key: poisson_binomial_p(observed[key], probabilities[key]) for key in keys}
     adjusted = dict(zip(keys, holm([raw[k] for k in keys])))
     return {
-        key: ChanceRow(observed=observed[key], expected=float(sum(p * n for p, n in probabilities[key].items())),
+        key: ChanceRow(observed=observed[key], expected=math.fsum(k / m * n for (k, m), n in probabilities[key].items()),
                        offered=offered[key], p=raw[key], p_holm=adjusted[key])
         for key in keys
     }
@@ -173,16 +199,23 @@ def key_order(grouping: str) -> list[str]:
     return [*DECK_GROUPS, *(c for c in fine if c not in _TO_DECK)]
 
 
-def poisson_binomial_p(observed: int, probabilities: dict[Fraction, int]) -> float:
-    """Two-sided p of ``observed`` successes among independent trials, ``n`` of them per probability.
+def poisson_binomial_p(observed: int, probabilities: dict[tuple[int, int], int]) -> float:
+    """Two-sided p of ``observed`` successes among independent trials: ``n`` trials of probability
+    ``k / m`` per ``(k, m): n`` entry.
 
     Twice the smaller tail (P(X <= observed) or P(X >= observed)), capped at 1: the usual
     two-sided exact test, which for one probability is the binomial test's "doubled tail" form.
     """
     import numpy as np
 
-    certain = sum(n for p, n in probabilities.items() if p == 1)
-    random = [(float(p), n) for p, n in probabilities.items() if 0 < p < 1 and n > 0]
+    by_p: dict[float, int] = defaultdict(int)  # (1, 3) and (2, 6) are one binomial
+    certain = 0
+    for (k, m), n in probabilities.items():
+        if k == m:
+            certain += n
+        elif 0 < k < m and n > 0:
+            by_p[k / m] += n
+    random = list(by_p.items())
     top = certain + sum(n for _, n in random)
     if not certain <= observed <= top:
         return 0.0

@@ -148,3 +148,45 @@ def test_holm_on_a_known_vector():
     assert holm([0.2]) == [0.2]
     with pytest.raises(ValueError):
         holm([1.2])
+
+
+def test_mcnemar_bounds_hold_the_exact_p():
+    import random
+
+    from orienteer.core.stats import mcnemar_bounds
+
+    pairs = [(b, c) for b in range(0, 60) for c in range(0, 60)]
+    rng = random.Random(5)
+    pairs += [(rng.randint(0, 3000), rng.randint(0, 3000)) for _ in range(2000)]
+    pairs += [(rng.randint(0, 300), rng.randint(1000, 3000)) for _ in range(500)]  # far tails
+    for b, c in pairs:
+        low, high = mcnemar_bounds(b, c)
+        assert low <= mcnemar_exact(b, c) <= high, (b, c)
+    # useful where it matters: above 0.05 at the centre, within 2x far out
+    assert mcnemar_bounds(350, 350)[0] > 0.05
+    low, high = mcnemar_bounds(200, 400)
+    assert high < 2 * mcnemar_exact(200, 400) < 1e-14
+
+
+def test_holm_rejects_decides_exactly_what_holm_does_with_few_exact_tails():
+    import random
+
+    from orienteer.core.stats import holm, holm_rejects, mcnemar_bounds
+
+    rng = random.Random(9)
+    for trial in range(60):
+        size = rng.choice((5, 50, 400))
+        spread = rng.choice((30, 400, 2000))
+        cells = [(rng.randint(0, spread), rng.randint(0, spread)) for _ in range(rng.randint(1, size))]
+        cells += cells[: rng.randint(0, 5)]  # ties
+        exact = [mcnemar_exact(b, c) for b, c in cells]
+        asked: list[int] = []
+
+        def p_of(i: int) -> float:
+            asked.append(i)
+            return exact[i]
+
+        bounds = [mcnemar_bounds(b, c) for b, c in cells]
+        assert holm_rejects(bounds, p_of) == [p < 0.05 for p in holm(exact)], trial
+        assert len(set(asked)) == len(asked)
+        assert all(bounds[i][0] < 0.05 <= bounds[i][1] * len(cells) for i in asked)
