@@ -137,7 +137,7 @@ class OfferCount:
     picked: int
 
 
-def offer_counts(picks: Iterable[WrongPick], grouping: str = FINE) -> list[OfferCount]:
+def count_offers(picks: Iterable[WrongPick], grouping: str = FINE) -> list[OfferCount]:
     """Fold item records into ``OfferCount`` rows of ``grouping`` (the database does this in SQL)."""
     check_grouping(grouping)
     counts: dict[tuple[str, int, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -167,7 +167,7 @@ def chance_table(picks: Iterable[WrongPick], grouping: str = FINE) -> dict[str, 
     single wrong option (two-choice items) count too: their pick is certain, which the
     distribution carries (probability 1), so they move ``observed`` and ``expected`` alike.
     """
-    return chance_from_counts(offer_counts(picks, grouping), grouping)
+    return chance_from_counts(count_offers(picks, grouping), grouping)
 
 
 def chance_from_counts(counts: Iterable[OfferCount], grouping: str = FINE) -> dict[str, ChanceRow]:
