@@ -194,7 +194,7 @@ def _number(value: Any) -> float | None:
 def _box_frame(metrics: dict[str, Any]) -> int | None:
     """The frame a measurement says carries the box (``bbox_frame``), when it says so."""
     value = metrics.get("bbox_frame")
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # a frame index is exact: 2.0 or True is no index
 
 
 def _newest_job(rows: list[tuple[int, str | None, int, dict[str, Any]]]) -> list[tuple[int, int, dict[str, Any]]]:

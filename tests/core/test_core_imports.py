@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 CORE_MODULES = ["orienteer.core", "orienteer.core.directions", "orienteer.core.answers", "orienteer.core.stats",
-                "orienteer.core.chance"]
+                "orienteer.core.chance", "orienteer.core.box_geometry"]
 
 _PROBE = f"""
 import json, sys

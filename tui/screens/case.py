@@ -310,28 +310,25 @@ class CaseScreen(OrienteerScreen):
 
     # --- images -----------------------------------------------------------------------------------
 
-    def saliency_path(self, frame: int) -> Path | None:
-        """The saliency map of this run and item for ``frame``, if one was made."""
+    def saliency_artifact(self, frame: int) -> dict[str, Any] | None:
+        """This run and item's saliency map for ``frame`` (path, metrics), if one was made."""
         if self.detail is None:
             return None
-        for art in self.detail.artifacts:
-            if art.get("kind") == "saliency" and int(art.get("frame") or 0) == frame:
-                path = Path(str(art["path"]))
-                return path if path.is_absolute() else self.oapp.workspace.root / path
-        return None
+        return next((art for art in self.detail.artifacts
+                     if art.get("kind") == "saliency" and int(art.get("frame") or 0) == frame), None)
 
-    def saliency_metrics(self, frame: int) -> dict[str, Any]:
-        """The numbers recorded with ``frame``'s saliency map (empty without one)."""
-        if self.detail is None:
-            return {}
-        for art in self.detail.artifacts:
-            if art.get("kind") == "saliency" and int(art.get("frame") or 0) == frame:
-                return dict(art.get("metrics") or {})
-        return {}
+    def saliency_path(self, frame: int) -> Path | None:
+        """The saliency map of this run and item for ``frame``, if one was made."""
+        art = self.saliency_artifact(frame)
+        if art is None:
+            return None
+        path = Path(str(art["path"]))
+        return path if path.is_absolute() else self.oapp.workspace.root / path
 
     def ring_px(self, frame: int) -> int | None:
         """The ring saliency left out of the box on ``frame`` (``ring_px``; maps made before it have none)."""
-        ring = self.saliency_metrics(frame).get("ring_px")
+        art = self.saliency_artifact(frame)
+        ring = (art.get("metrics") or {}).get("ring_px") if art is not None else None
         return ring if type(ring) is int and ring >= 0 else None
 
     def has_saliency(self) -> bool:

@@ -24,6 +24,8 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageOps, UnidentifiedImageError
 from rich.text import Text
 from textual.app import ComposeResult
+
+from orienteer.core.box_geometry import drawn_box
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
@@ -101,16 +103,14 @@ def draw_ring(img: PILImage.Image, bbox: list[float] | tuple[float, ...], ring: 
     """A copy of ``img`` with the inside edge of the box's ``ring`` (original pixels) drawn 1 px wide.
 
     The band between the red box and this line is the drawn border's ring, which saliency's
-    ``mass_in_bbox`` leaves out: coordinates are rounded and clamped as box-prompt draws them.
+    ``mass_in_bbox`` leaves out, found by ``core.box_geometry.drawn_box`` as box-prompt draws it.
     """
     out = img.convert("RGB") if img.mode != "RGB" else img.copy()
     ow, oh = original_size or img.size
-    x0, y0, x1, y1 = (float(v) for v in bbox[:4])
-    x0, x1 = sorted((min(max(x0, 0.0), ow - 1.0), min(max(x1, 0.0), ow - 1.0)))
-    y0, y1 = sorted((min(max(y0, 0.0), oh - 1.0), min(max(y1, 0.0), oh - 1.0)))
-    ix0, iy0, ix1, iy1 = round(x0) + ring, round(y0) + ring, round(x1) - ring, round(y1) - ring
-    if ix1 < ix0 or iy1 < iy0:
+    interior = drawn_box(bbox[:4], (ow, oh), ring).interior
+    if interior is None:
         return out  # the ring fills the box: nothing inside is measured
+    ix0, iy0, ix1, iy1 = interior
     sx, sy = img.width / ow, img.height / oh
     ImageDraw.Draw(out).rectangle([round(ix0 * sx), round(iy0 * sy), round(ix1 * sx), round(iy1 * sy)],
                                   outline=color, width=1)
