@@ -107,6 +107,9 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
                         summary.append(f"run {run.name} ({run.rows} answers, {run.correct} correct)")
                         if runs[0].random_weights:
                             con.execute("UPDATE ws.runs SET random_weights = TRUE WHERE run_id = ?", [run.run_id])
+                        if runs[0].config:
+                            con.execute("UPDATE ws.runs SET config = ? WHERE run_id = ?",
+                                        [json.dumps(runs[0].config, sort_keys=True), run.run_id])
                             summary[-1] += " [random weights]"
                 for o in outputs:
                     if isinstance(o, ArtifactsOutput):

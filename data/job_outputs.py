@@ -57,6 +57,8 @@ class RunOutput:
     notes: str | None = None
     parser: str = "viewspatial"
     random_weights: bool = False  # made by a model with random weights: its numbers mean nothing
+    config: dict[str, Any] = field(default_factory=dict)
+    """The run's settings as data (``runs.config``): prompt, prompt_hash, resize, max_new_tokens, truncated..."""
     type: str = "run"
 
 

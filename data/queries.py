@@ -9,6 +9,7 @@ maps skip other runs), and pages are fetched with LIMIT from the database.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from datetime import datetime
@@ -152,6 +153,8 @@ class RunReport:
     overall: Cell
     deltas: dict[str, Delta] = field(default_factory=dict)
     random_weights: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    """The run's settings as data (``runs.config``; empty for imported runs)."""
 
 
 @dataclass
@@ -160,6 +163,16 @@ class Report:
     tasks: list[str]
     baseline: str | None
     runs: list[RunReport]
+
+
+def run_config(text: str | None) -> dict[str, Any]:
+    """A run's ``config`` column as a dict: ``{}`` for runs without settings, and for a value that is
+    not a JSON object (the column is only written by job ingest, so that would be a damaged workspace)."""
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def task_report(
@@ -176,7 +189,7 @@ def task_report(
     for name in runs or []:
         get_run(con, name)
     rows = con.execute(
-        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights
+        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights, r.config
            FROM run_task_stats s JOIN runs r USING (run_id) JOIN benchmarks b USING (bench_id)
            WHERE (? IS NULL OR b.name = ?) AND (? IS NULL OR list_contains(?, r.name))
            ORDER BY b.bench_id, r.run_id, s.task""",
@@ -185,11 +198,12 @@ def task_report(
     by_bench: dict[str, dict[int, RunReport]] = {}
     order: dict[str, list[str]] = {}
     run_ids: dict[str, int] = {}
-    for bname, run_id, rname, task, n, correct, answered, random_weights in rows:
+    for bname, run_id, rname, task, n, correct, answered, random_weights, config in rows:
         reports = by_bench.setdefault(bname, {})
         report = reports.get(run_id)
         if report is None:
-            report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0), random_weights=bool(random_weights))
+            report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0), random_weights=bool(random_weights),
+                                                 config=run_config(config))
             run_ids[rname] = run_id
         report.tasks[task] = Cell.of(n, correct, answered)
         order.setdefault(bname, [])
@@ -283,6 +297,7 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
                 "ci95": [rr.overall.ci_low, rr.overall.ci_high],
                 "tasks": {t: _cell_json(c) for t, c in rr.tasks.items()},
                 "random_weights": rr.random_weights,
+                "config": rr.config,
             }
             if rr.deltas:
                 entry["baseline"] = report.baseline

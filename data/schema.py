@@ -139,6 +139,9 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
        UPDATE runs SET random_weights = TRUE WHERE notes LIKE '%RANDOM WEIGHTS%';""",
     # 6: which frame of a multi-frame item its bbox is on; items of older workspaces had it on frame 0.
     "ALTER TABLE items ADD COLUMN bbox_frame INTEGER NOT NULL DEFAULT 0;",
+    # 7: a run's settings as data (JSON: prompt and its template hash, resize, max new tokens, truncated
+    # replies, overlap overrides...); imported runs and older job runs have none ('{}').
+    "ALTER TABLE runs ADD COLUMN config VARCHAR NOT NULL DEFAULT '{}';",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,3 +28,20 @@ def category_name(value: str | None) -> str:
         return CATEGORY_DISPLAY[Category(value)]
     except ValueError:
         return value
+
+
+SETTING_ORDER = ("mode", "prompt", "prompt_hash", "resize", "max_pixels", "max_new_tokens", "truncated", "adapter",
+                 "allow_overlap", "overlap")
+
+
+def settings_line(config: dict[str, object]) -> str:
+    """A run's settings (``runs.config``) as one plain ``key value · ...`` line, known keys first; the
+    caller escapes it for markup. ``truncated`` reads "truncated: N" (replies that hit the token cap)."""
+    keys = [k for k in SETTING_ORDER if k in config] + sorted(k for k in config if k not in SETTING_ORDER)
+    parts = []
+    for key in keys:
+        value = config[key]
+        if isinstance(value, (dict, list)):
+            continue
+        parts.append(f"{key}: {value}" if key == "truncated" else f"{key} {value}")
+    return " · ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +11,7 @@ from textual.widgets import DataTable, Header, Static
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries import OVERALL, Cell, Delta, Report, task_report
-from orienteer.tui.labels import short_task
+from orienteer.tui.labels import settings_line, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar, delta_text
 from orienteer.tui.widgets.keybar import KeyBar
@@ -145,7 +146,7 @@ class RunsScreen(OrienteerScreen):
         run, task = picked
         rr = next(r for r in self.report.runs if r.run == run)
         cell = rr.overall if task == OVERALL else rr.tasks[task]
-        text = f"[b]{run}[/b] · {task if task != OVERALL else 'all tasks'}\n"
+        text = f"[b]{escape(run)}[/b] · {escape(task) if task != OVERALL else 'all tasks'}\n"
         if cell.answered == 0 and cell.n:
             detail.update(text + f"not run: no predictions for these {cell.n} items (the run covers "
                                  f"{rr.overall.answered} of {rr.overall.n} items)")
@@ -160,6 +161,9 @@ class RunsScreen(OrienteerScreen):
             holm_p = "" if d.p_holm is None else f", Holm-corrected across the table {d.p_holm:.3g}"
             text += (f"\nvs {self.report.baseline}: {100 * d.delta:+.2f} points; fixed {d.fixed}, broken {d.broken}; "
                      f"McNemar p = {d.p_value:.3g}{holm_p} ({verdict})")
+        settings = settings_line(rr.config)
+        if settings:
+            text += f"\n[dim]settings:[/dim] {escape(settings)}"
         detail.update(text + "\n[dim]enter: failures of this cell[/dim]")
 
     def action_open_cell(self) -> None:
