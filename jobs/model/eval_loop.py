@@ -77,6 +77,20 @@ def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
     return "; ".join(parts)
 
 
+def run_config(spec: EvalSpec, loaded: Any, skipped: int) -> dict[str, Any]:
+    """The run's settings as data (``runs.config``): what a reader needs to know the numbers were made with."""
+    config: dict[str, Any] = {"engine": "hf", "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.max_pixels}
+    if spec.item_pixels is not None:
+        config["item_pixels"] = spec.item_pixels
+    if loaded.adapter:
+        config["adapter"] = str(loaded.adapter)
+    if spec.mode == "generate":
+        config["max_new_tokens"] = spec.max_new_tokens
+    if skipped:
+        config["skipped_missing_images"] = skipped
+    return config
+
+
 def parse_notes(notes: str | None) -> dict[str, str]:
     """``key=value`` pairs of a run's notes written by ``run_notes``."""
     out: dict[str, str] = {}
@@ -257,7 +271,8 @@ def run_eval(ctx: JobContext) -> RunOutput:
                 fh.write(json.dumps(rec) + "\n")
     output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=loaded.base,
                        random_weights=bool(loaded.random_weights),
-                       notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial")
+                       notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial",
+                       config=run_config(spec, loaded, len(skipped)))
     ctx.add_output(output)
     ctx.log(f"run {spec.run}: {n_written} predictions written"
             + (f", {len(skipped)} items skipped (see {SKIPPED})" if skipped else ""))

@@ -36,6 +36,7 @@ def test_score_mode_writes_a_labelled_run(demo_ws: Any, tiny_model_dir: Path, tm
     assert isinstance(out, RunOutput) and out.name == "tiny-eval" and out.bench == "demo"
     assert out.model == str(tiny_model_dir.resolve())
     assert "mode=score" in out.notes and "prompt=official" in out.notes and "RANDOM WEIGHTS" in out.notes
+    assert out.config["mode"] == "score" and out.config["prompt"] == "official" and out.config["engine"] == "hf"
     lines = _lines(ctx.out_dir / out.predictions_file)
     items, _ = load_items(demo_ws, "demo", MIXED)
     assert [line["item_id"] for line in lines] == [it.item_id for it in items]  # benchmark order
