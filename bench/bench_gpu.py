@@ -13,6 +13,9 @@ own code (``orienteer.jobs.model``):
                  sizes, with the reference and with the fast path; at the best batch size also
                  model-only, pipelined and the old way (transformers' forward, one batch at a time);
   c. saliency  - forward + backward to the pixels, batch 8, fast attention;
+  b'. upstream - score mode end to end at the best batch size with upstream's frame sizing
+                 (``--resize upstream``: 280x420 through qwen-vl-utils, then 392x560, 280 tokens a
+                 frame), the sizing the eval job uses by default with the official prompt;
   d. vision    - the vision tower alone (images/s) with each attention, batch 64, and the largest
                  difference between the fast and the reference output; then the fast tower
                  without its fused RMSNorm (``fused_norm.py``), without its one-kernel SwiGLU
@@ -196,7 +199,7 @@ def main() -> int:
     import transformers
 
     from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
-    from orienteer.jobs.model.images import PixelBudget, load_images
+    from orienteer.jobs.model.images import PixelBudget, UpstreamResize, load_images
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
     from orienteer.jobs.model.score import score_batch
@@ -231,11 +234,17 @@ def main() -> int:
     encode = item_encoder(processor, tmp, "official", budget, positions=positions)  # CPU preprocessing
     # what the eval job does in score mode: resize on the device, rope positions in the encoder threads
     encode_dev = item_encoder(processor, tmp, "official", budget, device=args.device, positions=positions)
+    # --resize upstream (evaluate.py's sizing, whatever --pixels says), resized on the device as the eval job does
+    encode_upstream = item_encoder(processor, tmp, "official", UpstreamResize(), device=args.device, positions=positions)
     sample = encode(items[0])
     results["tokens_per_item"] = sample.length
     results["image_tokens_per_item"] = int(sample.mm_token_type_ids.sum())
+    upstream_sample = encode_upstream(items[0])
+    results["upstream_tokens_per_item"] = upstream_sample.length
+    results["upstream_image_tokens_per_item"] = int(upstream_sample.mm_token_type_ids.sum())
     say(f"{n_items} items of {args.width}x{args.height}: {sample.length} tokens each "
-        f"({results['image_tokens_per_item']} image tokens)")
+        f"({results['image_tokens_per_item']} image tokens); with --resize upstream {upstream_sample.length} "
+        f"({results['upstream_image_tokens_per_item']} image tokens)")
     pad_id = processor.tokenizer.pad_token_id
     figures = results["figures"]
 
@@ -326,13 +335,14 @@ def main() -> int:
 
     # b. score mode ----------------------------------------------------------------------------
     def score(mode: str, bs: int, end_to_end: bool, one_at_a_time: bool = False, cpu_prep: bool = False,
-              workers: int | None = None) -> None:
+              workers: int | None = None, upstream: bool = False) -> None:
         """Score mode as the eval job runs it (``score_pipeline.score_stream``: one batch in flight, no
         host-device sync inside a batch). ``end_to_end``: items encoded by the prefetch threads as they
         go (else encoded beforehand: model only); ``one_at_a_time``: model only, the way the job ran
         before the pipeline (transformers' forward, results read right after each batch);
         ``cpu_prep``: images resized on the CPU (the threads), not on the device; ``workers``: encoder
-        threads (default ``--workers``, else the eval job's default)."""
+        threads (default ``--workers``, else the eval job's default); ``upstream``: end to end with
+        ``--resize upstream``'s frames instead of the 640x480 budget."""
         threads = workers or args.workers or None
         set_fast_path(model, mode)
         subset = items[: max(2 * bs, 16)]
@@ -340,7 +350,8 @@ def main() -> int:
         tok = processor.tokenizer
         if end_to_end:
             def run() -> int:
-                feed = ((None, encoded) for encoded, _ in Prefetcher(batches, encode if cpu_prep else encode_dev, workers=threads))
+                encoder = encode_upstream if upstream else (encode if cpu_prep else encode_dev)
+                feed = ((None, encoded) for encoded, _ in Prefetcher(batches, encoder, workers=threads))
                 for _ in score_stream(model, tok, feed, pad_id, args.device, dtype):
                     pass
                 return len(subset)
@@ -364,6 +375,8 @@ def main() -> int:
         tag = ("e2e_cpu_prep" if cpu_prep else "e2e") if end_to_end else ("model_only_sync" if one_at_a_time else "model_only")
         if workers:
             tag += f"_{workers}threads"
+        if upstream:
+            tag += "_upstream"
         name = f"score_{vision_attention_mode(model)}_{tag}_bs{bs}"
         record(name, rate, rates)
         if args.profile and cuda and mode != "reference":
@@ -465,6 +478,7 @@ def main() -> int:
             guarded(f"score_model_only_bs{bs}", lambda: score("auto", bs, False))
             guarded(f"score_model_only_sync_bs{bs}", lambda: score("auto", bs, False, one_at_a_time=True))
             guarded(f"score_e2e_cpu_prep_bs{bs}", lambda: score("auto", bs, True, cpu_prep=True))
+            guarded(f"score_e2e_upstream_bs{bs}", lambda: score("auto", bs, True, upstream=True))
             # fewer encoder threads: less competition for the GIL with the thread that drives the GPU
             for n in (int(w) for w in args.e2e_workers.split(",") if w):
                 guarded(f"score_e2e_{n}threads_bs{bs}", lambda n=n: score("auto", bs, True, workers=n))
@@ -474,7 +488,7 @@ def main() -> int:
     # summary ------------------------------------------------------------------------------------
     base = figures.get("official_generate4", {}).get("items_per_s")
     fast_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_") and "e2e" in k and "reference" not in k
-                   and "cpu_prep" not in k and "threads" not in k}  # what the eval job runs (its defaults)
+                   and "cpu_prep" not in k and "threads" not in k and "upstream" not in k}  # the eval job on the 640x480 workload
     ref_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_reference")}
     summary: dict[str, Any] = {}
     if fast_scores:
@@ -483,12 +497,16 @@ def main() -> int:
     if ref_scores:
         best_ref = max(ref_scores, key=ref_scores.get)
         summary["score_reference_best"] = {"figure": best_ref, "items_per_s": ref_scores[best_ref]}
+    upstream_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_") and "_upstream_bs" in k}
+    if upstream_scores:
+        name = max(upstream_scores, key=upstream_scores.get)
+        summary["score_upstream"] = {"figure": name, "items_per_s": upstream_scores[name]}
     sal = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("saliency")}
     if sal:
         summary["saliency"] = max(sal.values())
     if base:
         summary["official_items_per_s"] = base
-        for key in ("score_best", "score_reference_best"):
+        for key in ("score_best", "score_reference_best", "score_upstream"):
             if key in summary:
                 summary[key]["x_official"] = round(summary[key]["items_per_s"] / base, 2)
         if "saliency" in summary:

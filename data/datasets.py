@@ -10,7 +10,9 @@ training needs::
 ``target`` is the assistant reply to learn (by default ``"{letter}. {label}"``). An example may
 be *free-form* (not multiple choice): ``options`` empty, ``answer`` null, ``question`` holding
 the whole prompt and ``target`` the reply; imports of conversations with any other prompt shape
-give such examples. Extra keys (``system``, ``prompt_suffix``, a CoT ``rationale``...) are kept.
+give such examples. Extra keys (``system``, a CoT ``rationale``...) are kept. The prompt template an
+example trains on is ``prompt`` (a ``core.prompts`` style name), else its own ``prompt_suffix``
+(question, newline, choices, suffix: older files and CoT), else ``official`` (``formats/sharegpt.example_prompt``).
 Item ids may repeat: an over-sampled item is the same item several times.
 
 Files live at ``<workspace>/datasets/<name>.jsonl`` with a row in the ``datasets`` table.
@@ -90,12 +92,16 @@ def item_record(item: Item) -> dict[str, Any]:
     }
 
 
-def example_from_item(item: Item, images: Sequence[str | Path], origin: str, target: str | None = None) -> dict[str, Any]:
-    """A training example for ``item`` with the given absolute image paths."""
+def example_from_item(item: Item, images: Sequence[str | Path], origin: str, target: str | None = None,
+                      bench: str | None = None) -> dict[str, Any]:
+    """A training example for ``item`` with the given absolute image paths; ``bench`` is the benchmark
+    the item came from (recorded so a train job can tell test items from pool items by more than id)."""
     record = item_record(item)
     record["images"] = [str(p) for p in images]
     record["target"] = target if target is not None else default_target(item.answer_letter, item.answer_label)
     record["origin"] = origin
+    if bench is not None:
+        record["bench"] = bench
     return record
 
 
@@ -137,6 +143,9 @@ def normalize_example(
         target = default_target(answer, options[answer])
     if not isinstance(target, str) or not target.strip():
         raise fail("expected a non-empty 'target' (the reply to learn) or an 'answer' letter to derive it from")
+    prompt_error = _prompt_keys_error(raw)
+    if prompt_error:
+        raise fail(prompt_error)
     origin = raw.get("origin") or "original"
     if not isinstance(origin, str):
         raise fail(f"origin must be text, got {origin!r}")
@@ -160,6 +169,8 @@ def normalize_example(
         if value is not None and not isinstance(value, (str, int)):
             raise fail(f"{key} must be text or null, got {value!r}")
         text_fields[key] = None if value is None else str(value)
+    if raw.get("bench") is not None and not isinstance(raw.get("bench"), str):
+        raise fail(f"bench (the benchmark the example came from) must be text or null, got {raw.get('bench')!r}")
     example: dict[str, Any] = {
         "item_id": str(item_id), "task": text_fields["task"], "question": question, "options": options,
         "answer": answer, "images": images, "source": text_fields["source"],
@@ -170,6 +181,20 @@ def normalize_example(
         if key not in example and key not in ("id", "image"):
             example[key] = value
     return example
+
+
+def _prompt_keys_error(raw: Mapping[str, Any]) -> str | None:
+    """What is wrong with an example's template keys (``prompt``, ``prompt_suffix``, ``prompt_separator``),
+    or None: training must not find out at its first batch that a file names an unknown style."""
+    from orienteer.core.prompts import PROMPT_NAMES
+
+    style = raw.get("prompt")
+    if style is not None and style not in PROMPT_NAMES:
+        return f"unknown prompt {style!r} (expected one of {', '.join(PROMPT_NAMES)})"
+    for key in ("prompt_suffix", "prompt_separator"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            return f"{key} must be text, got {raw[key]!r}"
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -421,10 +446,24 @@ def import_dataset(
         raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
     fmt, examples = _read_examples(path, fmt, images)
     missing = sum(1 for ex in examples for p in ex["images"] if not os.path.isfile(p))
+    composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples)}
+    benches = example_benches(examples)
+    if benches:
+        composition["benches"] = benches
+    store_dataset(ws, name, examples, composition, fmt, notes, replace)
+    return dataclasses.replace(get_dataset(ws, name), images_missing=missing)
+
+
+def store_dataset(
+    ws: Workspace, name: str, examples: Sequence[Mapping[str, Any]], composition: Mapping[str, Any],
+    source_format: str, notes: str | None, replace: bool = False,
+) -> None:
+    """Write checked ``examples`` as dataset ``name``: a temporary file, then the catalog row and the
+    file's move into place together, so a failure (or a kill) leaves the catalog and the ``datasets``
+    folder as they were."""
     final = dataset_file(ws, name)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
     finish: Callable[[bool], None] | None = None
-    composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples)}
     try:
         write_examples(tmp, examples)
         with ws.write() as con:
@@ -434,7 +473,7 @@ def import_dataset(
             if existing is not None:
                 con.execute("DELETE FROM datasets WHERE name = ?", [name])
             dataset_id = existing.dataset_id if existing else _next_id(con, "")
-            _insert(con, "", dataset_id, name, final, len(examples), composition, fmt, notes, None)
+            _insert(con, "", dataset_id, name, final, len(examples), composition, source_format, notes, None)
             finish = _install(tmp, final)  # last step: COMMIT follows when the block exits
     except BaseException:
         if finish is not None:
@@ -442,7 +481,51 @@ def import_dataset(
         tmp.unlink(missing_ok=True)
         raise
     finish(True)
-    return dataclasses.replace(get_dataset(ws, name), images_missing=missing)
+
+
+def example_benches(examples: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The benchmarks the examples say they came from (their ``bench``), sorted."""
+    return sorted({ex["bench"] for ex in examples if isinstance(ex.get("bench"), str)})
+
+
+def concat_datasets(ws: Workspace, parts: Sequence[str], name: str, notes: str | None = None,
+                    replace: bool = False) -> DatasetInfo:
+    """Dataset ``name`` = the examples of ``parts`` in order (e.g. originals + their flipped copies).
+
+    The composition records each part (name and count), how many item ids occur in more than one
+    part, and the union of the parts' source benchmarks, so the train job's test-overlap check still
+    sees where every example came from.
+    """
+    check_name(name)
+    if len(parts) < 2:
+        raise OrienteerError(f"dataset concat: give at least two datasets to join, got {len(parts)}")
+    twice = sorted({p for p in parts if list(parts).count(p) > 1})
+    if twice:
+        raise OrienteerError(f"dataset concat: {', '.join(repr(p) for p in twice)} named more than once")
+    if name in parts:
+        raise OrienteerError(f"dataset concat: the result {name!r} cannot be one of its parts")
+    examples: list[dict[str, Any]] = []
+    recorded: list[dict[str, Any]] = []
+    benches: set[str] = set()
+    seen: dict[str, str] = {}
+    shared: set[str] = set()
+    for part in parts:
+        info = get_dataset(ws, part)
+        if not info.path.is_file():
+            raise WorkspaceError(f"dataset {part!r}: its file {info.path} is missing from the workspace")
+        mine = read_examples(info.path, ITEMS)
+        for example in mine:
+            owner = seen.setdefault(example["item_id"], part)
+            if owner != part:
+                shared.add(example["item_id"])
+        examples.extend(mine)
+        recorded.append({"dataset": part, "n_examples": len(mine)})
+        benches.update(b for b in info.composition.get("benches", []) if isinstance(b, str))
+        benches.update(example_benches(mine))
+    composition = {"concat": recorded, "n_examples": len(examples), "shared_item_ids": len(shared),
+                   "benches": sorted(benches)}
+    store_dataset(ws, name, examples, composition, ITEMS, notes or f"concat of {', '.join(parts)}", replace)
+    return get_dataset(ws, name)
 
 
 def export_dataset(ws: Workspace, name: str, path: Path, fmt: str = ITEMS, force: bool = False) -> int:

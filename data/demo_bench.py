@@ -142,12 +142,14 @@ class DemoBundle:
     bench_path: Path
     images_root: Path
     runs: tuple[DemoRun, ...]
+    train_path: Path | None = None
+    """The training split (``train.jsonl``: other scenes, ids ``train_NNNNNN``), for leak-free fix loops."""
 
 
 # --------------------------------------------------------------------------- planning
 
 
-def _rng(seed: int, *parts: object) -> random.Random:
+def _rng(seed: int | str, *parts: object) -> random.Random:
     """An independent, reproducible stream per purpose (string seeds hash with SHA-512)."""
     return random.Random("orienteer-demo/" + "/".join(str(p) for p in (seed, *parts)))
 
@@ -447,7 +449,7 @@ BUILDERS = {
 }
 
 
-def _draft(seed: int, index: int, task: str, gold: str) -> _Draft:
+def _draft(seed: int | str, index: int, task: str, gold: str) -> _Draft:
     """Build item `index` from its own stream, so one item's retries never shift another's."""
     rng = _rng(seed, "item", index)
     if task == PERSON_RD and rng.random() < HAND_SHARE:
@@ -499,12 +501,12 @@ class _Item:
     renders: list[tuple[tuple[Thing, ...], Camera, int, str]] = field(default_factory=list)
 
 
-def _build_item(seed: int, index: int, task: str, gold: str, out_dir: Path) -> _Item:
+def _build_item(seed: int | str, index: int, task: str, gold: str, out_dir: Path, prefix: str = "demo") -> _Item:
     draft = _draft(seed, index, task, gold)
     rng = _rng(seed, "options", index)
     options = _options(rng, draft)
     answer = next(letter for letter, label in options.items() if label == draft.gold)
-    item_id = f"demo_{index:06d}"
+    item_id = f"{prefix}_{index:06d}"
     style = rng.randrange(len(R.PALETTES))
     images, frames, renders = [], [], []
     for k, (things, camera) in enumerate(draft.frames):
@@ -760,28 +762,39 @@ def _write_jsonl(path: Path, rows: Sequence[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def generate_demo_files(out_dir: Path, seed: int = 7, n_items: int = 1000, *, workers: int | None = None) -> DemoBundle:
-    """Write the demo benchmark, its images, its scene layout and three runs into `out_dir`.
+def generate_demo_files(out_dir: Path, seed: int = 7, n_items: int = 1000, *, workers: int | None = None,
+                        n_train: int | None = None) -> DemoBundle:
+    """Write the demo benchmark, its images, its scene layout and three runs into `out_dir`, and a
+    training split of `n_train` other items (default a quarter of `n_items`; 0: none) as `train.jsonl`.
 
     Everything comes from `seed` through independent sub-streams (`_rng`), so the same seed
-    gives byte-identical files whatever `workers` is; runs never perturb the benchmark.
+    gives byte-identical files whatever `workers` is; runs never perturb the benchmark, and the
+    training split (its own stream, `"{seed}/train"`) never changes the test items.
     """
     if n_items < 1:
         raise ValueError("n_items must be at least 1")
+    n_train = n_items // 4 if n_train is None else n_train
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "preds").mkdir(exist_ok=True)
     plan = _plan(n_items, _rng(seed, "plan"))
     items = [_build_item(seed, i, task, gold, out_dir) for i, (task, gold) in enumerate(plan)]
-    renders = [r for item in items for r in item.renders]
+    train_seed = f"{seed}/train"
+    train = ([_build_item(train_seed, i, task, gold, out_dir, prefix="train")
+              for i, (task, gold) in enumerate(_plan(n_train, _rng(train_seed, "plan")))] if n_train > 0 else [])
+    renders = [r for item in [*items, *train] for r in item.renders]
     R.render_all(renders, workers if workers is not None else _default_workers(len(renders)))
     records = [item.record for item in items]
     bench_path = out_dir / "bench.jsonl"
     _write_jsonl(bench_path, records)
     _write_jsonl(out_dir / "scene_layout.jsonl", [item.layout for item in items])
+    train_path = None
+    if train:
+        train_path = out_dir / "train.jsonl"
+        _write_jsonl(train_path, [item.record for item in train])
     runs = []
     for profile in PROFILES:
         path = out_dir / "preds" / profile.filename
         WRITERS[profile.format](path, records, simulate_run(records, profile, seed))
         runs.append(DemoRun(profile.name, path, profile.format, profile.model, profile.notes))
-    return DemoBundle(bench_path=bench_path, images_root=out_dir, runs=tuple(runs))
+    return DemoBundle(bench_path=bench_path, images_root=out_dir, runs=tuple(runs), train_path=train_path)

@@ -298,12 +298,20 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
                 "tasks": {t: _cell_json(c) for t, c in rr.tasks.items()},
                 "random_weights": rr.random_weights,
                 "config": rr.config,
+                "truncated": truncated_count(rr.config),
             }
             if rr.deltas:
                 entry["baseline"] = report.baseline
                 entry["delta"] = {t: d.as_json() for t, d in rr.deltas.items()}
             runs.append(entry)
     return {"runs": runs, "p_holm": HOLM_FAMILY}
+
+
+def truncated_count(config: dict[str, Any]) -> int | None:
+    """Generate-mode replies cut at the token cap (``config["truncated"]``); None for runs that do not say
+    (score mode, imported runs, runs made before it was counted)."""
+    value = config.get("truncated")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _cell_json(cell: Cell) -> dict[str, Any]:

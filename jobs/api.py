@@ -50,6 +50,9 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     check = getattr(module, "check", None)
     if check is not None:
         check(params)
+    preflight = getattr(module, "preflight", None)  # checks that read the workspace (e.g. train's test overlap)
+    if preflight is not None:
+        preflight(ws, params)
     _refuse_taken_names(ws, kind.name, params)
     _refuse_live_clash(ws, kind.name, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))

@@ -110,6 +110,17 @@ def load_items(ws: Workspace, bench: str, spec: str | None = None) -> tuple[list
     return [_item(row) for row in rows], root
 
 
+def load_item(ws: Workspace, bench: str, item_id: str) -> tuple[Item | None, Path]:
+    """The item whose id is exactly ``item_id`` (no cast, no prefix, no trimming), or None, and the
+    benchmark's image root."""
+    with ws.read() as con:
+        info = get_bench(con, bench)
+        row = con.execute(f"SELECT {_ITEM_COLUMNS} FROM items i WHERE i.bench_id = ? AND i.item_id = ?",
+                          [info.bench_id, item_id]).fetchone()
+    root = Path(info.image_root) if info.image_root else ws.root
+    return (_item(row) if row is not None else None), root
+
+
 _ITEM_COLUMNS = (
     "i.item_id, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images, "
     "i.source, i.reference_object, i.bbox, i.parent_item_id, i.bbox_frame"
@@ -125,12 +136,17 @@ def _item(row: tuple[Any, ...]) -> Item:
 
 
 def run_info(ws: Workspace, run: str) -> dict[str, Any]:
-    """A run's benchmark, model and notes, and its answers by item id (letter, correct, probs)."""
+    """A run's benchmark, model, notes and settings (``config``, a dict), and its answers by item id
+    (letter, correct, probs)."""
+    from orienteer.data.queries import run_config
+
     with ws.read() as con:
         info = get_run(con, run)
-        model, notes = con.execute("SELECT model, notes FROM runs WHERE run_id = ?", [info.run_id]).fetchone()
+        model, notes, config = con.execute("SELECT model, notes, config FROM runs WHERE run_id = ?",
+                                           [info.run_id]).fetchone()
         answers = _answers(con, info.run_id)
-    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes, "answers": answers}
+    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes, "config": run_config(config),
+            "answers": answers}
 
 
 def _answers(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, dict[str, Any]]:

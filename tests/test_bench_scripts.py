@@ -30,9 +30,11 @@ def test_gpu_check_runs_both_scripts_on_the_cpu(tmp_path: Path) -> None:
     for name in ("official_generate4", "vision_reference_bs", "vision_grouped_bs", "vision_grouped_plain_norm_bs", "vision_grouped_eager_swiglu_bs",
                  "vision_grouped_conv3d_bs", "patch_embed_conv3d_bs", "patch_embed_linear_bs", "score_grouped_e2e_bs",
                  "score_grouped_model_only_bs", "score_grouped_model_only_sync_bs", "score_grouped_e2e_cpu_prep_bs",
-                 "score_grouped_e2e_2threads_bs", "saliency_grouped_bs"):
+                 "score_grouped_e2e_2threads_bs", "score_grouped_e2e_upstream_bs", "saliency_grouped_bs"):
         assert any(f.startswith(name) for f in figures), f"no {name}* figure in {sorted(figures)}"
     assert infer["summary"]["score_best"]["figure"].startswith("score_grouped_e2e_bs")
+    assert infer["summary"]["score_upstream"]["figure"].startswith("score_grouped_e2e_upstream_bs")
+    assert infer["upstream_image_tokens_per_item"] == 280  # evaluate.py's 392x560 frame, whatever --pixels says
     train = json.loads((tmp_path / "bench_train_gpu.json").read_text())
     assert {row["method"] for row in train["rows"]} == {"lora", "full-llm"}
     assert (tmp_path / "bench_gpu.log").read_text().count("items/s") > 10

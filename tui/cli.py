@@ -454,9 +454,10 @@ def saliency_summary(
 
 
 def _register_subcommands() -> None:
-    from orienteer.tui import cli_jobs
+    from orienteer.tui import cli_jobs, cli_prompt
 
     cli_jobs.register(app)
+    cli_prompt.register(app)
 
 
 _register_subcommands()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from rich.text import Text
 
 from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console, err
 
@@ -253,9 +254,16 @@ def dataset_list(as_json: JsonOpt = False) -> None:
         if not infos:
             console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)", highlight=False)
             return
+        from orienteer.tui.composition import cot_lines, visible
+
         for info in infos:
             made = f" by job {info.created_by_job}" if info.created_by_job else ""
-            console.print(f"[bold]{info.name}[/]  {info.n_examples:,} examples{made}  [dim]{info.path}[/]", highlight=False)
+            line = Text(visible(info.name), style="bold")
+            line.append(f"  {info.n_examples:,} examples{visible(made)}  ")
+            line.append(visible(info.path), style="dim")
+            console.print(line, highlight=False)
+            for k, cot in enumerate(cot_lines(info.composition)):  # a cot dataset: kept / tried / agreement per task
+                console.print(Text(("  " if k == 0 else "    ") + cot), highlight=False)
 
 
 @dataset_app.command("import")
@@ -293,6 +301,51 @@ def dataset_export(
 
         n = export_dataset(_ws(), name, path, fmt, force)
         console.print(f"wrote {n:,} examples to {path}", highlight=False)
+
+
+@dataset_app.command("concat")
+def dataset_concat(
+    parts: Annotated[list[str], typer.Argument(help="Datasets to join, in order (at least two).")],
+    name: Annotated[str, typer.Option("--name", help="Name of the joined dataset.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Join datasets into one (e.g. originals + their flipped copies); the result records its parts."""
+    with _errors():
+        from orienteer.data.datasets import concat_datasets
+
+        info = concat_datasets(_ws(), parts, name, replace=replace)
+        if as_json:
+            _print_json(info.as_json())
+            return
+        sizes = " + ".join(f"{p['n_examples']:,}" for p in info.composition["concat"])
+        console.print(Text(f"dataset {info.name}: {sizes} = {info.n_examples:,} examples"), highlight=False)
+        if info.composition.get("shared_item_ids"):
+            console.print(Text(f"{info.composition['shared_item_ids']:,} item id(s) occur in more than one part"),
+                          highlight=False)
+
+
+@dataset_app.command("overlap")
+def dataset_overlap(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    bench: Annotated[str, typer.Option("--bench", help="Benchmark you will report on.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Items the dataset shares with a benchmark (id, parent id, image content): what train refuses."""
+    with _errors():
+        from orienteer.data.overlap import check_dataset_against
+
+        overlap = check_dataset_against(_ws(), name, bench, allow=True)
+        if as_json:
+            _print_json(overlap.as_json() | {"family": overlap.family, "images_unread": overlap.images_unread})
+            return
+        text = overlap.message() if overlap else (f"dataset {name!r} shares no item, parent item or image with "
+                                                  f"{', '.join(overlap.family)}")
+        if overlap.images_unread:
+            text += f" ({overlap.images_unread} of its images are not on this machine and were not compared)"
+        console.print(Text(text), highlight=False)
+        if overlap:
+            raise typer.Exit(1)
 
 
 @job_app.command("models")

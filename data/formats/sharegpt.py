@@ -14,13 +14,20 @@ Qwen2.5-VL fine-tuning tools read one of two shapes:
 
   (``image`` is a list when there are several; ``images`` is read too.)
 
-The user turn is the ViewSpatial-Bench prompt: the question, one ``A. label`` line per option,
-then ``OFFICIAL_SUFFIX``; one ``<image>`` token per image goes before the text. Reading a
-record back recovers question, options and answer when the prompt has that shape (an
-instruction other than the official one after the options is kept as ``prompt_suffix``, so the
-prompt exports unchanged); any other prompt is kept whole as a *free-form* example (question =
-the prompt, no options, no answer), so a dataset can hold examples that are not multiple-choice
-questions. An optional system turn is kept as ``system``.
+The user turn is a prompt of ``core.prompts``: the question, the choices (one ``A. label`` line per
+option) and an instruction; one ``<image>`` token per image goes before the text. An example says
+which template it trains on: ``prompt`` (a style name: ``official``, ``official-newline``...), else
+``prompt_suffix`` (an instruction of its own, written by older versions and the CoT kind: the
+question, a newline, the choices, the suffix; ``prompt_separator`` replaces that newline), else
+``official`` (upstream's exact text, no separator between question and choices).
+
+Reading a record back recovers question, options and answer when the prompt is question, choices
+and instruction in either shape (choices on the line after the question, or glued to its end as
+upstream's ``question + choices`` gives), and only when rendering them again gives the very same
+text; the template is kept (a style name, or ``prompt_suffix``/``prompt_separator``), so the
+prompt exports unchanged and training sees exactly the imported text. Any other prompt is kept
+whole as a *free-form* example (question = the prompt, no options, no answer), so a dataset can
+hold examples that are not multiple-choice questions. An optional system turn is kept as ``system``.
 """
 
 from __future__ import annotations
@@ -29,31 +36,34 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from orienteer.core import prompts
 from orienteer.core.answers import split_option_line, strict_letter, viewspatial_letter
+from orienteer.core.prompts import OFFICIAL_SUFFIX  # noqa: F401 - callers read it here
 
 SHAREGPT = "sharegpt"
 LLAVA = "llava"
 STYLES = (SHAREGPT, LLAVA)
+LEGACY_SEPARATOR = "\n"  # between question and choices in examples that carry only a prompt_suffix
 IMAGE_TOKEN = "<image>"
-OFFICIAL_SUFFIX = "\nReply only to the corresponding option.\nAnswer:"
 
 _USER_ROLES = {"user", "human"}
 _ASSISTANT_ROLES = {"assistant", "gpt", "model", "bot"}
 _SYSTEM_ROLES = {"system"}
 
 
-def prompt_text(question: str, options: Mapping[str, str], suffix: str = OFFICIAL_SUFFIX) -> str:
-    """The user prompt without image tokens: question, option lines, ``suffix``; or the bare
-    question for a free-form example (no options)."""
-    if not options:
-        return question
-    lines = "\n".join(f"{letter}. {label}" for letter, label in options.items())
-    return f"{question}\n{lines}{suffix}"
-
-
 def example_prompt(example: Mapping[str, Any]) -> str:
-    """The user prompt of a canonical example (what training and export show the model)."""
-    return prompt_text(example["question"], example.get("options") or {}, example.get("prompt_suffix", OFFICIAL_SUFFIX))
+    """The user prompt of a canonical example (what training and export show the model): its
+    ``prompt`` style, else its own ``prompt_suffix`` (newline separator unless ``prompt_separator``),
+    else ``official``. Raises ValueError for an unknown style name."""
+    question = example["question"]
+    options = example.get("options") or {}
+    style = example.get("prompt")
+    if style is not None:
+        return prompts.prompt_text(question, options, style)
+    suffix = example.get("prompt_suffix")
+    if suffix is not None:
+        return prompts.render(question, options, example.get("prompt_separator", LEGACY_SEPARATOR), suffix)
+    return prompts.prompt_text(question, options, prompts.DEFAULT_PROMPT)
 
 
 def to_record(example: Mapping[str, Any], style: str) -> dict[str, Any]:
@@ -176,12 +186,13 @@ def _images(record: Mapping[str, Any]) -> list[str]:
 
 
 def _parse_prompt(text: str, reply: str) -> dict[str, Any]:
-    """question/options/answer when the prompt is question, option lines, then an instruction.
+    """question/options/answer (and the template) when the prompt is question, choices, instruction.
 
     The option block is the last run of lines ``A. label``, ``B. label``... lettered from A in
-    order, at least two, with a non-empty question above it. The lines after it (usually
-    ``OFFICIAL_SUFFIX``) are kept as ``prompt_suffix`` when they differ from the official one, so
-    exporting the example again gives back the same prompt. Any other prompt is free-form.
+    order, at least two, with a non-empty question above it; its ``A.`` line may also be glued to the
+    end of the question's last line (upstream's ``question + choices``). The lines after the block
+    are the instruction. The parse stands only if rendering it again gives ``text`` exactly; any
+    other prompt is free-form.
     """
     free: dict[str, Any] = {"question": text, "options": {}, "answer": None}
     lines = text.split("\n")
@@ -198,16 +209,44 @@ def _parse_prompt(text: str, reply: str) -> dict[str, Any]:
         if option[0] == "A":
             break
         start -= 1
+    separator = "\n"
+    question_lines = lines[:start]
+    if start >= 0 and options and options[0][0] == "B" and _option(lines[start]) is None:
+        glued = _split_glued(lines[start])
+        if glued is not None:
+            head, first = glued
+            options.insert(0, first)
+            question_lines = [*lines[:start], head]
+            separator = ""
     letters = [letter for letter, _ in options]
-    question = "\n".join(lines[:start])
+    question = "\n".join(question_lines)
     if len(options) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))] or not question.strip():
         return free
     suffix = "".join("\n" + line for line in lines[end + 1:])
     as_dict = dict(options)
-    parsed = {"question": question, "options": as_dict, "answer": _reply_letter(reply, as_dict)}
-    if suffix != OFFICIAL_SUFFIX:
+    if prompts.render(question, as_dict, separator, suffix) != text:
+        return free  # e.g. 'A) left' or stray spaces: exported again it would not be the text it was
+    parsed: dict[str, Any] = {"question": question, "options": as_dict, "answer": _reply_letter(reply, as_dict)}
+    style = prompts.style_of(separator, suffix)
+    if style is not None:
+        parsed["prompt"] = style
+    else:
         parsed["prompt_suffix"] = suffix
+        if separator != LEGACY_SEPARATOR:
+            parsed["prompt_separator"] = separator
     return parsed
+
+
+def _split_glued(line: str) -> tuple[str, tuple[str, str]] | None:
+    """``"Where is it?A. left"`` -> ``("Where is it?", ("A", "left"))``: the last ``A. `` in the line
+    that starts an option line after a non-empty question; None when there is none."""
+    pos = line.rfind("A. ")
+    while pos > 0:
+        option = _option(line[pos:])
+        if option is not None and option[0] == "A" and line[:pos].strip():
+            return line[:pos], option
+        pos = line.rfind("A. ", 0, pos)
+    return None
 
 
 def _option(line: str) -> tuple[str, str] | None:

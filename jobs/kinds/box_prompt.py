@@ -73,11 +73,9 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
     saved under ``work_dir/images`` and named relative to it (the derived benchmark's image root);
     every other frame is the original's absolute path, so multi-frame items are not copied.
     """
-    from PIL import Image
-
     from orienteer.core.phrases import find_reference, rewrite_question
     from orienteer.data.datasets import item_record
-    from orienteer.data.images import resolve_image
+    from orienteer.data.images import open_rgb, resolve_image
     from orienteer.jobs.model.boxes import clamp_box, draw_box, save_png
     from orienteer.jobs.model.detector import best_box
 
@@ -91,11 +89,10 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
         path = resolve_image(image_root, relative)
         if not path.is_file():
             raise OrienteerError(f"item {item.item_id}: image {relative} not found (looked for {path})")
-        with Image.open(path) as image:
-            image.load()
-            box = best_box(detector.detect(image, found.noun), conf)
-            if box is not None and (best is None or box.score > best[0].score):
-                best = (box, frame, image.copy())
+        image = open_rgb(path)  # the pixels the model sees: no EXIF rotation, RGBA on white
+        box = best_box(detector.detect(image, found.noun), conf)
+        if box is not None and (best is None or box.score > best[0].score):
+            best = (box, frame, image)
     if best is None:
         return {"item_id": item.item_id, "status": "no_detection", "phrase": found.noun, "record": base}
     box, frame, image = best

@@ -46,7 +46,8 @@ def run(ctx: JobContext) -> None:
             ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
         else:
             if to == "dataset":
-                records.append(example_from_item(flipped, [final_images / p for p in flipped.images], origin="flipped"))
+                records.append(example_from_item(flipped, [final_images / p for p in flipped.images], origin="flipped",
+                                                 bench=bench))
             else:
                 records.append(item_record(flipped))
         ctx.progress(done, len(items), unit="items", note=f"{skipped} skipped" if skipped else "")
@@ -58,7 +59,8 @@ def run(ctx: JobContext) -> None:
     notes = f"left-right flip of {bench}" + (f" ({spec})" if spec and spec != "all" else "")
     if to == "dataset":
         write_examples(ctx.out_dir / DATASET_FILE, records)
-        composition = {"bench": bench, "items": spec or "all", "flipped": len(records), "skipped_missing_images": skipped}
+        composition = {"bench": bench, "benches": [bench], "items": spec or "all", "flipped": len(records),
+                       "skipped_missing_images": skipped}
         ctx.add_output(DatasetOutput(name, DATASET_FILE, composition=composition, notes=notes))
     else:
         write_examples(ctx.out_dir / ITEMS_FILE, records)

@@ -1,26 +1,33 @@
-"""hard-negatives: a training set that over-samples the items behind a run's commonest confusions.
+"""hard-negatives: a training set that over-samples the kind of question a run gets wrong.
 
-A confusion is (gold label -> predicted label), counted over the run's wrong answers that
-picked a valid option (unparsed and invalid answers name no label to confuse with). The items
-of the ``top`` commonest confusions (at most ``n_items`` of them, drawn with ``seed``) appear
-``ratio`` times each, origin ``hard`` (a fractional ratio gives a seeded share of them one more
-copy), and as many flipped copies, origin ``flipped``, when ``flipped`` is on: the same
-question mirrored teaches left/right instead of one side. With ``rest`` on (the default),
-every other item of the benchmark appears once, origin ``original``, so the set still holds
-questions the model gets right and is not only negatives. The examples are shuffled with ``seed``.
+A confusion is (gold label -> predicted label), counted over the run's wrong answers that picked a
+valid option (unparsed and invalid answers name no label to confuse with). The run only supplies
+this *pattern*: the ``top`` commonest confusions.
 
-Build it from a run on a training split: a set made from the benchmark you report on trains on
-its test questions.
+With ``--pool NAME`` (a benchmark or a dataset: a training split, never the benchmark you report on)
+the hard examples are the *pool's* items whose gold label is a confusion's gold label and whose
+options offer its predicted label: the questions on which the model could make that mistake. With
+no pool, the hard items are the run's own wrong items (mining the test set: for exploration only;
+the dataset says so, and ``train`` refuses to evaluate a model trained on it on that benchmark).
+
+The hard items (at most ``n_items``, drawn with ``seed``) appear ``ratio`` times each, origin
+``hard`` (a fractional ratio gives a seeded share of them one more copy), plus as many left-right
+flipped copies, origin ``flipped``, when ``flipped`` is on: the same question mirrored teaches
+left/right instead of one side. With ``rest`` on (the default), every other item of the pool (or
+of the run's benchmark) appears once, origin ``original``, so the set still holds questions the
+model gets right. The examples are shuffled with ``seed``; each records the benchmark it came from.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from orienteer.data.catalog import get_run
-from orienteer.data.datasets import example_from_item, write_examples
+from orienteer.data.catalog import bench_names, get_run
+from orienteer.data.datasets import example_from_item, get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import DatasetOutput
@@ -31,13 +38,15 @@ from orienteer.jobs.selection import load_items
 
 SUMMARY = "training set that over-samples a run's commonest confusions"
 PARAMS = (
-    Param("run", "str", required=True, help="run whose failures pick the hard items (a run on a training split)"),
+    Param("run", "str", required=True, help="run whose commonest (gold -> predicted) confusions are the pattern"),
     Param("name", "str", required=True, help="name of the dataset to make"),
+    Param("pool", "str", None, help="benchmark or dataset (a training split) to draw the hard items from by the "
+                                    "run's pattern; without it the run's own test items are mined (exploration only)"),
     Param("top", "int", 5, help="how many of the commonest (gold -> predicted) confusions to over-sample"),
     Param("ratio", "float", 3.0, help="copies of each hard item (fractions give a share of them one more copy)"),
     Param("n_items", "int", 0, help="at most this many distinct hard items, drawn at random (0 = all)"),
     Param("flipped", "bool", True, help="add as many left-right flipped copies of the hard items"),
-    Param("rest", "bool", True, help="add every other item of the benchmark once, so the set is not only negatives"),
+    Param("rest", "bool", True, help="add every other item of the pool (or benchmark) once, so the set is not only negatives"),
     Param("seed", "int", 0, help="seed for drawing, fractional copies and the shuffle"),
 )
 IMAGES = "images"
@@ -70,6 +79,61 @@ def copies(items: list[Item], ratio: float, rng: random.Random) -> list[Item]:
     return [item for k, item in enumerate(items) for _ in range(whole + (k in chosen))]
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Where the hard items come from: items, the root their image paths resolve against, and the
+    benchmark each item came from (``None``: an imported example with no recorded source)."""
+
+    name: str
+    kind: str  # "benchmark" or "dataset"
+    items: list[Item]
+    root: Path
+    benches: dict[str, str | None]  # item id -> source benchmark
+    mined_from_test: bool = False
+
+
+def load_pool(ctx: JobContext, name: str) -> Pool:
+    """The pool called ``name``: a benchmark (all its items) or a dataset (each multiple-choice item once)."""
+    ws = ctx.workspace
+    with ws.read() as con:
+        is_bench = name in bench_names(con)
+        is_dataset = con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0] > 0
+    if is_bench and is_dataset:
+        raise OrienteerError(f"hard-negatives: --pool {name!r} names both a benchmark and a dataset; rename one of them")
+    if is_bench:
+        items, root = load_items(ws, name, None)
+        return Pool(name, "benchmark", items, root, {item.item_id: name for item in items})
+    if not is_dataset:
+        raise OrienteerError(f"hard-negatives: --pool {name!r} is neither a benchmark nor a dataset of this workspace")
+    from orienteer.jobs.model.train import example_item
+
+    info = get_dataset(ws, name)
+    items: list[Item] = []
+    benches: dict[str, str | None] = {}
+    for example in read_examples(Path(info.path)):
+        if example["item_id"] in benches or not example.get("options") or not example.get("answer"):
+            continue
+        benches[example["item_id"]] = example.get("bench")
+        items.append(example_item(example))
+    return Pool(name, "dataset", items, Path("/"), benches)
+
+
+def pool_hard_items(pool: Pool, chosen: list[dict[str, Any]]) -> tuple[list[Item], list[int]]:
+    """The pool items that offer a chosen confusion (gold label is its gold, options hold its predicted
+    label), in pool order, and how many pool items match each confusion."""
+    wanted = [(c["gold"], c["pred"]) for c in chosen]
+    per_confusion = [0] * len(wanted)
+    hard = []
+    for item in pool.items:
+        labels = set(item.option_labels)
+        hits = [k for k, (gold, pred) in enumerate(wanted) if item.answer_label == gold and pred in labels]
+        for k in hits:
+            per_confusion[k] += 1
+        if hits:
+            hard.append(item)
+    return hard, per_confusion
+
+
 def run(ctx: JobContext) -> None:
     p = ctx.params
     top, ratio, n_items, seed = int(p["top"]), float(p["ratio"]), int(p["n_items"] or 0), int(p["seed"] or 0)
@@ -85,18 +149,31 @@ def run(ctx: JobContext) -> None:
     if not chosen:
         raise OrienteerError(f"hard-negatives: run {p['run']!r} has no wrong answers that name an option; nothing to over-sample")
     keys = {(c["gold"], c["pred"], c["category"]) for c in chosen}
+    if p.get("pool"):
+        pool = load_pool(ctx, p["pool"])
+        hard, matched = pool_hard_items(pool, chosen)
+        for c, n in zip(chosen, matched):
+            c["pool_items"] = n
+        if not hard:
+            raise OrienteerError(f"hard-negatives: no item of pool {pool.name!r} offers any of the run's top {top} "
+                                 "confusions (gold label and predicted label among its options)")
+    else:
+        items, root = load_items(ctx.workspace, bench, None)
+        pool = Pool(bench, "benchmark", items, root, {item.item_id: bench for item in items}, mined_from_test=True)
+        hard = [item for item in items if wrong.get(item.item_id) in keys]
+        ctx.warn(f"no --pool: mining the test items of {bench!r} itself (exploration only); a model trained on this "
+                 f"set cannot be evaluated on {bench!r} without --allow-overlap")
     for c in chosen:
-        ctx.log(f"confusion {c['gold']} -> {c['pred']} ({c['category']}): {c['count']} item(s)")
-    items, root = load_items(ctx.workspace, bench, None)
-    hard = [item for item in items if wrong.get(item.item_id) in keys]
+        extra = f"; {c['pool_items']} pool item(s) offer it" if "pool_items" in c else ""
+        ctx.log(f"confusion {c['gold']} -> {c['pred']} ({c['category']}): {c['count']} wrong answer(s){extra}")
     if n_items and len(hard) > n_items:
         picked = set(rng.sample(range(len(hard)), n_items))
         hard = [item for k, item in enumerate(hard) if k in picked]
     hard_ids = {item.item_id for item in hard}
-    rest = [item for item in items if item.item_id not in hard_ids] if p.get("rest", True) else []
+    rest = [item for item in pool.items if item.item_id not in hard_ids] if p.get("rest", True) else []
     with_flips = bool(p.get("flipped", True))
 
-    flipper = ImageFlipper(root, ctx.resume_dir / IMAGES)
+    flipper = ImageFlipper(pool.root, ctx.resume_dir / IMAGES)
     final_images = ctx.out_dir / IMAGES
     flips: dict[str, Item] = {}
     skipped: set[str] = set()
@@ -115,10 +192,11 @@ def run(ctx: JobContext) -> None:
     hard = [item for item in hard if item.item_id not in skipped]
     rest = [item for item in rest if item.item_id not in skipped]
     if not hard:
-        raise OrienteerError(f"hard-negatives: none of the hard items had its images under {root}; nothing to write")
+        raise OrienteerError(f"hard-negatives: none of the hard items had its images under {pool.root}; nothing to write")
 
     def originals(item: Item, origin: str) -> dict[str, Any]:
-        return example_from_item(item, [flipper.source(r).resolve() for r in item.images], origin=origin)
+        return example_from_item(item, [flipper.source(r).resolve() for r in item.images], origin=origin,
+                                 bench=pool.benches.get(item.item_id))
 
     hard_copies = copies(hard, ratio, rng)
     examples = [originals(item, "hard") for item in hard_copies]
@@ -126,18 +204,24 @@ def run(ctx: JobContext) -> None:
     if with_flips:
         for item in hard_copies:
             flipped = flips[item.item_id]
-            examples.append(example_from_item(flipped, [final_images / r for r in flipped.images], origin="flipped"))
+            examples.append(example_from_item(flipped, [final_images / r for r in flipped.images], origin="flipped",
+                                              bench=pool.benches.get(item.item_id)))
     n_flipped = len(examples) - n_oversampled
     examples.extend(originals(item, "original") for item in rest)
     rng.shuffle(examples)
     flipper.publish(final_images)
     write_examples(ctx.out_dir / DATASET_FILE, examples)
+    benches = sorted({b for b in pool.benches.values() if b is not None})
     composition = {
-        "run": p["run"], "bench": bench, "confusions": chosen, "top": top, "ratio": ratio, "seed": seed,
+        "run": p["run"], "bench": bench, "pattern": {"run": p["run"], "bench": bench},
+        "pool": {"name": pool.name, "kind": pool.kind}, "mined_from_test": pool.mined_from_test, "benches": benches,
+        "confusions": chosen, "top": top, "ratio": ratio, "seed": seed,
         "n_items": n_items, "n_original": len(hard), "n_oversampled": n_oversampled, "n_flipped": n_flipped,
         "n_rest": len(rest), "n_examples": len(examples), "skipped_missing_images": len(skipped),
     }
-    ctx.log(f"{len(examples)} examples: {len(hard)} hard item(s) x {ratio} = {n_oversampled}, {n_flipped} flipped, "
-            f"{len(rest)} other item(s) once; {len(skipped)} item(s) skipped for missing images")
-    ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition,
-                                 notes=f"hard negatives of run {p['run']}: top {top} confusions x {ratio}"))
+    source = "its own test items (exploration only)" if pool.mined_from_test else f"{pool.kind} {pool.name}"
+    ctx.log(f"{len(examples)} examples from {source}: {len(hard)} hard item(s) x {ratio} = {n_oversampled}, "
+            f"{n_flipped} flipped, {len(rest)} other item(s) once; {len(skipped)} item(s) skipped for missing images")
+    notes = (f"hard negatives by the pattern of run {p['run']}: top {top} confusions x {ratio}, from "
+             + ("the run's own test items (exploration only)" if pool.mined_from_test else f"{pool.kind} {pool.name}"))
+    ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition, notes=notes))

@@ -4,15 +4,19 @@ Every example of ``new`` is kept; examples of ``old`` are drawn without replacem
 until they make up ``share`` of the result: k = round(share * n_new / (1 - share)). When ``old``
 has fewer than k examples, all of them are used and the share actually reached is recorded.
 Drawn examples get origin ``replay`` (their earlier origin is kept as ``replayed_origin``).
+Old examples whose item id is already in ``new`` are dropped before the draw (counted as
+``dropped_duplicates``): replaying an item the new set already trains on would only over-weight it.
+The result's composition carries the union of both sets' source benchmarks (``benches``).
 """
 
 from __future__ import annotations
 
 import random
 
-from orienteer.data.datasets import get_dataset, read_examples, write_examples
+from orienteer.data.datasets import example_benches, get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import DatasetOutput
+from orienteer.data.overlap import composition_benches
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.params import Param
 
@@ -39,7 +43,12 @@ def run(ctx: JobContext) -> None:
         raise OrienteerError(f"replay: --share must be at least 0 and below 1, got {share}")
     new_info, old_info = get_dataset(ctx.workspace, p["new"]), get_dataset(ctx.workspace, p["old"])
     new = read_examples(new_info.path)
-    old = read_examples(old_info.path)
+    old_all = read_examples(old_info.path)
+    new_ids = {example["item_id"] for example in new}
+    old = [example for example in old_all if example["item_id"] not in new_ids]
+    dropped = len(old_all) - len(old)
+    if dropped:
+        ctx.log(f"{dropped} example(s) of {old_info.name!r} share an item id with {new_info.name!r}; not replayed")
     ctx.progress(1, 2, unit="datasets", note="read")
     wanted = replay_count(len(new), share)
     k = min(wanted, len(old))
@@ -55,10 +64,13 @@ def run(ctx: JobContext) -> None:
     reached = k / len(examples) if examples else 0.0
     composition = {
         "new": len(new), "old": k, "share": share, "share_reached": round(reached, 6), "seed": seed,
+        "dropped_duplicates": dropped,
         "sources": [
             {"dataset": new_info.name, "role": "new", "used": len(new), "of": new_info.n_examples},
-            {"dataset": old_info.name, "role": "replay", "used": k, "of": len(old)},
+            {"dataset": old_info.name, "role": "replay", "used": k, "of": len(old_all)},
         ],
+        "benches": sorted(set(composition_benches(new_info.composition)) | set(composition_benches(old_info.composition))
+                          | set(example_benches(new)) | set(example_benches(examples))),
     }
     ctx.log(f"{len(examples)} examples: {len(new)} from {new_info.name!r}, {k} replayed from {old_info.name!r} "
             f"({reached:.1%} of the result; asked {share:.1%})")

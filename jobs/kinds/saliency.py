@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.model.images import RESIZE_MODES
 from orienteer.jobs.model.prompt import PROMPT_NAMES
 from orienteer.jobs.kinds.shared import FAST_PATH, WORKERS
 from orienteer.jobs.params import Param
@@ -21,6 +22,7 @@ PARAMS = (
     Param("model", "str", None, help="model folder or hub id (default: the run's model)"),
     Param("adapter", "path", None, help="peft adapter folder (default: the run's adapter, if any)"),
     Param("prompt", "choice", None, help="prompt style (default: the run's)", choices=PROMPT_NAMES),
+    Param("resize", "choice", None, choices=RESIZE_MODES, help="frame sizing, upstream or budget (default: the run's)"),
     Param("max_pixels", "int", None, help="pixel cap per image (default: the run's)"),
     Param("item_pixels", "int", None, help="pixel budget per item across frames (default: the run's)"),
     Param("batch_size", "int", 4, help="items per forward+backward pass"),

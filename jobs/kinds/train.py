@@ -30,7 +30,10 @@ PARAMS = (
     Param("lr", "float", None, help="peak learning rate (default 1e-4 for lora, 1e-5 for full-llm)"),
     Param("batch_size", "int", 4, help="examples per forward pass"),
     Param("grad_accum", "int", 4, help="forward passes per optimizer step (effective batch = batch size x this)"),
-    Param("max_pixels", "int", None, help="pixel budget per image (default 640x480, as eval uses)"),
+    Param("max_pixels", "int", None, help="pixel budget per image for --resize budget (default 640x480)"),
+    Param("resize", "choice", None, choices=("upstream", "budget"),
+          help="frame sizing, for training and the closing eval alike (default: upstream with the official eval "
+               "prompt and no --max-pixels, else budget)"),
     Param("max_steps", "int", 0, help="stop after this many optimizer steps (0: no cap)"),
     Param("save_every", "int", 100, help="checkpoint every N steps (0: never) for resuming after a kill"),
     Param("lora_r", "int", 16, help="LoRA rank"),
@@ -42,7 +45,12 @@ PARAMS = (
           help="eval mode: score (option letters) or generate (free text, e.g. for a CoT-trained model)"),
     Param("eval_prompt", "choice", "official", choices=PROMPT_NAMES,
           help="eval prompt style (think: the step-by-step prompt the cot kind uses)"),
+    Param("eval_max_new_tokens", "int", None,
+          help="generate-mode eval: reply length cap (default 512 with --eval-prompt think, so a rationale reaches "
+               "its answer line; else the eval kind's 128)"),
     Param("seed", "int", 0, help="seed for initialisation and data order"),
+    Param("allow_overlap", "bool", False,
+          help="train even though the dataset shares items (id, parent id or image) with --eval-bench; the run records it"),
 )
 
 
@@ -59,6 +67,20 @@ def read_dataset(ctx: JobContext, name: str) -> tuple[list[dict[str, Any]], Path
     return examples, Path(path)
 
 
+def train_resize(params: dict[str, Any]) -> str:
+    """The frame sizing of training, resolved exactly as the closing eval resolves its own, so the
+    model is scored on frames sized the way it learned them."""
+    from orienteer.jobs.model.images import BUDGET, UPSTREAM, default_resize
+
+    resize = params.get("resize")
+    if resize is None:
+        return BUDGET if params.get("max_pixels") else default_resize(params.get("eval_prompt") or "official")
+    if resize == UPSTREAM and params.get("max_pixels"):
+        raise OrienteerError("--max-pixels sizes frames for --resize budget; --resize upstream sizes them as "
+                             "evaluate.py does: give one or the other")
+    return str(resize)
+
+
 def config_from_params(params: dict[str, Any]) -> Any:
     """The training configuration; a missing value takes the declared default (0 stays 0, and is refused)."""
     from orienteer.jobs.model.train import TrainConfig
@@ -72,9 +94,70 @@ def config_from_params(params: dict[str, Any]) -> Any:
     return TrainConfig(
         model=str(params["model"]), method=value("method"), epochs=int(value("epochs")), lr=value("lr"),
         batch_size=int(value("batch_size")), grad_accum=int(value("grad_accum")), max_pixels=value("max_pixels"),
+        resize=train_resize(params),
         max_steps=int(value("max_steps")), save_every=int(value("save_every")), lora_r=int(value("lora_r")),
         lora_alpha=value("lora_alpha"), seed=int(value("seed")),
     )
+
+
+def preflight(ws: Any, params: dict[str, Any]) -> None:
+    """Before a job is created: refuse a dataset that shares items with ``--eval-bench`` (unless allowed)."""
+    if params.get("eval_bench") and ws.exists():
+        from orienteer.data.overlap import check_dataset_against
+
+        check_dataset_against(ws, str(params["dataset"]), str(params["eval_bench"]), bool(params.get("allow_overlap")))
+
+
+def trained_dataset(folder: str | None) -> str | None:
+    """The dataset a train job trained the model (or adapter) in ``folder`` on, from the record it
+    saves beside the weights; None for a model no train job made."""
+    from orienteer.jobs.model.train import TRAIN_INFO
+
+    if not folder or not (Path(folder) / TRAIN_INFO).is_file():
+        return None
+    try:
+        info = json.loads((Path(folder) / TRAIN_INFO).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    dataset = info.get("dataset") if isinstance(info, dict) else None
+    return dataset if isinstance(dataset, str) else None
+
+
+def check_trained_model(ws: Any, params: dict[str, Any]) -> None:
+    """For an eval spec: refuse when its model or adapter was trained on a dataset of this workspace
+    that overlaps the benchmark (unless ``allow_overlap``). A dataset no longer in the workspace is
+    not guessed at."""
+    from orienteer.data.datasets import list_datasets
+    from orienteer.data.overlap import check_dataset_against
+
+    if not ws.exists() or not params.get("bench"):
+        return
+    names = {d.name for d in list_datasets(ws)}
+    for folder in (params.get("model"), params.get("adapter")):
+        dataset = trained_dataset(folder)
+        if dataset in names:
+            try:
+                check_dataset_against(ws, dataset, str(params["bench"]), bool(params.get("allow_overlap")))
+            except OrienteerError as exc:
+                raise OrienteerError(f"model {folder} was trained on {exc}") from None
+
+
+def check_overlap(ctx: JobContext) -> Any:
+    """The dataset's overlap with ``--eval-bench`` (refused unless ``--allow-overlap``), or None without one."""
+    p = ctx.params
+    if not p.get("eval_bench"):
+        return None
+    from orienteer.data.overlap import check_dataset_against
+
+    overlap = check_dataset_against(ctx.workspace, str(p["dataset"]), str(p["eval_bench"]), bool(p.get("allow_overlap")))
+    if overlap:
+        ctx.warn(f"--allow-overlap: {overlap.message()}; the eval run records it")
+    else:
+        ctx.log(f"dataset {p['dataset']} shares no item, parent item or image with {p['eval_bench']!r} "
+                f"(checked against {', '.join(overlap.family)})"
+                + (f"; {overlap.images_unread} of its images are not on this machine and were not compared"
+                   if overlap.images_unread else ""))
+    return overlap
 
 
 def run(ctx: JobContext) -> None:
@@ -84,6 +167,7 @@ def run(ctx: JobContext) -> None:
 
     p = ctx.params
     cfg = config_from_params(p)
+    overlap = check_overlap(ctx)  # before any training: a refused overlap costs nothing
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     final = ctx.resume_dir / "final"
     if (final / TRAIN_INFO).is_file():
@@ -100,7 +184,7 @@ def run(ctx: JobContext) -> None:
     ctx.add_output(ModelOutput(name=name, path="model", base_model=info["base_model"], method=cfg.method, notes=notes))
     ctx.log(f"model {name}: {folder} ({notes})")
     if p.get("eval_bench"):
-        evaluate_trained(ctx, folder, name)
+        evaluate_trained(ctx, folder, name, overlap)
 
 
 def train_to(ctx: JobContext, cfg: Any, final: Path) -> None:
@@ -116,14 +200,14 @@ def train_to(ctx: JobContext, cfg: Any, final: Path) -> None:
                             reporter=ctx, where=f"dataset {p['dataset']}")
     except Stopped as stop:
         raise JobCancelled(f"job {ctx.job_id} was cancelled at step {stop.step}; re-run it to resume") from None
-    info = {"dataset": p["dataset"], "n_examples": len(examples), "steps": result.steps,
+    info = {"dataset": p["dataset"], "n_examples": len(examples), "steps": result.steps, "resize": cfg.resize,
             "final_loss": result.final_loss, "resumed_from": result.resumed_from,
             "trainable_params": result.trainable_params, "total_params": result.total_params, "job": ctx.job_id}
     save_trained(model, processor, final, cfg, model_ref, info)
     del model
 
 
-def evaluate_trained(ctx: JobContext, folder: Path, name: str) -> None:
+def evaluate_trained(ctx: JobContext, folder: Path, name: str, overlap: Any = None) -> None:
     """Run the eval kind's own code on the trained model; its run joins this job's outputs.
 
     The eval works in a context of its own (eval parameters, ``resume_dir/eval`` for its partial
@@ -141,6 +225,10 @@ def evaluate_trained(ctx: JobContext, folder: Path, name: str) -> None:
               "prompt": p.get("eval_prompt") or "official"}
     if p.get("max_pixels"):
         values["max_pixels"] = p["max_pixels"]
+    values["resize"] = train_resize(p)
+    cap = eval_max_new_tokens(p)
+    if cap is not None:
+        values["max_new_tokens"] = cap
     eval_kind = get_kind("eval")
     params = complete("eval", eval_kind.params, values)
     sub = dataclasses.replace(ctx, kind="eval", params=params, resume_dir=ctx.resume_dir / "eval")
@@ -150,3 +238,34 @@ def evaluate_trained(ctx: JobContext, folder: Path, name: str) -> None:
     ctx.log(f"evaluating {name} on {p['eval_bench']} as run {values['run']} ({values['mode']} mode, "
             f"prompt {values['prompt']})")
     eval_kind.entry()(sub)
+    record_training(ctx, overlap)
+
+
+THINK_EVAL_MAX_NEW_TOKENS = 512
+
+
+def eval_max_new_tokens(params: dict[str, Any]) -> int | None:
+    """The closing eval's reply cap: ``--eval-max-new-tokens``, else 512 for a generate eval with the
+    ``think`` prompt (a rationale is long; the eval kind's 128 would cut many before the answer line),
+    else None (the eval kind's default)."""
+    given = params.get("eval_max_new_tokens")
+    if given is not None:
+        return int(given)
+    if (params.get("eval_mode") or "score") == "generate" and params.get("eval_prompt") == "think":
+        return THINK_EVAL_MAX_NEW_TOKENS
+    return None
+
+
+def record_training(ctx: JobContext, overlap: Any) -> None:
+    """The eval run's settings say what the model was trained on, and any overlap that was allowed."""
+    import dataclasses
+
+    from orienteer.data.job_outputs import RunOutput
+
+    for k, output in enumerate(ctx.outputs):
+        if isinstance(output, RunOutput):
+            config = {**output.config, "trained_on": ctx.params["dataset"],
+                      "allow_overlap": bool(ctx.params.get("allow_overlap"))}
+            if overlap:
+                config["overlap"] = overlap.as_json()
+            ctx.outputs[k] = dataclasses.replace(output, config=config)

@@ -6,7 +6,7 @@ pool a few batches ahead of the model, so the GPU never waits for the CPU. And t
 function of the item list, lengths and batch size, so a resumed eval forms the same batches as an
 uninterrupted one and gets bit-identical numbers.
 
-Each item is encoded on its own (its own pixel budget: multi-frame items split it across frames)
+Each item is encoded on its own (its own frame sizing, ``images.PixelBudget`` or ``images.UpstreamResize``)
 and batches are collated with LEFT padding, so the last position of every row is its answer
 position.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from orienteer.data.items import Item
-from orienteer.jobs.model.images import PixelBudget, image_size, image_tokens, load_images
-from orienteer.jobs.model.prompt import DEFAULT_PROMPT, build_messages, chat_text
+from orienteer.jobs.model.images import PATCH_FACTOR, FrameSizing, PixelBudget, image_size, load_images
+from orienteer.jobs.model.prompt import DEFAULT_PROMPT, build_messages, chat_text, user_turn
 
 IMAGE_TOKEN = "<|image_pad|>"
 _TOKENIZER_LOCK = threading.Lock()  # HF fast tokenizers are not safe to call from many threads at once
@@ -55,7 +55,7 @@ class Failed:
     error: str
 
 
-def encode_prompt(processor: Any, text: str, frames: Sequence[Any], budget: PixelBudget, item_id: str,
+def encode_prompt(processor: Any, text: str, frames: Sequence[Any], budget: FrameSizing, item_id: str,
                   device: str | None = None) -> tuple[list[int], Any, Any]:
     """Token ids of a rendered chat ``text`` and its frames' ``pixel_values`` and ``image_grid_thw``.
 
@@ -96,12 +96,17 @@ def image_token_mask(processor: Any, input_ids: Any) -> Any:
 
 
 def encode_item(processor: Any, item: Item, frames: Sequence[Any], style: str = DEFAULT_PROMPT,
-                budget: PixelBudget | None = None, device: str | None = None) -> Encoded:
-    """Encode ``item`` with its loaded ``frames`` for the model (``encode_prompt`` on its eval prompt)."""
+                budget: FrameSizing | None = None, device: str | None = None, user_text: str | None = None) -> Encoded:
+    """Encode ``item`` with its loaded ``frames`` for the model (``encode_prompt`` on its eval prompt, or
+    on ``user_text`` instead of the style's text: a CoT teacher's per-item prompt)."""
     import torch
 
-    text = chat_text(processor, build_messages(item, style, n_images=len(frames)))
-    ids, pixel_values, grid = encode_prompt(processor, text, frames, budget or PixelBudget(), item.item_id, device)
+    messages = ([user_turn(user_text, len(frames))] if user_text is not None
+                else build_messages(item, style, n_images=len(frames)))
+    text = chat_text(processor, messages)
+    sizing = budget or PixelBudget()
+    # upstream mode resizes the decoded frames first (fetch_image); sizes stay the originals' (saliency maps back to them)
+    ids, pixel_values, grid = encode_prompt(processor, text, sizing.prepare(frames), sizing, item.item_id, device)
     input_ids = torch.tensor(ids, dtype=torch.long)
     return Encoded(item, input_ids, image_token_mask(processor, input_ids), pixel_values, grid,
                    [tuple(f.size) for f in frames])
@@ -169,14 +174,14 @@ def to_device(batch: dict[str, Any], device: str, dtype: Any = None) -> dict[str
     return moved
 
 
-def estimate_length(processor: Any, item: Item, paths: Sequence[Path], budget: PixelBudget,
+def estimate_length(processor: Any, item: Item, paths: Sequence[Path], budget: FrameSizing,
                     style: str = DEFAULT_PROMPT) -> int:
     """Token count of ``item`` from image headers and the prompt text, without decoding images."""
-    per_frame = budget.frame_pixels(len(paths))
     n_image = 0
     for path in paths:
         width, height = image_size(path)
-        n_image += image_tokens(height, width, per_frame, budget.min_pixels)
+        h, w = budget.frame_size(height, width, len(paths))
+        n_image += (h // PATCH_FACTOR) * (w // PATCH_FACTOR)
     text = chat_text(processor, build_messages(item, style, n_images=len(paths)))
     with _TOKENIZER_LOCK:
         n_text = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -235,19 +240,22 @@ class Prefetcher:
                 yield ([r for r in results if isinstance(r, Encoded)], [r for r in results if isinstance(r, Failed)])
 
 
-def item_encoder(processor: Any, root: Path, style: str, budget: PixelBudget,
-                 device: str | None = None, positions: Callable[[Encoded], Any] | None = None) -> Callable[[Item], Encoded]:
+def item_encoder(processor: Any, root: Path, style: str, budget: FrameSizing,
+                 device: str | None = None, positions: Callable[[Encoded], Any] | None = None,
+                 text_for: Callable[[Item], str] | None = None) -> Callable[[Item], Encoded]:
     """``encode(item)`` for the prefetcher: load the frames from disk, ``encode_item``, and its rope
-    positions when ``positions`` (``rope_positions(model)``) is given."""
+    positions when ``positions`` (``rope_positions(model)``) is given. ``text_for(item)``: a per-item
+    user text in place of the style's (the CoT teacher's gold-bearing prompt)."""
 
     on_gpu = device is not None and str(device).startswith("cuda")
 
     def encode(item: Item) -> Encoded:
         frames = load_images(item, root)
+        text = text_for(item) if text_for is not None else None
         if on_gpu:
-            enc = _encode_on_side_stream(processor, item, frames, style, budget, device)
+            enc = _encode_on_side_stream(processor, item, frames, style, budget, device, text)
         else:
-            enc = encode_item(processor, item, frames, style, budget, device=device)
+            enc = encode_item(processor, item, frames, style, budget, device=device, user_text=text)
         if positions is not None:
             enc.position_ids = positions(enc)
         return enc
@@ -258,8 +266,8 @@ def item_encoder(processor: Any, root: Path, style: str, budget: PixelBudget,
 _THREAD_STREAMS = threading.local()
 
 
-def _encode_on_side_stream(processor: Any, item: Item, frames: Sequence[Any], style: str, budget: PixelBudget,
-                           device: str) -> Encoded:
+def _encode_on_side_stream(processor: Any, item: Item, frames: Sequence[Any], style: str, budget: FrameSizing,
+                           device: str, user_text: str | None = None) -> Encoded:
     """``encode_item`` with the resize on the GPU, on this thread's own CUDA stream.
 
     The image processor reads results back (a sync). On the stream the model uses, each such read
@@ -276,7 +284,7 @@ def _encode_on_side_stream(processor: Any, item: Item, frames: Sequence[Any], st
         stream = _THREAD_STREAMS.stream = torch.cuda.Stream(device=device)
     consumer = torch.cuda.default_stream(device)  # the stream the job's main thread queues the model on
     with torch.cuda.stream(stream):  # inputs are host images: nothing to wait for on the model's stream
-        enc = encode_item(processor, item, frames, style, budget, device=device)
+        enc = encode_item(processor, item, frames, style, budget, device=device, user_text=user_text)
     stream.synchronize()
     if enc.pixel_values.is_cuda:
         enc.pixel_values.record_stream(consumer)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from orienteer.core.box_geometry import DrawnBox, clamp_box, drawn_box, line_width
+from orienteer.data.images import to_rgb
 
 __all__ = ["RED", "DrawnBox", "clamp_box", "draw_box", "drawn_box", "line_width", "save_png"]
 
@@ -22,10 +23,9 @@ RED = (255, 0, 0)
 
 def draw_box(image: Image.Image, bbox: Sequence[float], color: tuple[int, int, int] = RED,
              width: int | None = None) -> Image.Image:
-    """A copy of ``image`` (RGB) with a rectangle whose outer edge runs along ``bbox`` (x1, y1, x2, y2)."""
-    out = image.convert("RGB")
-    if out is image:
-        out = image.copy()
+    """A copy of ``image`` (RGB as the model loads it, ``data.images.to_rgb``) with a rectangle whose
+    outer edge runs along ``bbox`` (x1, y1, x2, y2)."""
+    out = to_rgb(image)
     box = drawn_box(bbox, out.size, width)
     corners = (box.x1, box.y1, box.x2, box.y2)
     if box.interior is None:  # a border that fills the box: Pillow would paint its outline past the box's edge

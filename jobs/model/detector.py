@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orienteer.data.errors import OrienteerError
+from orienteer.data.images import to_rgb
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class UltralyticsDetector:
             self.model.set_classes([phrase])
             self._phrase = phrase
         results = self.model.predict(
-            image.convert("RGB"), conf=self.conf, device=self.device, imgsz=self.imgsz, verbose=False
+            to_rgb(image), conf=self.conf, device=self.device, imgsz=self.imgsz, verbose=False
         )
         return boxes_from_result(results[0], phrase if self.prompt_classes else None)
 

@@ -41,14 +41,29 @@ class EvalSpec:
     adapter: str | None = None
     prompt: str = "official"
     items: str | None = None
-    max_new_tokens: int = 16
+    max_new_tokens: int = 128  # upstream evaluate.py's cap
     workers: int = 0
     vision_attention: str = "auto"
+    allow_overlap: bool = False  # scored although a train job trained the model on items of this benchmark
+    resize: str | None = None  # resolved by from_params: upstream / budget (see jobs.model.images)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EvalSpec:
+        """The checked spec; ``resize`` left open becomes ``budget`` when a pixel budget is given, else
+        ``upstream`` with the official prompt and ``budget`` with any other."""
+        from orienteer.jobs.model.images import BUDGET, RESIZE_MODES, UPSTREAM, default_resize
+
         fields = cls.__dataclass_fields__
         values = {k: v for k, v in params.items() if k in fields and v is not None}
+        pixels_given = "max_pixels" in values or "item_pixels" in values
+        resize = values.get("resize")
+        if resize is None:
+            values["resize"] = BUDGET if pixels_given else default_resize(values.get("prompt", "official"))
+        elif resize not in RESIZE_MODES:
+            raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+        elif resize == UPSTREAM and pixels_given:
+            raise OrienteerError("--max-pixels and --item-pixels size frames for --resize budget; --resize upstream "
+                                 "sizes them as evaluate.py does (280x420, then 392x560)")
         spec = cls(**values)
         if spec.mode not in ("score", "generate"):
             raise OrienteerError(f"--mode expects score or generate, got {spec.mode!r}")
@@ -63,8 +78,10 @@ class EvalSpec:
 
 def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
     """One readable, parseable line: ``key=value; ...`` (the saliency kind reads adapter/prompt back)."""
-    parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"max_pixels={spec.max_pixels}"]
-    if spec.item_pixels is not None:
+    parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"resize={spec.resize}"]
+    if spec.resize != "upstream":
+        parts.append(f"max_pixels={spec.max_pixels}")
+    if spec.resize != "upstream" and spec.item_pixels is not None:
         parts.append(f"item_pixels={spec.item_pixels}")
     if loaded.adapter:
         parts.append(f"adapter={loaded.adapter}")
@@ -77,17 +94,30 @@ def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
     return "; ".join(parts)
 
 
-def run_config(spec: EvalSpec, loaded: Any, skipped: int) -> dict[str, Any]:
-    """The run's settings as data (``runs.config``): what a reader needs to know the numbers were made with."""
-    config: dict[str, Any] = {"engine": "hf", "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.max_pixels}
-    if spec.item_pixels is not None:
-        config["item_pixels"] = spec.item_pixels
+def run_config(spec: EvalSpec, loaded: Any, skipped: int, truncated: int | None = None) -> dict[str, Any]:
+    """The run's settings as data (``runs.config``): what a reader needs to know the numbers were made with.
+
+    ``truncated`` (generate mode): replies cut at ``max_new_tokens`` before a stop token, whose answer
+    line may be missing; a cap too small for the prompt shows up here, not as silent wrong answers."""
+    from orienteer.jobs.model.prompt import template_hash
+
+    config: dict[str, Any] = {"engine": "hf", "mode": spec.mode, "prompt": spec.prompt,
+                              "prompt_hash": template_hash(spec.prompt), **frame_sizing_of(spec).config()}
     if loaded.adapter:
         config["adapter"] = str(loaded.adapter)
     if spec.mode == "generate":
         config["max_new_tokens"] = spec.max_new_tokens
+        if truncated is not None:
+            config["truncated"] = truncated
     if skipped:
         config["skipped_missing_images"] = skipped
+    from orienteer.jobs.kinds.train import trained_dataset
+
+    trained_on = trained_dataset(spec.adapter) or trained_dataset(spec.model)
+    if trained_on:
+        config["trained_on"] = trained_on
+    if spec.allow_overlap:
+        config["allow_overlap"] = True
     return config
 
 
@@ -101,9 +131,19 @@ def parse_notes(notes: str | None) -> dict[str, str]:
     return out
 
 
+def frame_sizing_of(spec: EvalSpec) -> Any:
+    """The spec's frame sizing (``images.UpstreamResize`` or ``images.PixelBudget``)."""
+    from orienteer.jobs.model.images import frame_sizing
+
+    return frame_sizing(spec.resize or "budget", spec.max_pixels, spec.item_pixels)
+
+
 def _fingerprint(spec: EvalSpec, model_name: str, plan_ids: Sequence[Sequence[str]]) -> str:
+    from orienteer.jobs.model.prompt import template_hash
+
     text = json.dumps({"model": model_name, "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.max_pixels,
-                       "item_pixels": spec.item_pixels, "max_new_tokens": spec.max_new_tokens, "plan": plan_ids})
+                       "item_pixels": spec.item_pixels, "max_new_tokens": spec.max_new_tokens, "plan": plan_ids,
+                       "resize": spec.resize, "prompt_hash": template_hash(spec.prompt)})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -159,15 +199,16 @@ def _batch_records(ctx: JobContext, spec: EvalSpec, loaded: Any,
             yield k, failed, [{"batch": k, "item_id": e.item.item_id, "reply": s.letter, "probs": s.probs}
                               for e, s in zip(rows, scored)]
         return
-    from orienteer.jobs.model.generate import generate_batch
+    from orienteer.jobs.model.generate import generate_replies
 
     for k, (encoded, failed) in batches:
         ctx.check_stop()
         records: list[dict[str, Any]] = []
         if encoded:
             batch = to_device(collate(encoded, loaded.pad_id), ctx.device, loaded.dtype)
-            replies = generate_batch(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
-            records = [{"batch": k, "item_id": e.item.item_id, "reply": r} for e, r in zip(encoded, replies)]
+            replies = generate_replies(loaded.model, batch, loaded.tokenizer, spec.max_new_tokens)
+            records = [{"batch": k, "item_id": e.item.item_id, "reply": r.text, "truncated": r.truncated}
+                       for e, r in zip(encoded, replies)]
         yield k, failed, records
 
 
@@ -189,9 +230,9 @@ def run_eval(ctx: JobContext) -> RunOutput:
             + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
 
     from orienteer.jobs.model.batching import Prefetcher, estimate_length, item_encoder, plan_batches, rope_positions
-    from orienteer.jobs.model.images import PixelBudget, first_missing, image_paths
+    from orienteer.jobs.model.images import first_missing, image_paths
 
-    budget = PixelBudget(spec.max_pixels, spec.item_pixels)
+    budget = frame_sizing_of(spec)
     present: list[Item] = []
     skipped: list[dict[str, str]] = []
     for item in items:
@@ -220,7 +261,8 @@ def run_eval(ctx: JobContext) -> RunOutput:
     n_done = sum(len(plan_items[k]) for k in finished)
     if finished:
         ctx.log(f"resuming: {len(finished)} of {len(plan)} batches ({n_done} items) already done")
-    ctx.log(f"{total} items in {len(plan)} batches of up to {spec.batch_size}; mode {spec.mode}, prompt {spec.prompt}"
+    ctx.log(f"{total} items in {len(plan)} batches of up to {spec.batch_size}; mode {spec.mode}, prompt {spec.prompt}, "
+            f"resize {spec.resize}"
             + (f"; {len(skipped)} skipped (missing images)" if skipped else ""))
     ctx.progress(n_done, total, "items", "resumed" if finished else "starting")
 
@@ -252,6 +294,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
         raise RuntimeError(f"eval: {len(lost)} planned items have no result (first {lost[0]}); run the job again")
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     n_written = 0
+    n_truncated = 0
     with open(ctx.out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
         for item in items:
             rec = by_item.get(item.item_id)
@@ -263,6 +306,9 @@ def run_eval(ctx: JobContext) -> RunOutput:
             line = {"item_id": item.item_id, "reply": rec["reply"]}
             if "probs" in rec:
                 line["probs"] = rec["probs"]
+            if rec.get("truncated"):
+                line["truncated"] = True
+                n_truncated += 1
             fh.write(json.dumps(line) + "\n")
             n_written += 1
     if skipped:
@@ -272,8 +318,11 @@ def run_eval(ctx: JobContext) -> RunOutput:
     output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=loaded.base,
                        random_weights=bool(loaded.random_weights),
                        notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial",
-                       config=run_config(spec, loaded, len(skipped)))
+                       config=run_config(spec, loaded, len(skipped),
+                                         n_truncated if spec.mode == "generate" else None))
     ctx.add_output(output)
     ctx.log(f"run {spec.run}: {n_written} predictions written"
-            + (f", {len(skipped)} items skipped (see {SKIPPED})" if skipped else ""))
+            + (f", {len(skipped)} items skipped (see {SKIPPED})" if skipped else "")
+            + (f"; {n_truncated} replies cut at --max-new-tokens {spec.max_new_tokens} before their end"
+               if n_truncated else ""))
     return output

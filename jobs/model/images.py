@@ -1,8 +1,18 @@
-"""An item's frames: finding and loading them, and how many pixels each frame may use.
+"""An item's frames: finding and loading them, and the size each frame reaches the model at.
 
-Scene-simulation items carry 2 to 32 frames; giving each the single-image budget would make one
-item thousands of tokens long. ``frame_pixels`` splits a per-item budget across the frames, never
-above the per-image cap and never below the processor's minimum.
+Two resize modes (``--resize``):
+
+- ``upstream`` (``UpstreamResize``): exactly ViewSpatial-Bench ``evaluate.py``'s Qwen path. Each
+  frame goes through ``qwen_vl_utils.fetch_image`` with ``resized_height=280, resized_width=420``
+  (whatever its shape or the number of frames), then through the processor with
+  ``min_pixels=256*28*28, max_pixels=1280*28*28``, which scales it up to 392x560: 280 tokens a frame.
+- ``budget`` (``PixelBudget``): Orienteer's aspect-preserving budget. Scene-simulation items carry 2
+  to 32 frames; giving each the single-image budget would make one item thousands of tokens long,
+  so ``frame_pixels`` splits a per-item budget across the frames, never above the per-image cap
+  and never below the processor's minimum.
+
+Both answer the same questions (``prepare`` the decoded frames, the processor's ``size_kwargs``,
+``frame_size`` from a header), so batching, saliency and ``orienteer prompt`` take either.
 """
 
 from __future__ import annotations
@@ -10,15 +20,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Union
 
 from orienteer.data.errors import OrienteerError
-from orienteer.data.images import resolve_image
+from orienteer.data.images import open_rgb, resolve_image
 from orienteer.data.items import Item
 
 PATCH_FACTOR = 28  # patch 14 x spatial merge 2: processed sides are multiples of this
 MIN_PIXELS = 28 * 28 * 4  # Qwen2-VL's floor (56 x 56)
 DEFAULT_MAX_PIXELS = 640 * 480
+UPSTREAM = "upstream"
+BUDGET = "budget"
+RESIZE_MODES = (UPSTREAM, BUDGET)
+UPSTREAM_HEIGHT, UPSTREAM_WIDTH = 280, 420  # evaluate.py's resized_height / resized_width
+UPSTREAM_MIN_PIXELS = 256 * 28 * 28  # evaluate.py's processor min_pixels (200,704)
+UPSTREAM_MAX_PIXELS = 1280 * 28 * 28  # and max_pixels (1,003,520)
 
 
 class MissingImage(OrienteerError):
@@ -48,6 +64,86 @@ class PixelBudget:
         """The ``size`` argument of the Qwen2-VL image processor for one item."""
         return {"shortest_edge": self.min_pixels, "longest_edge": self.frame_pixels(n_frames)}
 
+    mode: ClassVar[str] = BUDGET
+
+    def prepare(self, frames: Sequence[Any]) -> list[Any]:
+        """The frames as the processor gets them: unchanged (the processor does the resize)."""
+        return list(frames)
+
+    def frame_size(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
+        """(height, width) of one frame after the processor, from its original size."""
+        return processed_size(height, width, self.frame_pixels(n_frames), self.min_pixels)
+
+    def config(self) -> dict[str, Any]:
+        """What a run records of this sizing (``runs.config``)."""
+        out: dict[str, Any] = {"resize": BUDGET, "max_pixels": self.max_pixels}
+        if self.item_pixels is not None:
+            out["item_pixels"] = self.item_pixels
+        return out
+
+
+@dataclass(frozen=True)
+class UpstreamResize:
+    """ViewSpatial ``evaluate.py``'s frame sizing: ``fetch_image`` to 280x420, then the processor
+    between ``min_pixels`` and ``max_pixels`` (392x560 for every frame)."""
+
+    resized_height: int = UPSTREAM_HEIGHT
+    resized_width: int = UPSTREAM_WIDTH
+    min_pixels: int = UPSTREAM_MIN_PIXELS
+    max_pixels: int = UPSTREAM_MAX_PIXELS
+
+    mode: ClassVar[str] = UPSTREAM
+
+    def prepare(self, frames: Sequence[Any]) -> list[Any]:
+        """Each frame through ``qwen_vl_utils.fetch_image`` (its ``to_rgb`` and PIL resize), as upstream."""
+        from qwen_vl_utils import fetch_image
+
+        return [fetch_image({"image": frame, "resized_height": self.resized_height,
+                             "resized_width": self.resized_width}) for frame in frames]
+
+    def size_kwargs(self, n_frames: int) -> dict[str, int]:
+        """The processor's ``size``: upstream's ``min_pixels``/``max_pixels``, the same for every frame."""
+        return {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
+
+    def frame_size(self, height: int, width: int, n_frames: int) -> tuple[int, int]:
+        """(height, width) after fetch_image and the processor; the same for any original size."""
+        from qwen_vl_utils import smart_resize
+
+        fetched = smart_resize(self.resized_height, self.resized_width, factor=PATCH_FACTOR)
+        return processed_size(fetched[0], fetched[1], self.max_pixels, self.min_pixels)
+
+    def config(self) -> dict[str, Any]:
+        """What a run records of this sizing (``runs.config``)."""
+        return {"resize": UPSTREAM, "resized_height": self.resized_height, "resized_width": self.resized_width,
+                "min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
+
+
+FrameSizing = Union[PixelBudget, UpstreamResize]
+
+
+def default_resize(prompt: str) -> str:
+    """``upstream`` with the official prompt (the whole upstream protocol), ``budget`` with any other."""
+    return UPSTREAM if prompt == "official" else BUDGET
+
+
+def frame_sizing(resize: str, max_pixels: int = DEFAULT_MAX_PIXELS, item_pixels: int | None = None) -> FrameSizing:
+    """The sizing named by ``resize``; ``max_pixels``/``item_pixels`` apply to ``budget`` only."""
+    if resize == UPSTREAM:
+        return UpstreamResize()
+    if resize == BUDGET:
+        return PixelBudget(max_pixels, item_pixels)
+    raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+
+
+def processed_frame(sizing: FrameSizing, processor: Any, frame: Any, n_frames: int = 1) -> tuple[int, int, int]:
+    """(height, width, tokens) of one decoded frame as the processor really makes it under ``sizing``."""
+    image_proc = processor.image_processor
+    prepared = sizing.prepare([frame])
+    grid = image_proc(images=prepared, size=sizing.size_kwargs(n_frames), return_tensors="pt")["image_grid_thw"]
+    t, gh, gw = (int(v) for v in grid[0].tolist())
+    patch = int(getattr(image_proc, "patch_size", 14))
+    return gh * patch, gw * patch, t * gh * gw // int(image_proc.merge_size) ** 2
+
 
 def image_paths(item: Item, root: Path) -> list[Path]:
     return [resolve_image(root, rel) for rel in item.images]
@@ -67,17 +163,15 @@ def load_images(item: Item, root: Path) -> list[Any]:
 
 
 def open_frames(item_id: str, paths: Sequence[Path]) -> list[Any]:
-    """The files ``paths`` (of item ``item_id``) as RGB PIL images; ``MissingImage`` names the first
-    absent one, an unreadable one is an ``OrienteerError``."""
-    from PIL import Image
-
+    """The files ``paths`` (of item ``item_id``) as RGB PIL images (``data.images.open_rgb``: raw pixels,
+    as upstream loads them); ``MissingImage`` names the first absent one, an unreadable one is an
+    ``OrienteerError``."""
     frames = []
     for path in paths:
         if not path.is_file():
             raise MissingImage(item_id, path)
         try:
-            with Image.open(path) as img:
-                frames.append(img.convert("RGB"))
+            frames.append(open_rgb(path))
         except OSError as exc:
             raise OrienteerError(f"item {item_id}: image {path} cannot be read ({exc})") from None
     return frames

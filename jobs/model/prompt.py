@@ -1,10 +1,12 @@
 """Prompt builders, selected by name and recorded with every run, so numbers stay comparable.
 
-``official`` is exactly the upstream ViewSpatial-Bench ``evaluate.py`` prompt: the question, a newline,
-the choices (``"A. left\\nB. right..."``) and ``"\\nReply only to the corresponding option.\\nAnswer:"``,
-as one user turn with the image(s) first, in the model's chat template. The training kinds build
-their conversations here too (user turn = prompt, assistant turn = target), so training and
-evaluation see the same text. Pure Python: no torch.
+The templates live in ``orienteer.core.prompts`` (one copy for eval, training, export and CoT).
+``official`` is exactly the upstream ViewSpatial-Bench ``evaluate.py`` prompt: the question, the
+choices right after it (``"...?A. left\\nB. right..."``, no separator) and ``"\\nReply only to the
+corresponding option.\\nAnswer:"``, as one user turn with the image(s) first, in the model's chat
+template; ``official-newline`` is the same with a newline after the question (Orienteer's text
+before). The training kinds build their conversations here too (user turn = prompt, assistant
+turn = target), so training and evaluation see the same text. Pure Python: no torch.
 """
 
 from __future__ import annotations
@@ -12,30 +14,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from orienteer.core import prompts
+from orienteer.core.prompts import DEFAULT_PROMPT, OFFICIAL_SUFFIX, PROMPT_NAMES, PROMPTS, template_hash
 from orienteer.data.errors import OrienteerError
-from orienteer.data.formats import sharegpt
-from orienteer.data.formats.sharegpt import OFFICIAL_SUFFIX
 from orienteer.data.items import Item
 
-# name -> (suffix after the choices, one-line description)
-PROMPTS: dict[str, tuple[str, str]] = {
-    "official": (OFFICIAL_SUFFIX, "ViewSpatial-Bench evaluate.py: question + choices + 'Reply only to the corresponding option. Answer:'"),
-    "letter": ("\nAnswer with the option's letter from the given choices directly.",
-               "question + choices + 'Answer with the option's letter from the given choices directly.'"),
-    "think": ("\nThink step by step about the viewpoint, then give the final answer as the option letter on the last line.",
-              "question + choices + an instruction to reason first and end with the letter (for generate mode / CoT)"),
-}
-PROMPT_NAMES: tuple[str, ...] = tuple(PROMPTS)
-DEFAULT_PROMPT = "official"
+__all__ = ["DEFAULT_PROMPT", "OFFICIAL_SUFFIX", "PROMPTS", "PROMPT_NAMES", "build_messages", "chat_text",
+           "check_prompt", "prompt_text", "template_hash", "user_message", "user_turn"]
+
+
+def check_prompt(style: str) -> str:
+    """``style`` when it names a template; an OrienteerError (one line, the known names) otherwise."""
+    if style not in PROMPTS:
+        raise OrienteerError(f"unknown prompt {style!r} (expected one of {', '.join(PROMPT_NAMES)})")
+    return style
 
 
 def prompt_text(item: Item, style: str = DEFAULT_PROMPT) -> str:
-    """The user-turn text of ``item`` in the named style: the question, its ``"A. label"`` lines
-    (exactly as the ViewSpatial JSON stores the choices), the style's suffix. The same text the
-    data layer exports and trains on (``data.formats.sharegpt.prompt_text``)."""
-    if style not in PROMPTS:
-        raise OrienteerError(f"unknown prompt {style!r} (expected one of {', '.join(PROMPT_NAMES)})")
-    return sharegpt.prompt_text(item.question, item.options, PROMPTS[style][0])
+    """The user-turn text of ``item`` in the named style (``core.prompts``): the same text the data
+    layer exports and trains on."""
+    return prompts.prompt_text(item.question, item.options, check_prompt(style))
 
 
 def user_turn(text: str, n_images: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The saliency job's work: maps for chosen items of a run, as artifacts the case view shows.
 
-Defaults come from the run itself: its model, adapter, prompt and pixel budget (read back from
-the notes the eval kind wrote), so the map explains the answer the run actually gave. Items
+Defaults come from the run itself: its model, adapter, prompt and frame sizing (``--resize`` and
+pixel budget), read back from the run's settings (``runs.config``) or, for older runs, the notes
+the eval kind wrote, so the map explains the answer the run actually gave to the very input it saw. Items
 default to the run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at
 the original image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
 (``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). The box numbers
@@ -38,6 +39,7 @@ class SaliencySpec:
     model: str | None = None
     adapter: str | None = None
     prompt: str | None = None
+    resize: str | None = None
     max_pixels: int | None = None
     item_pixels: int | None = None
     batch_size: int = 4
@@ -52,6 +54,10 @@ class SaliencySpec:
             raise OrienteerError(f"--target expects predicted, gold or an option letter, got {spec.target!r}")
         if spec.batch_size < 1:
             raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
+        from orienteer.jobs.model.images import RESIZE_MODES
+
+        if spec.resize is not None and spec.resize not in RESIZE_MODES:
+            raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {spec.resize!r}")
         return spec
 
 
@@ -79,19 +85,61 @@ def check_params(params: dict[str, Any]) -> SaliencySpec:
     return spec
 
 
-def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> tuple[str, str | None, str, int, int | None]:
-    """Model, adapter, prompt and pixel budget: given ones first, else the run's own."""
+@dataclass(frozen=True)
+class Inputs:
+    """How the run's inputs are rebuilt: model, adapter, prompt style and frame sizing."""
+
+    model: str
+    adapter: str | None
+    prompt: str
+    resize: str
+    max_pixels: int
+    item_pixels: int | None
+    warning: str | None = None
+
+
+def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> Inputs:
+    """Given settings first, else the run's own (its ``config``, else its notes).
+
+    A run from before prompts were versioned (no ``prompt_hash``) that says ``official`` was made with
+    the text now called ``official-newline`` and the budget sizing; a run with no recorded prompt at
+    all (an imported file) is taken as upstream's protocol.
+    """
     from orienteer.jobs.model.eval_loop import parse_notes
+    from orienteer.jobs.model.images import BUDGET, DEFAULT_MAX_PIXELS, default_resize
+    from orienteer.jobs.model.prompt import PROMPT_NAMES, template_hash
 
     notes = parse_notes(info.get("notes"))
+    config = info.get("config") or {}
     model = spec.model or info.get("model")
     if not model:
         raise OrienteerError(f"run {spec.run} records no model; pass --model")
-    adapter = spec.adapter if spec.adapter is not None else notes.get("adapter")
-    prompt = spec.prompt or notes.get("prompt") or "official"
-    max_pixels = spec.max_pixels or int(notes.get("max_pixels") or 640 * 480)
-    item_pixels = spec.item_pixels or (int(notes["item_pixels"]) if notes.get("item_pixels") else None)
-    return model, adapter, prompt, max_pixels, item_pixels
+    adapter = spec.adapter if spec.adapter is not None else (config.get("adapter") or notes.get("adapter"))
+    recorded = config.get("prompt") or notes.get("prompt")
+    versioned = "prompt_hash" in config
+    if recorded == "official" and not versioned:
+        recorded = "official-newline"
+    prompt = spec.prompt or recorded or "official"
+    if prompt not in PROMPT_NAMES:
+        raise OrienteerError(f"run {spec.run} was made with prompt {prompt!r}, which this version does not know "
+                             f"(expected one of {', '.join(PROMPT_NAMES)}); pass --prompt")
+    recorded_resize = config.get("resize") or notes.get("resize")
+    if recorded_resize is None:
+        recorded_resize = BUDGET if (recorded and not versioned) else default_resize(prompt)
+    resize = spec.resize or recorded_resize
+
+    def number(key: str) -> int | None:
+        value = config.get(key, notes.get(key))
+        return int(value) if value not in (None, "") else None
+
+    budget_run = recorded_resize == BUDGET
+    max_pixels = spec.max_pixels or (number("max_pixels") if budget_run else None) or DEFAULT_MAX_PIXELS
+    item_pixels = spec.item_pixels or (number("item_pixels") if budget_run else None)
+    warning = None
+    if versioned and spec.prompt is None and config["prompt_hash"] != template_hash(prompt):
+        warning = (f"run {spec.run} was made with another {prompt!r} template (hash {config['prompt_hash']}, "
+                   f"now {template_hash(prompt)}): the maps explain today's text, not the run's")
+    return Inputs(str(model), adapter, prompt, resize, max_pixels, item_pixels, warning)
 
 
 def _read_partial(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -104,7 +152,10 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     from orienteer.jobs.selection import load_items, run_info
 
     info = run_info(ctx.workspace, spec.run)
-    model_ref, adapter, prompt, max_pixels, item_pixels = _resolved(spec, info)
+    inputs = _resolved(spec, info)
+    if inputs.warning:
+        ctx.warn(inputs.warning)
+    prompt = inputs.prompt
     item_spec = spec.items or f"failures:{spec.run};limit:{DEFAULT_LIMIT}"
     items, root = load_items(ctx.workspace, info["bench"], item_spec)
     if not items:
@@ -112,12 +163,13 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
 
     from orienteer.jobs.model.loading import load_model
 
-    loaded = load_model(model_ref, adapter, ctx.device, vision_attention=spec.vision_attention)
-    ctx.log(f"model {loaded.name} on {ctx.device}; {len(items)} items; target {spec.target}; prompt {prompt}"
+    loaded = load_model(inputs.model, inputs.adapter, ctx.device, vision_attention=spec.vision_attention)
+    ctx.log(f"model {loaded.name} on {ctx.device}; {len(items)} items; target {spec.target}; prompt {prompt}; "
+            f"resize {inputs.resize}"
             + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
 
     from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
-    from orienteer.jobs.model.images import PixelBudget, first_missing, load_images
+    from orienteer.jobs.model.images import first_missing, frame_sizing, load_images
     from orienteer.jobs.model.saliency import metrics, saliency_batch, write_frame_files
     from orienteer.jobs.model.score import letter_token_id
 
@@ -140,7 +192,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     total = len(work) + len(done)
     n_done = len(done)
     ctx.progress(n_done, total, "items", "resumed" if done else "starting")
-    budget = PixelBudget(max_pixels, item_pixels)
+    budget = frame_sizing(inputs.resize, inputs.max_pixels, inputs.item_pixels)
     # one forward (and backward) per batch: rope positions come from the encoder threads, as in score mode
     encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device, positions=rope_positions(loaded.model))
     chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]

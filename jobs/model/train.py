@@ -66,6 +66,7 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 4
     max_pixels: int | None = None
+    resize: str = "budget"  # how frames are sized (jobs.model.images: upstream / budget), as the eval that scores it
     max_steps: int = 0
     save_every: int = 100
     lora_r: int = 16
@@ -232,7 +233,7 @@ def encode_example(processor: Any, example: Mapping[str, Any], frames: Sequence[
     from orienteer.jobs.model.prompt import chat_text
 
     text = chat_text(processor, example_messages(example, len(frames)), add_generation_prompt=True)
-    prompt_ids, pixel_values, grid = encode_prompt(processor, text, frames, budget, str(example["item_id"]))
+    prompt_ids, pixel_values, grid = encode_prompt(processor, text, budget.prepare(frames), budget, str(example["item_id"]))
     reply_ids = processor.tokenizer(str(example["target"]) + "<|im_end|>", add_special_tokens=False)["input_ids"]
     input_ids = torch.tensor(prompt_ids + reply_ids, dtype=torch.long)
     labels = torch.tensor([-100] * len(prompt_ids) + reply_ids, dtype=torch.long)
@@ -418,11 +419,11 @@ def train_loop(
     """Train ``model`` (already prepared) on ``examples``; resumes from ``resume_dir`` when it holds a checkpoint."""
     import torch
 
-    from orienteer.jobs.model.images import DEFAULT_MAX_PIXELS, PixelBudget
+    from orienteer.jobs.model.images import DEFAULT_MAX_PIXELS, frame_sizing
 
     started = time.perf_counter()
     cuda = str(device).startswith("cuda")
-    budget = PixelBudget(max_pixels=int(cfg.max_pixels or DEFAULT_MAX_PIXELS))
+    budget = frame_sizing(cfg.resize, int(cfg.max_pixels or DEFAULT_MAX_PIXELS))
     pad_id = processor.tokenizer.pad_token_id
     pad_id = int(pad_id) if pad_id is not None else 0
     steps = plan_steps(len(examples), cfg)

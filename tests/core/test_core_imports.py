@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 CORE_MODULES = ["orienteer.core", "orienteer.core.directions", "orienteer.core.answers", "orienteer.core.stats",
-                "orienteer.core.chance", "orienteer.core.box_geometry"]
+                "orienteer.core.chance", "orienteer.core.box_geometry", "orienteer.core.prompts"]
 
 _PROBE = f"""
 import json, sys

@@ -85,8 +85,10 @@ def test_items_to_conversations_and_back(tmp_path, style):
         assert human["value"].startswith("<image>\n<image>\n<image>\nFrom the perspective")
         assert records[0]["image"] == examples[0]["images"][0]  # one image: a string, as LLaVA reads it
         assert records[2]["image"] == examples[2]["images"]
+    # An example with no template keys trains on ``official``, upstream's exact text: the choices follow
+    # the question with no separator (the newline of older versions is ``official-newline`` now).
     assert example_prompt(examples[0]) == (
-        examples[0]["question"] + "\nA. left\nB. back-right\nC. front\nD. above-left" + OFFICIAL_SUFFIX
+        examples[0]["question"] + "A. left\nB. back-right\nC. front\nD. above-left" + OFFICIAL_SUFFIX
     )
 
     back = read_examples(conv)

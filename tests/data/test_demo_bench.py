@@ -150,8 +150,20 @@ def test_every_image_exists_and_opens(demo):
             with Image.open(demo.bundle.images_root / rel) as img:
                 assert img.format == "JPEG" and img.size == (WIDTH, HEIGHT)
                 img.load()
+    train = read_jsonl(demo.bundle.train_path)
     on_disk = {p.name for p in (demo.out / "images").iterdir()}
-    assert on_disk == {Path(rel).name for item in demo.items for rel in item["images"]}
+    assert on_disk == {Path(rel).name for item in [*demo.items, *train] for rel in item["images"]}
+
+
+def test_the_training_split_is_apart_from_the_test_items_and_leaves_them_unchanged(tmp_path, demo):
+    train = read_jsonl(demo.bundle.train_path)
+    assert len(train) == 200 // 4 and all(item["item_id"].startswith("train_") for item in train)
+    assert not {i["item_id"] for i in train} & {i["item_id"] for i in demo.items}
+    assert not {r for i in train for r in i["images"]} & {r for i in demo.items for r in i["images"]}
+    assert {item["task"] for item in train} == set(TASKS)
+    alone = generate_demo_files(tmp_path / "alone", seed=7, n_items=200, n_train=0)
+    assert alone.train_path is None
+    assert alone.bench_path.read_bytes() == demo.bundle.bench_path.read_bytes()
 
 
 def test_all_tasks_and_all_18_labels_are_gold(demo):

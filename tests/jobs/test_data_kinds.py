@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 from orienteer.core.directions import mirror_label
 from orienteer.core.mirror import mirror_bbox, mirror_text
@@ -69,8 +69,10 @@ def run_kind(ctx: JobContext, ingest: bool = False) -> None:
 
 
 def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    """The pixels as every part of Orienteer (and upstream's evaluation) loads them."""
+    from orienteer.data.images import open_rgb
+
+    return np.asarray(open_rgb(path))
 
 
 def progress(ctx: JobContext) -> list[dict[str, Any]]:
@@ -301,3 +303,117 @@ def test_replay_refuses_bad_shares_and_unknown_datasets(ws, tmp_path):
         run_kind(make_ctx(ws, "replay", {"new": "new", "old": "new", "share": 1.0, "name": "m"}, tmp_path))
     with pytest.raises(OrienteerError, match="no dataset named 'nope'; datasets are: new"):
         run_kind(make_ctx(ws, "replay", {"new": "new", "old": "nope", "name": "m"}, tmp_path))
+
+
+def test_replay_drops_old_examples_the_new_set_already_has(ws, tmp_path):
+    _dataset(ws, tmp_path, "new", 10, "hard")  # new-0 .. new-9
+    old = [{"item_id": f"new-{k}" if k < 4 else f"old-{k}", "question": f"Q{k}?", "options": {"A": "left", "B": "right"},
+            "answer": "A", "images": [], "origin": "original"} for k in range(12)]
+    write_examples(tmp_path / "old.jsonl", old)
+    from orienteer.data.datasets import import_dataset
+
+    import_dataset(ws, tmp_path / "old.jsonl", "old")
+    ctx = make_ctx(ws, "replay", {"new": "new", "old": "old", "share": 0.45, "name": "mixed", "seed": 2}, tmp_path)
+    run_kind(ctx)
+    composition = ctx.outputs[0].composition
+    assert composition["dropped_duplicates"] == 4
+    replayed = [e for e in read_examples(ctx.out_dir / "dataset.jsonl") if e["origin"] == "replay"]
+    assert len(replayed) == 8 and all(e["item_id"].startswith("old-") for e in replayed)  # only 8 are left to draw
+    assert composition["sources"][1] == {"dataset": "old", "role": "replay", "used": 8, "of": 12}
+
+
+# ---------------------------------------------------------------- hard negatives from a training pool
+
+
+def _pool_workspace(tmp: Path) -> Workspace:
+    """A hand-worked case. Test benchmark ``t`` (t0..t4) and run ``r``: t0, t1 answer left -> right, t2
+    front -> back, t3 right, t4 correct; so the top confusion is left -> right (2), then front -> back (1)."""
+    from orienteer.data.ingest_bench import import_benchmark
+    from orienteer.data.ingest_preds import import_predictions
+
+    ws = Workspace(tmp / "pool-ws")
+    opts = {"A": "left", "B": "right", "C": "front", "D": "back"}
+    golds = ["A", "A", "C", "B", "A"]
+    test = [{"item_id": f"t{k}", "task": "T", "question": f"Q{k}?", "options": opts, "answer": g, "images": [f"t{k}.png"]}
+            for k, g in enumerate(golds)]
+    (tmp / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test), encoding="utf-8")
+    import_benchmark(ws, tmp / "t.jsonl", "t")
+    preds = [("t0", "B"), ("t1", "B"), ("t2", "D"), ("t3", "B"), ("t4", "A")]
+    (tmp / "r.jsonl").write_text("".join(json.dumps({"id": i, "pred": p}) + "\n" for i, p in preds), encoding="utf-8")
+    import_predictions(ws, tmp / "r.jsonl", "t", "r")
+    pool = [  # (id, gold label, options)
+        ("p0", "left", {"A": "left", "B": "right", "C": "front", "D": "back"}),  # offers left -> right
+        ("p1", "left", {"A": "front", "B": "left", "C": "back", "D": "above"}),  # gold left, no "right" to pick
+        ("p2", "right", {"A": "left", "B": "right"}),  # offers right -> left, not a chosen confusion
+        ("p3", "left", {"A": "right", "B": "left"}),  # offers left -> right
+        ("p4", "front", {"A": "back", "B": "front", "C": "left", "D": "right"}),  # offers front -> back (top 2 only)
+    ]
+    records = []
+    for k, (item_id, gold, options) in enumerate(pool):
+        path = tmp / "pool" / f"{item_id}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (40, 30), (50 * k, 20, 200)).save(path)
+        letter = next(l for l, lab in options.items() if lab == gold)
+        records.append({"item_id": item_id, "task": "T", "question": f"Where, seen from the left of {item_id}?",
+                        "options": options, "answer": letter, "images": [str(path)]})
+    write_examples(tmp / "pool.jsonl", records)
+    from orienteer.data.datasets import import_dataset
+
+    import_dataset(ws, tmp / "pool.jsonl", "pool")
+    return ws
+
+
+def test_pool_mining_takes_the_runs_pattern_and_only_pool_items(tmp_path):
+    ws = _pool_workspace(tmp_path)
+    ctx = make_ctx(ws, "hard-negatives", {"run": "r", "pool": "pool", "name": "hn", "top": 1, "ratio": 2.0}, tmp_path)
+    run_kind(ctx, ingest=True)
+    composition = get_dataset(ws, "hn").composition
+    assert composition["confusions"] == [{"gold": "left", "pred": "right", "category": "horizontal", "count": 2,
+                                          "pool_items": 2}]
+    assert composition["pool"] == {"name": "pool", "kind": "dataset"} and composition["mined_from_test"] is False
+    assert composition["pattern"] == {"run": "r", "bench": "t"} and composition["benches"] == []
+    examples = read_examples(get_dataset(ws, "hn").path)
+    by_origin = {origin: Counter(e["item_id"] for e in examples if e["origin"] == origin)
+                 for origin in ("hard", "flipped", "original")}
+    assert by_origin == {"hard": Counter({"p0": 2, "p3": 2}), "flipped": Counter({"p0#flip": 2, "p3#flip": 2}),
+                         "original": Counter({"p1": 1, "p2": 1, "p4": 1})}
+    flipped = next(e for e in examples if e["item_id"] == "p3#flip")
+    assert flipped["options"] == {"A": "left", "B": "right"} and flipped["answer"] == "B"
+    assert flipped["question"] == "Where, seen from the right of p3?"
+    assert not any(e["item_id"].startswith("t") for e in examples)
+
+    two = make_ctx(ws, "hard-negatives", {"run": "r", "pool": "pool", "name": "hn2", "top": 2, "ratio": 1.0,
+                                          "flipped": False, "rest": False}, tmp_path)
+    run_kind(two)
+    assert Counter(e["item_id"] for e in read_examples(two.out_dir / "dataset.jsonl")) == Counter(["p0", "p3", "p4"])
+    assert [c["pool_items"] for c in two.outputs[0].composition["confusions"]] == [2, 1]
+
+
+def test_mining_the_test_set_is_marked_and_train_refuses_it(tmp_path):
+    from orienteer.data.overlap import check_dataset_against
+
+    ws = _pool_workspace(tmp_path)
+    for k in range(5):
+        Image.new("RGB", (40, 30), (k, 1, 1)).save(tmp_path / f"t{k}.png")
+    ctx = make_ctx(ws, "hard-negatives", {"run": "r", "name": "explore", "top": 1}, tmp_path)
+    run_kind(ctx, ingest=True)
+    composition = get_dataset(ws, "explore").composition
+    assert composition["mined_from_test"] is True and composition["benches"] == ["t"]
+    with pytest.raises(OrienteerError, match=r"dataset 'explore' overlaps benchmark 't' in 7 example item\(s\) \(5 by item id; 2 by parent item id; 5 by image.*"
+                                             r"it was built from 't'"):
+        check_dataset_against(ws, "explore", "t")
+    assert not check_dataset_against(ws, "pool", "t")
+
+
+def test_the_demo_training_split_is_a_clean_pool(demo, tmp_path):
+    from orienteer.data.datasets import import_dataset
+    from orienteer.data.overlap import check_dataset_against, training_pools
+
+    import_dataset(demo, demo.root / "demo-data" / "train.jsonl", "demo-train")
+    assert training_pools(demo, DEMO_BENCH)[0] == "demo-train"
+    ctx = make_ctx(demo, "hard-negatives", {"run": RUN, "pool": "demo-train", "name": "hn", "top": 3}, tmp_path)
+    run_kind(ctx, ingest=True)
+    examples = read_examples(get_dataset(demo, "hn").path)
+    assert all(e["item_id"].startswith("train_") for e in examples)
+    overlap = check_dataset_against(demo, "hn", DEMO_BENCH)
+    assert not overlap and overlap.images_unread == 0

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from orienteer.data.datasets import import_dataset
+from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import ModelOutput
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.context import JobCancelled, JobContext
@@ -195,17 +196,40 @@ def test_eval_bench_adds_a_run_and_a_rerun_does_not_train_again(ws, tmp_path, ti
     from orienteer.data.datasets import read_examples
     from orienteer.data.ingest_bench import import_benchmark
     from orienteer.data.job_outputs import RunOutput
+    from orienteer.jobs.api import submit
 
     bench = tmp_path / "bench.jsonl"
     bench.write_text("".join(json.dumps({k: ex[k] for k in ("item_id", "task", "question", "options", "answer", "images")})
                              + "\n" for ex in read_examples(dataset_file)), encoding="utf-8")
     import_benchmark(ws, bench, "minibench", images=dataset_file.parent)
     params = _params(tiny_model, name="m", eval_bench="minibench", eval_items="limit:3")
+    # the dataset IS the benchmark: refused before a job exists, and by the job itself before any training
+    with pytest.raises(OrienteerError, match=r"dataset 'mini' overlaps benchmark 'minibench' in 6 example item\(s\) "
+                                             r"\(6 by item id; 6 by image: 'ex0', 'ex1', 'ex2', 'ex3', 'ex4', \.\.\. "
+                                             r"\(6 in all\)\)"):
+        submit(ws, "train", dict(params))
+    assert not (ws.root / "jobs").exists() or not any((ws.root / "jobs").iterdir())
+    refused = _ctx(ws, tmp_path, "job0", tmp_path / "resume0", **params)
+    with pytest.raises(OrienteerError, match="--allow-overlap"):
+        get_kind("train").load().run(refused)
+    assert not (tmp_path / "resume0").exists() and not refused.outputs
+
+    params["allow_overlap"] = True
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", **params)
     get_kind("train").load().run(ctx)
     model_out, run_out = ctx.outputs
     assert isinstance(model_out, ModelOutput) and isinstance(run_out, RunOutput)
     assert (run_out.name, run_out.bench, run_out.parser) == ("m-minibench", "minibench", "viewspatial")
+    assert run_out.config["allow_overlap"] is True and run_out.config["trained_on"] == "mini"
+    assert run_out.config["overlap"] == {"dataset": "mini", "bench": "minibench", "items": 6, "item_id": 6,
+                                         "parent_item_id": 0, "image": 6, "built_from": [],
+                                         "first": ["ex0", "ex1", "ex2", "ex3", "ex4"]}
+    # scoring that model on the benchmark again, outside the train job, is refused the same way
+    eval_kind = get_kind("eval").load()
+    spec = {"model": str(ctx.out_dir / "model"), "bench": "minibench", "run": "again"}
+    with pytest.raises(OrienteerError, match=r"model .*/model was trained on dataset 'mini' overlaps benchmark 'minibench'"):
+        eval_kind.preflight(ws, spec)
+    eval_kind.preflight(ws, {**spec, "allow_overlap": True})
     lines = [json.loads(x) for x in (ctx.out_dir / run_out.predictions_file).read_text().splitlines()]
     assert [x["item_id"] for x in lines] == ["ex0", "ex1", "ex2"] and all(x["reply"] in "ABCD" for x in lines)
 
@@ -280,3 +304,23 @@ def test_bad_inputs_are_one_line_errors(ws, tmp_path, tiny_model):
         kind.run(_ctx(ws, tmp_path, "j2", tmp_path / "r2", **_params(tiny_model, batch_size=0)))
     with pytest.raises(OrienteerError, match="cannot load|no such folder|not a hub id"):
         kind.run(_ctx(ws, tmp_path, "j3", tmp_path / "r3", **_params(tiny_model, model=str(tmp_path / "missing"))))
+
+
+def test_training_sizes_frames_as_the_eval_that_scores_it(tiny_model, tmp_path):
+    from orienteer.jobs.kinds.train import config_from_params, train_resize
+    from orienteer.jobs.model.images import frame_sizing
+    from orienteer.jobs.model.loading import load_model
+    from orienteer.jobs.model.train import encode_example
+
+    base = {"model": str(tiny_model), "dataset": "mini"}
+    assert config_from_params(base).resize == "upstream"  # the official eval prompt: evaluate.py's sizing
+    assert train_resize({**base, "eval_prompt": "think"}) == "budget"
+    assert train_resize({**base, "max_pixels": 28 * 28 * 16}) == "budget"
+    with pytest.raises(OrienteerError, match="give one or the other"):
+        train_resize({**base, "resize": "upstream", "max_pixels": 28 * 28 * 16})
+    image = Image.new("RGB", (640, 480), (10, 20, 30))
+    example = {"item_id": "x", "question": "Where?", "options": {"A": "left", "B": "right"}, "answer": "A",
+               "target": "A. left", "images": ["x.png"]}
+    processor = load_model(str(tiny_model)).processor
+    encoded = encode_example(processor, example, [image], frame_sizing("upstream"))
+    assert encoded.image_grid_thw.tolist() == [[1, 28, 40]]  # 392 x 560 processed, as the upstream eval feeds it

@@ -104,6 +104,41 @@ def test_augment_from_failures_starts_a_flip_job_and_the_new_benchmark_arrives(a
     assert len(rows) == 1 and rows[0][0] == rows[0][1] + "#flip"
 
 
+def test_hard_negatives_from_failures_draw_from_the_training_pool(app_factory, private_ws):
+    from orienteer.data.datasets import import_dataset, get_dataset, read_examples
+
+    import_dataset(private_ws, private_ws.root / "demo-data" / "train.jsonl", "demo-train")
+    app = app_factory(private_ws)
+
+    async def scenario(pilot):
+        app.open_failures(PredictionFilter(runs=("qwen3b-base",)))
+        await pilot.pause()
+        await until(pilot, lambda: type(app.screen).__name__ == "FailuresScreen" and not getattr(app.screen, "counting", False)
+                    and app.screen.query_one("#failures-table", DataTable).row_count > 0, timeout=JOB_WAIT_S)
+        await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
+        await pilot.press("down", "enter")  # hard-negatives
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
+        command = str(app.screen.query_one("#launch-command", Static).render())
+        assert "job run hard-negatives --run qwen3b-base" in command and "--pool demo-train" in command
+        app.screen.query_one("#param-pool").focus()
+        await pilot.press("ctrl+l")  # the pools it could name: nothing of the run's benchmark family
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=JOB_WAIT_S)
+        assert app.screen.options == ["demo-train"]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: type(app.screen).__name__ == "JobsScreen", timeout=JOB_WAIT_S)
+        await until(pilot, lambda: "ingested: dataset qwen3b-base-hardneg-" in detail(app), timeout=120)
+
+    drive(app, scenario, size=(120, 40))
+    with private_ws.read() as con:
+        name = con.execute("SELECT name FROM datasets WHERE name LIKE 'qwen3b-base-hardneg-%'").fetchone()[0]
+    info = get_dataset(private_ws, name)
+    assert info.composition["pool"] == {"name": "demo-train", "kind": "dataset"}
+    assert all(e["item_id"].startswith("train_") for e in read_examples(info.path))
+
+
 def test_form_shows_errors_and_never_starts_an_invalid_job(app_factory, private_ws):
     app = app_factory(private_ws)
 

@@ -53,6 +53,26 @@ def job_row(view: JobView) -> list[Text]:
     ]
 
 
+def dataset_notes(out_dir: Any) -> list[str]:
+    """For a finished job that made a cot dataset: its kept / tried / agreement per task, from the
+    job's own manifest (a file read, no database)."""
+    from orienteer.data.errors import OrienteerError
+    from orienteer.data.job_outputs import DatasetOutput, read_manifest
+    from orienteer.tui.composition import cot_lines, visible
+
+    try:
+        outputs = read_manifest(out_dir) or []
+    except (OrienteerError, OSError, UnicodeDecodeError):  # a bad manifest shows nothing here; ingest reports it
+        return []
+    lines: list[str] = []
+    for output in outputs:
+        if isinstance(output, DatasetOutput):
+            notes = cot_lines(output.composition)
+            if notes:
+                lines += [f"dataset {visible(output.name)}: {notes[0]}", *(f"  {line}" for line in notes[1:])]
+    return lines
+
+
 def read_metrics(path: Any, key: str = "loss") -> tuple[list[float], list[float]]:
     xs: list[float] = []
     ys: list[float] = []
@@ -189,6 +209,8 @@ class JobsScreen(OrienteerScreen):
         if view.ingest and view.ingest.get("summary"):
             text.append("\ningested: " + "; ".join(view.ingest["summary"]), style="green")
         job = job_dir(self.oapp.workspace, view.job_id)
+        for line in dataset_notes(job.out_dir) if view.status == "done" and view.kind == "cot" else ():
+            text.append("\n" + line, style="")
         xs, ys = read_metrics(job.metrics_path)
         if xs:
             width = max(20, min(70, self.size.width - 14))

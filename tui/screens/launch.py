@@ -40,7 +40,8 @@ def prefill(kind: KindInfo, context: dict[str, Any]) -> dict[str, Any]:
     """Parameter values for ``kind`` from what the user was looking at.
 
     ``context`` may hold ``run`` (the run under the cursor), ``bench``, ``model`` (a registered name or
-    folder), ``task`` (the table cell's task) and ``selection`` (an ``ids-file:`` spec of chosen rows).
+    folder), ``task`` (the table cell's task), ``selection`` (an ``ids-file:`` spec of chosen rows) and
+    ``pool`` (a training split outside the run's benchmark family, for hard negatives).
     """
     bench, run, task, selection = context.get("bench"), context.get("run"), context.get("task"), context.get("selection")
     task_clause = f";task:{task}" if task else ""
@@ -54,7 +55,7 @@ def prefill(kind: KindInfo, context: dict[str, Any]) -> dict[str, Any]:
         values = {"bench": bench, "name": unique_name(f"{bench}-flip") if bench else None,
                   "items": selection or (f"failures:{run}{task_clause}" if run else None)}
     elif kind.name == "hard-negatives":
-        values = {"run": run, "name": unique_name(f"{run}-hardneg") if run else None}
+        values = {"run": run, "name": unique_name(f"{run}-hardneg") if run else None, "pool": context.get("pool")}
     elif kind.name == "box-prompt":
         values = {"bench": bench, "name": unique_name(f"{bench}-box") if bench else None,
                   "items": selection or (f"task:{task}" if task else None)}
@@ -119,6 +120,7 @@ class LaunchScreen(ModalScreen[str | None]):
     LaunchScreen .field-help { color: $text-muted; padding: 0 0 0 18; height: auto; }
     LaunchScreen #launch-command { height: auto; color: $text; background: $boost; padding: 0 1; }
     LaunchScreen #launch-error { height: auto; color: $error; }
+    LaunchScreen #launch-dataset { height: auto; color: $text-muted; padding: 0 1; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -128,7 +130,7 @@ class LaunchScreen(ModalScreen[str | None]):
     # Fields whose value names something in the workspace, and where the names come from. ``run`` is
     # an input (a run to read) except for eval, where it names the run to create.
     LISTED = {"model": "models", "teacher": "models", "dataset": "datasets", "new": "datasets", "old": "datasets",
-              "bench": "benchmarks", "eval_bench": "benchmarks", "run": "runs"}
+              "bench": "benchmarks", "eval_bench": "benchmarks", "run": "runs", "pool": "training pools"}
 
     def __init__(self, kind: str, values: dict[str, Any], title: str | None = None) -> None:
         super().__init__()
@@ -152,6 +154,7 @@ class LaunchScreen(ModalScreen[str | None]):
                     if param.help:
                         yield Static(param.help, classes="field-help")
             yield Static(id="launch-command")
+            yield Static(id="launch-dataset")
             yield Static(id="launch-error")
             yield Static("[b]ctrl+s[/b] or [b]enter[/b] starts · [b]ctrl+l[/b] lists the models, datasets, benchmarks or "
                          "runs a field can name · [b]escape[/b] cancels · * required", classes="field-help")
@@ -173,6 +176,7 @@ class LaunchScreen(ModalScreen[str | None]):
             self.models = {m.name: m.path for m in self.oapp.db(list_models)}
         except OrienteerError:
             self.models = {}
+        self.dataset_notes = self._dataset_notes()
         self._ready = True
         self._update_command()
         # The first required field still empty, else the first field: the form opens at its top.
@@ -206,6 +210,7 @@ class LaunchScreen(ModalScreen[str | None]):
             return  # fields announce their first value while the form is still being built
         error = self.query_one("#launch-error", Static)
         command = self.query_one("#launch-command", Static)
+        self._show_dataset_notes()
         try:
             params = resolve_params(self.kind, self.collect())
         except NoMatches:
@@ -217,6 +222,39 @@ class LaunchScreen(ModalScreen[str | None]):
         error.update("")
         params = with_model_folders(params, self.models)  # as submit records it
         command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
+
+    DATASET_FIELDS = ("dataset", "new", "old")
+
+    def _dataset_notes(self) -> dict[str, list[str]]:
+        """Per cot dataset: what its teacher kept, per task (``tui.composition.cot_lines``); read once."""
+        if not any(p.name in self.DATASET_FIELDS for p in self.kind.params):
+            return {}
+        from orienteer.data.datasets import list_datasets
+        from orienteer.tui.composition import cot_lines
+
+        try:
+            infos = list_datasets(self.oapp.workspace)
+        except OrienteerError:
+            return {}
+        return {d.name: lines for d in infos if (lines := cot_lines(d.composition))}
+
+    def _show_dataset_notes(self) -> None:
+        """Under the command: the kept / tried / agreement per task of a cot dataset a field names."""
+        from orienteer.tui.composition import visible
+
+        lines: list[str] = []
+        for name in self.DATASET_FIELDS:
+            try:
+                value = self.query_one(f"#param-{name}", Input).value.strip()
+            except NoMatches:
+                continue
+            notes = getattr(self, "dataset_notes", {}).get(value)
+            if notes:
+                lines += [f"{visible(value)}: {notes[0]}", *(f"  {line}" for line in notes[1:])]
+        try:
+            self.query_one("#launch-dataset", Static).update(Text("\n".join(lines)))
+        except NoMatches:
+            pass
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._update_command()
@@ -260,6 +298,8 @@ class LaunchScreen(ModalScreen[str | None]):
             from orienteer.data.datasets import list_datasets
 
             names = [d.name for d in list_datasets(self.oapp.workspace)]
+        elif source == "training pools":
+            names = self._pools()
         else:
             names = self.oapp.db(bench_names if source == "benchmarks" else run_names)
         if not names:
@@ -272,6 +312,25 @@ class LaunchScreen(ModalScreen[str | None]):
                 widget.focus()
 
         self.app.push_screen(PickerScreen(f"{param.flag}: {source}", names, current=widget.value or None), chosen)
+
+    def _pools(self) -> list[str]:
+        """Pools for this form's run: outside its benchmark's family (every dataset and benchmark without a run)."""
+        from orienteer.data.catalog import bench_names, get_run
+        from orienteer.data.datasets import list_datasets
+        from orienteer.data.overlap import training_pools
+
+        try:
+            run = self.query_one("#param-run", Input).value.strip() or None
+        except NoMatches:
+            run = self.values.get("run")
+        ws = self.oapp.workspace
+        try:
+            bench = self.oapp.db(lambda con: get_run(con, run).bench_name) if run else None
+        except OrienteerError:
+            bench = None
+        if bench is not None:
+            return training_pools(ws, bench)
+        return [d.name for d in list_datasets(ws)] + self.oapp.db(bench_names)
 
     def action_start(self) -> None:
         from orienteer.jobs.api import submit
@@ -396,7 +455,12 @@ def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
     try:
         context["bench"], context["model"] = app.db(read)  # one trip to the database
     except OrienteerError:
-        pass
+        return context
+    from orienteer.data.overlap import training_pools
+
+    pools = training_pools(app.workspace, context["bench"])
+    if pools:
+        context["pool"] = pools[0]
     return context
 
 

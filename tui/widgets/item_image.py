@@ -26,6 +26,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 
 from orienteer.core.box_geometry import drawn_box
+from orienteer.data.images import open_rgb_sized
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
@@ -70,12 +71,9 @@ class PreparedFrame:
 # --- Pillow helpers ---------------------------------------------------------------------------------
 
 def load_image(path: Path | str, max_side: int = MAX_SIDE) -> tuple[PILImage.Image, tuple[int, int]]:
-    """The image as RGB, downscaled to fit ``max_side`` (JPEGs decode at reduced scale), and its original size."""
-    with PILImage.open(path) as im:
-        original = im.size
-        if im.format == "JPEG":
-            im.draft("RGB", (max_side, max_side))
-        img = im.convert("RGB")
+    """The image as the model loads it (``data.images``: raw pixels, no EXIF rotation, RGBA on white),
+    downscaled to fit ``max_side`` (JPEGs decode at reduced scale), and its original size."""
+    img, original = open_rgb_sized(path, draft_side=max_side)
     img.thumbnail((max_side, max_side))
     return img, original
 

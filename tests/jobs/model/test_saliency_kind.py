@@ -58,8 +58,11 @@ def test_defaults_come_from_the_runs_notes(tiny_model_dir: Path) -> None:
     from orienteer.jobs.model.saliency_job import SaliencySpec, _resolved, target_letter
 
     info = {"model": str(tiny_model_dir), "notes": "eval mode=score; prompt=letter; max_pixels=3136; adapter=/x/y"}
-    assert _resolved(SaliencySpec(run="r"), info) == (str(tiny_model_dir), "/x/y", "letter", 3136, None)
-    assert _resolved(SaliencySpec(run="r", prompt="official", max_pixels=9999), info)[2:4] == ("official", 9999)
+    got = _resolved(SaliencySpec(run="r"), info)
+    assert (got.model, got.adapter, got.prompt, got.resize, got.max_pixels, got.item_pixels) == (
+        str(tiny_model_dir), "/x/y", "letter", "budget", 3136, None)
+    forced = _resolved(SaliencySpec(run="r", prompt="official", max_pixels=9999), info)
+    assert (forced.prompt, forced.resize, forced.max_pixels) == ("official", "budget", 9999)  # the run's sizing stays
     from orienteer.data.items import Item
 
     item = Item("i", "t", "q", ["A", "B"], ["left", "right"], "B", ["a.jpg"])

@@ -67,10 +67,13 @@ def test_3b_config_has_the_released_shapes() -> None:
 
 
 def test_official_prompt_is_the_upstream_text() -> None:
+    # evaluate.py: item["question"] + item["choices"] + suffix, so no separator after the question; the
+    # newline this test used to expect is the text of ``official-newline`` now.
     text = prompt_text(_item(), "official")
-    assert text == ("Where is the cup relative to the lamp?\nA. left\nB. right\nC. front\nD. back"
+    assert text == ("Where is the cup relative to the lamp?A. left\nB. right\nC. front\nD. back"
                     "\nReply only to the corresponding option.\nAnswer:")
     assert text.endswith(OFFICIAL_SUFFIX)
+    assert prompt_text(_item(), "official-newline") == text.replace("?A. left", "?\nA. left")
     assert "letter" in prompt_text(_item(), "letter")
     with pytest.raises(OrienteerError, match="unknown prompt"):
         prompt_text(_item(), "nope")

@@ -1,0 +1,145 @@
+"""``orienteer prompt``: the exact user turn an eval sends for one item, and (with a model) its size.
+
+Answers "what did the model actually read?" without running a model: the prompt text of the chosen
+style byte for byte (control characters shown as escapes, markup escaped: item text is untrusted),
+and, with ``--model``, the processor alone (``AutoProcessor``, offline) to count the whole chat
+input's tokens and each frame's processed size under ``--resize``, exactly as ``batching.encode_item``
+builds them for the eval. transformers is imported only then, inside the command.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console
+
+
+def visible(text: str) -> str:
+    """``text`` with every control or format character but the newline written as an escape
+    (``\\t``, ``\\r``, ``\\x1b``, ``\\u202e``...), so a terminal shows it instead of obeying it."""
+    out = []
+    for ch in text:
+        if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch)
+        elif ch in "\t\r":
+            out.append({"\t": "\\t", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+def safe(text: str) -> str:
+    """Untrusted text for a rich console: control characters visible, markup escaped."""
+    return escape(visible(text))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``prompt`` to the ``orienteer`` command."""
+    app.command("prompt")(prompt)
+
+
+def prompt(
+    bench: Annotated[str, typer.Option("--bench", help="Benchmark name in the workspace.")],
+    item: Annotated[str, typer.Option("--item", help="Item id, matched exactly (ViewSpatial: its index, e.g. 12).")],
+    style: Annotated[str, typer.Option("--prompt", help="Prompt style: official (evaluate.py exactly), "
+                                                       "official-newline, letter, think.")] = "official",
+    resize: Annotated[Optional[str], typer.Option("--resize", help="upstream or budget (default: upstream with "
+                                                                   "the official prompt, else budget).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model folder or registered model: count tokens and "
+                                                                 "frame sizes with its processor (offline, no weights).")] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="--resize budget: pixel cap per image.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the exact user turn an eval sends for one item (and, with --model, its tokens and frame sizes)."""
+    with _errors():
+        result = describe(bench, item, style, resize, model, max_pixels)
+    if as_json:
+        _print_json(result)
+        return
+    _print(result)
+
+
+def describe(bench: str, item_id: str, style: str, resize: str | None, model: str | None,
+             max_pixels: int | None = None) -> dict[str, Any]:
+    """Everything ``orienteer prompt`` shows, as data (its ``--json``)."""
+    from orienteer.data.errors import OrienteerError
+    from orienteer.jobs.model.images import BUDGET, DEFAULT_MAX_PIXELS, UPSTREAM, default_resize, frame_sizing
+    from orienteer.jobs.model.prompt import check_prompt, prompt_text, template_hash
+    from orienteer.jobs.selection import load_item
+
+    check_prompt(style)
+    mode = resize or (BUDGET if max_pixels else default_resize(style))
+    if mode == UPSTREAM and max_pixels:
+        raise OrienteerError("--max-pixels sizes frames for --resize budget; --resize upstream sizes them as evaluate.py does")
+    sizing = frame_sizing(mode, max_pixels or DEFAULT_MAX_PIXELS)
+    ws = _ws()
+    found, root = load_item(ws, bench, item_id)
+    if found is None:
+        raise OrienteerError(f"benchmark {safe(bench)} has no item {safe(repr(item_id))} (ids are matched exactly)")
+    result: dict[str, Any] = {
+        "bench": bench, "item_id": found.item_id, "prompt": style, "prompt_hash": template_hash(style),
+        "resize": mode, "sizing": sizing.config(), "text": prompt_text(found, style),
+        "frames": [{"path": path} for path in found.images],
+    }
+    if model is not None:
+        from orienteer.jobs.api import resolve_model_names
+
+        folder = resolve_model_names(ws, {"model": model})["model"]  # a registered model's name works too
+        result.update(_measure(folder, found, root, style, sizing))
+    return result
+
+
+def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[str, Any]:
+    """Token count of the whole chat input and each frame's processed size, from the processor only."""
+    from orienteer.data.errors import OrienteerError
+    from orienteer.jobs.model.batching import encode_item
+    from orienteer.jobs.model.images import image_paths, load_images
+    from orienteer.jobs.model.loading import resolve_model_ref
+
+    base, _adapter = resolve_model_ref(model)
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(base, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise OrienteerError(f"model {base}: its processor cannot be loaded offline ({' '.join(str(exc).split())[:200]})") from None
+    try:
+        frames = load_images(item, root)
+    except OrienteerError as exc:  # names a path from the benchmark file: untrusted
+        raise OrienteerError(safe(str(exc))) from None
+    encoded = encode_item(processor, item, frames, style, sizing)
+    image_proc = processor.image_processor
+    patch = int(getattr(image_proc, "patch_size", 14))
+    merge = int(image_proc.merge_size) ** 2
+    sizes = []
+    for path, (width, height), (t, gh, gw) in zip(image_paths(item, root), encoded.sizes, encoded.image_grid_thw.tolist()):
+        sizes.append({"path": str(path), "width": width, "height": height, "processed_height": gh * patch,
+                      "processed_width": gw * patch, "tokens": t * gh * gw // merge})
+    return {"model": base, "tokens": encoded.length, "image_tokens": int(encoded.mm_token_type_ids.sum()),
+            "frames": sizes}
+
+
+def _print(result: dict[str, Any]) -> None:
+    console.print(f"[bold]{safe(result['bench'])}[/] item [bold]{safe(result['item_id'])}[/] · prompt "
+                  f"{safe(result['prompt'])} (template {result['prompt_hash']}) · resize {result['resize']}",
+                  highlight=False, soft_wrap=True)
+    n = len(result["frames"])
+    console.print(f"[dim]user turn: {n} image{'s' if n != 1 else ''}, then this text:[/]", highlight=False)
+    console.print(safe(result["text"]), highlight=False, soft_wrap=True)
+    console.print("[dim]--- end of text[/]", highlight=False)
+    if "tokens" in result:
+        console.print(f"chat input: {result['tokens']} tokens ({result['image_tokens']} of them image tokens) with "
+                      f"{safe(result['model'])}'s processor", highlight=False, soft_wrap=True)
+    for k, frame in enumerate(result["frames"]):
+        if "tokens" in frame:
+            console.print(f"  frame {k}: {frame['height']}x{frame['width']} -> {frame['processed_height']}x"
+                          f"{frame['processed_width']} (HxW), {frame['tokens']} tokens  [dim]{safe(frame['path'])}[/]",
+                          highlight=False, soft_wrap=True)
+        else:
+            console.print(f"  frame {k}: [dim]{safe(frame['path'])}[/]", highlight=False, soft_wrap=True)
