@@ -30,18 +30,28 @@ def category_name(value: str | None) -> str:
         return value
 
 
-SETTING_ORDER = ("mode", "prompt", "prompt_hash", "resize", "max_pixels", "max_new_tokens", "truncated", "adapter",
-                 "allow_overlap", "overlap")
-
-
 def settings_line(config: dict[str, object]) -> str:
-    """A run's settings (``runs.config``) as one plain ``key value · ...`` line, known keys first; the
-    caller escapes it for markup. ``truncated`` reads "truncated: N" (replies that hit the token cap)."""
-    keys = [k for k in SETTING_ORDER if k in config] + sorted(k for k in config if k not in SETTING_ORDER)
-    parts = []
-    for key in keys:
-        value = config[key]
-        if isinstance(value, (dict, list)):
-            continue
-        parts.append(f"{key}: {value}" if key == "truncated" else f"{key} {value}")
+    """A run's settings (``runs.config``) in a few words for one line: mode, prompt and its template
+    hash, frame sizing, the generate cap and "truncated: N" (replies that hit it), the training set,
+    and an allowed test overlap. Plain text: the caller escapes it for markup."""
+    parts: list[str] = []
+    if config.get("mode"):
+        parts.append(str(config["mode"]))
+    if config.get("prompt"):
+        digest = str(config.get("prompt_hash") or "")[:8]
+        parts.append(f"prompt {config['prompt']}" + (f" ({digest})" if digest else ""))
+    if config.get("resize") == "budget":
+        parts.append(f"resize budget {config.get('max_pixels')} px")
+    elif config.get("resize"):
+        parts.append(f"resize {config['resize']}")
+    if config.get("max_new_tokens") is not None:
+        parts.append(f"max {config['max_new_tokens']} new tokens")
+    if config.get("truncated") is not None:
+        parts.append(f"truncated: {config['truncated']}")
+    if config.get("trained_on"):
+        parts.append(f"trained on {config['trained_on']}")
+    if config.get("allow_overlap"):
+        overlap = config.get("overlap")
+        items = overlap.get("items") if isinstance(overlap, dict) else None
+        parts.append("TEST OVERLAP ALLOWED" + (f" ({items} items)" if items is not None else ""))
     return " · ".join(parts)

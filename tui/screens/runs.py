@@ -146,7 +146,9 @@ class RunsScreen(OrienteerScreen):
         run, task = picked
         rr = next(r for r in self.report.runs if r.run == run)
         cell = rr.overall if task == OVERALL else rr.tasks[task]
-        text = f"[b]{escape(run)}[/b] · {escape(task) if task != OVERALL else 'all tasks'}\n"
+        settings = settings_line(rr.config)
+        text = (f"[b]{escape(run)}[/b] · {escape(task) if task != OVERALL else 'all tasks'}"
+                + (f"  [dim]{escape(settings)}[/dim]" if settings else "") + "\n")
         if cell.answered == 0 and cell.n:
             detail.update(text + f"not run: no predictions for these {cell.n} items (the run covers "
                                  f"{rr.overall.answered} of {rr.overall.n} items)")
@@ -161,9 +163,6 @@ class RunsScreen(OrienteerScreen):
             holm_p = "" if d.p_holm is None else f", Holm-corrected across the table {d.p_holm:.3g}"
             text += (f"\nvs {self.report.baseline}: {100 * d.delta:+.2f} points; fixed {d.fixed}, broken {d.broken}; "
                      f"McNemar p = {d.p_value:.3g}{holm_p} ({verdict})")
-        settings = settings_line(rr.config)
-        if settings:
-            text += f"\n[dim]settings:[/dim] {escape(settings)}"
         detail.update(text + "\n[dim]enter: failures of this cell[/dim]")
 
     def action_open_cell(self) -> None:
