@@ -9,6 +9,12 @@ subprocess so that peak RSS is that of a process that only opens the workspace a
     .venv/bin/python bench/bench_workspace.py --quick          # 20 runs, well under a minute
     .venv/bin/python bench/bench_workspace.py                  # 1,750 runs (several minutes)
     .venv/bin/python bench/bench_workspace.py --reuse          # keep the built workspace, re-measure
+    .venv/bin/python bench/bench_workspace.py --text-only      # only the 2M-row CSV / JSONL / Parquet import figures
+
+Text formats: the same 2,000,000 rows (350 runs x 5,712 items) as CSV, JSONL and Parquet, each
+imported --text-repeat times into a fresh copy of a benchmark-only workspace, each import in its own
+process: peak RSS of that process (ru_maxrss, and VmHWM) and rows/s, medians, with the ratios to
+Parquet measured in the same run.
 
 Every stage that is timed runs in its own subprocess (this file with a hidden ``--stage``),
 which writes its figures as JSON; the parent prints the table and writes ``figures.json``.
@@ -42,6 +48,7 @@ INGEST_ROWS_PER_S = 500_000
 QUERY_MS = 200.0
 PAGE_MS = 50.0
 RSS_MB = 500.0
+TEXT_RSS_MB = 500.0  # issue 14: a CSV/JSONL import peaks under 500 MB whatever the file size
 CLI_TOTAL_S = 2.0
 
 TASKS = (  # ViewSpatial-Bench's five tasks and their real sizes (sum 5,712)
@@ -364,7 +371,78 @@ def stage_generate(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-STAGES = {"generate": stage_generate, "ingest": stage_ingest, "queries": stage_queries, "csv": stage_csv}
+def stage_text_generate(args: argparse.Namespace) -> dict[str, Any]:
+    """The same rows as CSV, JSONL and Parquet (DuckDB's COPY writes all three), and a benchmark-only workspace."""
+    import duckdb
+
+    from orienteer.data.ingest_bench import import_benchmark
+    from orienteer.data.workspace import Workspace
+
+    con = duckdb.connect(":memory:")
+    items = _items_table(con, Path(args.bench))
+    n_runs = max(1, round(args.text_rows / len(items)))
+    con.execute(f"CREATE TABLE t AS {replies_sql(n_runs, len(items))}")
+    out: dict[str, Any] = {"rows": con.execute("SELECT count(*) FROM t").fetchone()[0], "runs": n_runs, "bytes": {}}
+    for fmt, opts in (("csv", "FORMAT CSV, HEADER"), ("jsonl", "FORMAT JSON"), ("parquet", "FORMAT PARQUET")):
+        path = Path(args.text_dir) / f"preds.{fmt}"
+        con.execute(f"COPY t TO '{str(path).replace(chr(39), chr(39) * 2)}' ({opts})")
+        out["bytes"][fmt] = path.stat().st_size
+    con.close()
+    base = Path(args.text_dir) / "ws_base"
+    shutil.rmtree(base, ignore_errors=True)
+    import_benchmark(Workspace(base), Path(args.bench), BENCH_NAME)
+    return out
+
+
+def stage_text_import(args: argparse.Namespace) -> dict[str, Any]:
+    """One import of one text-format file into a fresh copy of the benchmark-only workspace."""
+    from orienteer.data.ingest_preds import import_predictions
+    from orienteer.data.workspace import Workspace
+
+    text_dir = Path(args.text_dir)
+    ws_dir = text_dir / f"ws_{args.text_format}"
+    shutil.rmtree(ws_dir, ignore_errors=True)
+    shutil.copytree(text_dir / "ws_base", ws_dir)
+    ws = Workspace(ws_dir)
+    rss_before = peak_rss_mb()
+    seconds, results = timed(lambda: import_predictions(ws, text_dir / f"preds.{args.text_format}", BENCH_NAME, None))
+    rows = sum(r.rows for r in results)
+    shutil.rmtree(ws_dir, ignore_errors=True)
+    return {"format": args.text_format, "seconds": seconds, "rows": rows, "rows_per_s": rows / seconds,
+            "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb(), "vm_hwm_mb": vm_hwm_mb()}
+
+
+TEXT_FORMATS = ("parquet", "csv", "jsonl")
+
+
+def text_formats(args: argparse.Namespace, bench_path: Path) -> dict[str, Any]:
+    """Generate the three files once, then import each --text-repeat times, interleaved (p, c, j, p, c, j...)."""
+    text_dir = args.out / "text"
+    text_dir.mkdir(parents=True, exist_ok=True)
+    extra = ["--bench", str(bench_path), "--text-dir", str(text_dir), "--text-rows", str(args.text_rows)]
+    out: dict[str, Any] = {"generate": run_stage("text_generate", args, args.out / "stage_text_generate.json", extra)}
+    samples: dict[str, list[dict[str, Any]]] = {f: [] for f in TEXT_FORMATS}
+    for _ in range(args.text_repeat):
+        for fmt in TEXT_FORMATS:
+            samples[fmt].append(run_stage("text_import", args, args.out / "stage_text_import.json",
+                                          extra + ["--text-format", fmt]))
+    for fmt in TEXT_FORMATS:
+        runs = samples[fmt]
+        out[fmt] = {"rows": runs[0]["rows"], "rows_per_s": summary([r["rows_per_s"] for r in runs]),
+                    "seconds": summary([r["seconds"] for r in runs]),
+                    "peak_rss_mb": summary([r["peak_rss_mb"] for r in runs]),
+                    "vm_hwm_mb": summary([r["vm_hwm_mb"] or 0.0 for r in runs]),
+                    "rss_before_mb": summary([r["rss_before_mb"] for r in runs])}
+    base = out["parquet"]
+    for fmt in TEXT_FORMATS:
+        out[fmt]["rate_vs_parquet"] = out[fmt]["rows_per_s"]["median"] / base["rows_per_s"]["median"]
+        out[fmt]["rss_vs_parquet"] = out[fmt]["peak_rss_mb"]["median"] / base["peak_rss_mb"]["median"]
+    shutil.rmtree(text_dir, ignore_errors=True)
+    return out
+
+
+STAGES = {"generate": stage_generate, "ingest": stage_ingest, "queries": stage_queries, "csv": stage_csv,
+          "text_generate": stage_text_generate, "text_import": stage_text_import}
 
 
 # --- the CLI path, as a user runs it ---------------------------------------------------------------
@@ -404,6 +482,20 @@ def figures_table(fig: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"metric": metric, "value": value, "p95": p95, "first": first, "unit": unit, "target": target,
                      "status": "-" if ok is None else ("PASS" if ok else "FAIL")})
 
+    if "text" in fig:
+        t = fig["text"]
+        for fmt in TEXT_FORMATS:
+            f = t[fmt]
+            name = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSONL"}[fmt]
+            add(f"import {f['rows']:,} rows as {name}: rate", f["rows_per_s"]["median"], "rows/s", "", None,
+                f["rows_per_s"]["p95"])
+            add(f"  {name} import peak RSS (own process)", f["peak_rss_mb"]["median"], "MB", f"<= {TEXT_RSS_MB:.0f}",
+                f["peak_rss_mb"]["max"] <= TEXT_RSS_MB, f["peak_rss_mb"]["p95"])
+            if fmt != "parquet":
+                add(f"  {name} vs Parquet: rate ratio", f["rate_vs_parquet"], "x", "", None)
+                add(f"  {name} vs Parquet: peak RSS ratio", f["rss_vs_parquet"], "x", "", None)
+    if "ingest" not in fig:
+        return rows
     ing = fig["ingest"]
     at_scale = ing["rows"] >= 1_000_000  # the rate target is for 10M rows; small files are start-up bound
     add(f"ingest {ing['rows']:,} rows ({ing['runs']:,} runs), Parquet", ing["rows_per_s"], "rows/s",
@@ -463,9 +555,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parquet", help=argparse.SUPPRESS)
     ap.add_argument("--csv", help=argparse.SUPPRESS)
     ap.add_argument("--csv-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--text-rows", type=int, default=2_000_000,
+                    help="rows of the CSV/JSONL/Parquet import comparison (0 skips it; --quick: 200,000)")
+    ap.add_argument("--text-repeat", type=int, default=3, help="imports of each text-format file (median)")
+    ap.add_argument("--text-only", action="store_true", help="only the CSV/JSONL/Parquet import comparison")
+    ap.add_argument("--text-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--text-format", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
         args.runs = 20
+        if args.text_rows == 2_000_000:
+            args.text_rows = 200_000
         if args.out == Path("/tmp/orienteer-bench"):
             args.out = Path("/tmp/orienteer-bench-quick")
     args.out = args.out.resolve()
@@ -485,6 +585,25 @@ def main(argv: list[str] | None = None) -> int:
     stage_args = ["--ws", str(ws_dir), "--bench", str(bench_path), "--parquet", str(parquet), "--csv", str(csv_path)]
     fig: dict[str, Any] = {}
     print(f"benchmark file: {bench_path}{' (synthetic)' if synthetic else ''}", flush=True)
+    if args.text_rows > 0:
+        print(f"text formats: {args.text_rows:,} rows as Parquet, CSV, JSONL, {args.text_repeat} imports each "
+              "(own process each) ...", flush=True)
+        fig["text"] = text_formats(args, bench_path)
+        for fmt in TEXT_FORMATS:
+            f = fig["text"][fmt]
+            print(f"  {fmt:<8} {f['rows_per_s']['median']:>10,.0f} rows/s  peak RSS {f['peak_rss_mb']['median']:,.0f} MB "
+                  f"(x{f['rss_vs_parquet']:.2f} of Parquet's)", flush=True)
+    if args.text_only:
+        fig["meta"] = {"text_rows": args.text_rows, "text_repeat": args.text_repeat, "cpus": os.cpu_count(),
+                       "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "bench_wall_s": time.perf_counter() - started, "loadavg_start": load_start,
+                       "loadavg_end": os.getloadavg()}
+        fig["table"] = figures_table(fig)
+        (args.out / "figures.json").write_text(json.dumps(fig, indent=1, default=str))
+        print()
+        print_table(fig["table"], f"orienteer text-format import: {args.text_rows:,} rows, {os.cpu_count()} CPUs, "
+                                  f"medians of {args.text_repeat}")
+        return 0 if all(r["status"] != "FAIL" for r in fig["table"]) else 1
 
     meta_file = args.out / f"ingest_{args.runs}.json"
     if args.reuse and meta_file.is_file() and (ws_dir / "orienteer.duckdb").is_file():

@@ -15,7 +15,8 @@ example trains on is ``prompt`` (a ``core.prompts`` style name), else its own ``
 (question, newline, choices, suffix: older files and CoT), else ``official`` (``formats/sharegpt.example_prompt``).
 Item ids may repeat: an over-sampled item is the same item several times.
 
-Files live at ``<workspace>/datasets/<name>.jsonl`` with a row in the ``datasets`` table.
+Files live at ``<workspace>/datasets/<name>.jsonl`` (or ``<name>~HEX.jsonl`` after a replace: a new
+version never overwrites the file the catalog names) with a row in the ``datasets`` table.
 Imports and exports also speak the ShareGPT (LLaMA-Factory) and LLaVA conversation styles
 (``formats/sharegpt.py``).
 """
@@ -27,7 +28,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,10 @@ from typing import Any
 import duckdb
 
 from orienteer.core.answers import split_option_line
-from orienteer.data.errors import InputError, OrienteerError, WorkspaceError
+from orienteer.data.errors import FileAccessError, InputError, OrienteerError, WorkspaceError
+from orienteer.data.faults import pause_point
+from orienteer.data.fileio import os_reason, output_target
+from orienteer.data import names
 from orienteer.data.formats import sharegpt
 from orienteer.data.formats.common import iter_jsonl, load_json, read_text, require_nonempty
 from orienteer.data.items import Item, parse_bbox_frame
@@ -45,7 +49,6 @@ from orienteer.data.workspace import Workspace
 
 ITEMS = "items"
 FORMATS = (ITEMS, sharegpt.SHAREGPT, sharegpt.LLAVA)
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,127}")
 _EXPECTED = "one JSON object per line: item format (question, options, answer, images, target) or a conversation"
 
 
@@ -327,17 +330,13 @@ def write_examples(path: Path, examples: Iterable[Mapping[str, Any]], fmt: str =
 
 
 def check_name(name: str) -> str:
-    """Dataset names become file names: letters, digits and ``. _ - + @ =``, starting with a letter or digit."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise OrienteerError(
-            f"dataset name {name!r} is not usable as a file name (expected letters, digits and . _ - + @ =, "
-            "starting with a letter or digit, at most 128 characters)"
-        )
-    return name
+    """A dataset name (it becomes a file name) under the one name rule of ``data.names``."""
+    return names.check_name(name, "dataset")
 
 
 def dataset_file(ws: Workspace, name: str) -> Path:
-    """Where the dataset called ``name`` lives in the workspace."""
+    """The plain file name of dataset ``name``; a replaced version may live at ``<name>~HEX.jsonl``
+    (``dataset_version_file``), so readers take ``DatasetInfo.path`` from the catalog."""
     return ws.dir("datasets") / f"{check_name(name)}.jsonl"
 
 
@@ -396,30 +395,35 @@ def _next_id(con: duckdb.DuckDBPyConnection, prefix: str) -> int:
     return int(con.execute(f"SELECT COALESCE(max(dataset_id), 0) + 1 FROM {prefix}datasets").fetchone()[0])
 
 
-def _install(tmp: Path, final: Path) -> Callable[[bool], None]:
-    """Move ``tmp`` to ``final``, keeping any file already there aside; returns ``finish(ok)``,
-    which drops the kept file (ok) or puts it back (the transaction failed)."""
-    backup: Path | None = None
-    if final.exists():
-        backup = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(final, backup)
+def dataset_version_file(con: duckdb.DuckDBPyConnection, ws: Workspace, name: str, prefix: str = "") -> Path:
+    """A file for a new version of dataset ``name`` that no catalog row names: ``<name>.jsonl`` when that
+    is free, else ``<name>~<8 hex>.jsonl`` (``~`` is not allowed in names, so it is nobody else's).
+
+    A version is never written over the file the catalog points at, so a kill at any moment leaves
+    the catalog naming a whole file. Call it, and write the file, while holding the write lock: the
+    orphan sweep in ``Workspace.ensure`` runs under the same lock.
+    """
+    folder = ws.dir("datasets")
+    named = {Path(p).name for (p,) in con.execute(f"SELECT path FROM {prefix}datasets").fetchall() if p}
+    plain = folder / f"{check_name(name)}.jsonl"
+    if plain.name not in named:
+        return plain
+    while True:
+        candidate = folder / f"{name}~{uuid.uuid4().hex[:8]}.jsonl"
+        if candidate.name not in named and not candidate.exists():
+            return candidate
+
+
+def _drop_unless_cataloged(ws: Workspace, path: Path) -> None:
+    """Remove ``path`` after a failed store unless the catalog names it (a COMMIT that raised may still have
+    committed); when the catalog cannot be read, leave it to the next orphan sweep."""
     try:
-        os.replace(tmp, final)
-    except BaseException:
-        if backup is not None:
-            os.replace(backup, final)
-        raise
-
-    def finish(ok: bool) -> None:
-        if ok:
-            if backup is not None:
-                backup.unlink(missing_ok=True)
-        elif backup is not None:
-            os.replace(backup, final)
-        else:
-            final.unlink(missing_ok=True)
-
-    return finish
+        with ws.read() as con:
+            named = {Path(p).name for (p,) in con.execute("SELECT path FROM datasets").fetchall() if p}
+    except Exception:
+        return
+    if path.name not in named:
+        path.unlink(missing_ok=True)
 
 
 def import_dataset(
@@ -458,29 +462,44 @@ def store_dataset(
     ws: Workspace, name: str, examples: Sequence[Mapping[str, Any]], composition: Mapping[str, Any],
     source_format: str, notes: str | None, replace: bool = False,
 ) -> None:
-    """Write checked ``examples`` as dataset ``name``: a temporary file, then the catalog row and the
-    file's move into place together, so a failure (or a kill) leaves the catalog and the ``datasets``
-    folder as they were."""
-    final = dataset_file(ws, name)
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-    finish: Callable[[bool], None] | None = None
+    """Write checked ``examples`` as dataset ``name`` so that a kill at any moment leaves the old dataset
+    or the new one whole, never the catalog of one and the file of the other.
+
+    In order: (1) under the write lock, the examples go to a file no catalog row names
+    (``dataset_version_file``; written whole, fsynced, renamed); (2) the catalog row points at it and
+    commits; (3) the old version's file is deleted. Killed before (2) commits, the catalog still names
+    the old file and the new one is an orphan; killed after, the old file is. ``Workspace.ensure``
+    removes orphans the next time any process opens the workspace for writing.
+    """
+    check_name(name)
+    new_path: Path | None = None
+    old_path: Path | None = None
+    body_done = False
     try:
-        write_examples(tmp, examples)
         with ws.write() as con:
             existing = _find(con, name)
             if existing is not None and not replace:
                 raise WorkspaceError(f"dataset {name!r} already exists; pass --replace to replace it")
+            new_path = dataset_version_file(con, ws, name)
+            write_examples(new_path, examples)
+            pause_point("dataset-file-written")
             if existing is not None:
                 con.execute("DELETE FROM datasets WHERE name = ?", [name])
+                old_path = new_path.parent / existing.path.name  # this workspace's copy, even if it was moved
             dataset_id = existing.dataset_id if existing else _next_id(con, "")
-            _insert(con, "", dataset_id, name, final, len(examples), composition, source_format, notes, None)
-            finish = _install(tmp, final)  # last step: COMMIT follows when the block exits
+            _insert(con, "", dataset_id, name, new_path, len(examples), composition, source_format, notes, None)
+            pause_point("dataset-before-commit")
+            body_done = True
     except BaseException:
-        if finish is not None:
-            finish(False)
-        tmp.unlink(missing_ok=True)
+        if new_path is not None:
+            if body_done:
+                _drop_unless_cataloged(ws, new_path)  # the COMMIT itself failed: it may have happened
+            else:
+                new_path.unlink(missing_ok=True)  # rolled back: nothing names the new file
         raise
-    finish(True)
+    pause_point("dataset-committed")
+    if old_path is not None and old_path.name != new_path.name:
+        old_path.unlink(missing_ok=True)
 
 
 def example_benches(examples: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -531,18 +550,22 @@ def concat_datasets(ws: Workspace, parts: Sequence[str], name: str, notes: str |
 def export_dataset(ws: Workspace, name: str, path: Path, fmt: str = ITEMS, force: bool = False) -> int:
     """Write dataset ``name`` to ``path`` in ``fmt`` (items, sharegpt, llava); returns the number of examples.
 
-    An existing ``path`` is refused unless ``force``; the file appears whole or not at all.
+    An existing ``path`` is refused unless ``force``; the file appears whole or not at all (a unique
+    temporary name, then a rename). A symbolic link is written through to its target; a folder,
+    device or FIFO is refused even with ``force`` (``fileio.output_target``).
     """
     _check_format(fmt)
     path = Path(path)
-    if path.exists() and not force:
-        raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise OrienteerError(f"{path} is a folder, expected a file name")
+    output_target(path, force)
     info = get_dataset(ws, name)
     if not info.path.is_file():
         raise WorkspaceError(f"dataset {name!r}: its file {info.path} is missing from the workspace")
-    return write_examples(path, read_examples(info.path, ITEMS), fmt)
+    examples = read_examples(info.path, ITEMS)
+    target = output_target(path, force)  # again: the target may have changed while the dataset was read
+    try:
+        return write_examples(target, examples, fmt)
+    except OSError as exc:
+        raise FileAccessError(path, os_reason(exc)) from None
 
 
 def register_dataset(
@@ -562,13 +585,13 @@ def register_dataset(
     Reads and checks ``src_file`` (canonical item format; relative image paths are taken relative
     to its folder) unless the caller passes its ``examples``, read with
     ``read_examples(src_file, ITEMS)`` before it took the lock; refuses a name already in the
-    catalog, inserts the row, then writes the examples to a temporary name in ``<ws>/datasets`` and
-    renames it to ``<name>.jsonl``. The job's own file is left where it is, so a re-ingest can
-    always read it again.
+    catalog, inserts the row, then writes the examples (temporary name, rename) to a file in
+    ``<ws>/datasets`` that no catalog row names (``dataset_version_file``). The job's own file is
+    left where it is, so a re-ingest can always read it again.
 
     Rollback: the row goes with the caller's transaction, the file does not. On the caller's
-    failure path call ``discard_registered(info)``; if that is skipped (a crash), the file has no
-    catalog row, nothing reads it, and the next registration of that name overwrites it.
+    failure path call ``discard_registered(info, ws)``; if that is skipped (a kill), the file has no
+    catalog row, nothing reads it, and the next ``Workspace.ensure`` removes it.
     """
     check_name(name)
     prefix = f"{catalog}." if catalog else ""
@@ -576,13 +599,20 @@ def register_dataset(
         examples = read_examples(Path(src_file), ITEMS)
     if _find(con, name, prefix) is not None:
         raise OrienteerError(f"dataset {name!r} already exists; choose another name (or delete the old one first)")
-    final = dataset_file(ws, name)
+    final = dataset_version_file(con, ws, name, prefix)
     dataset_id = _next_id(con, prefix)
     _insert(con, prefix, dataset_id, name, final, len(examples), composition, ITEMS, notes, created_by_job)
     write_examples(final, examples)  # temporary file + rename: readers never see half a file
     return DatasetInfo(dataset_id, name, final, len(examples), dict(composition or {}), ITEMS, notes, created_by_job, None)
 
 
-def discard_registered(info: DatasetInfo) -> None:
-    """Remove the file ``register_dataset`` put in place, after the caller's transaction rolled back."""
-    info.path.unlink(missing_ok=True)
+def discard_registered(info: DatasetInfo, ws: Workspace | None = None) -> None:
+    """Remove the file ``register_dataset`` put in place, after the caller's transaction rolled back.
+
+    With ``ws``, the catalog is asked first: a COMMIT that raised may have committed after all, and
+    then the file is the dataset's.
+    """
+    if ws is not None:
+        _drop_unless_cataloged(ws, info.path)
+    else:
+        info.path.unlink(missing_ok=True)

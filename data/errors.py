@@ -33,3 +33,28 @@ class WorkspaceError(OrienteerError):
 
 class WorkspaceBusyError(WorkspaceError):
     """Another process held the workspace for longer than we were willing to wait."""
+
+
+class WorkspaceDamagedError(WorkspaceError):
+    """The workspace's database file is truncated, overwritten or otherwise unreadable.
+
+    Said in one line with the way out, because every later command would fail on it too.
+    """
+
+    def __init__(self, db_path: Path | str, detail: str) -> None:
+        self.db_path = Path(db_path)
+        self.detail = " ".join(str(detail).split())
+        super().__init__(
+            f"workspace {self.db_path} is damaged: {self.detail}; restore from a backup or re-import "
+            "(README: Reliability)"
+        )
+
+
+class FileAccessError(OrienteerError):
+    """A file the user named cannot be read or written (missing, a device, a FIFO, a folder, no permission,
+    a full disk): one line naming the path and what the system said."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        self.message = " ".join(str(message).split())
+        super().__init__(f"{self.path}: {self.message}")

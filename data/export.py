@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import uuid
 from pathlib import Path
 
 import duckdb
 
-from orienteer.data.errors import OrienteerError
+from orienteer.data.errors import FileAccessError, OrienteerError
+from orienteer.data.fileio import fsync_dir, os_reason, output_target
 from orienteer.data.filters import PredictionFilter, compile_filter
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -28,15 +32,15 @@ def export_predictions(
     """Write the matching rows; refuses to overwrite without ``force``. Returns the row count.
 
     ``item_keys`` restricts the export to (run, item_id) pairs, e.g. rows marked in the TUI.
-    The file is written to a temporary name and renamed, so a failed export leaves no half file.
+    The file is written to a unique temporary name beside it and renamed, so a failed export leaves
+    no half file and two exports to one path do not collide. A symbolic link is written through to
+    its target; a folder, device or FIFO is refused even with ``force`` (see ``fileio.output_target``).
     """
+    path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise OrienteerError(f"{path}: unknown export type {path.suffix!r} (expected .csv, .jsonl or .parquet)")
-    if path.exists() and not force:
-        raise OrienteerError(f"{path} already exists; pass --force to overwrite it")
-    if not path.parent.exists():
-        raise OrienteerError(f"{path.parent} does not exist (expected an existing folder for the export)")
+    target = output_target(path, force)
     if fmt == "csv":
         options = "array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), lambda x: x[1] || '. ' || x[2]), ' | ')"
         images = "array_to_string(i.images, ';')"
@@ -64,11 +68,37 @@ def export_predictions(
         f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"
     )
     count = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()[0]
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:12]}.partial")
     copy_opts = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
     try:
-        con.execute(f"COPY ({select}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({copy_opts})", params)
-        tmp.replace(path)
+        try:
+            con.execute(f"COPY ({select}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({copy_opts})", params)
+        except duckdb.IOException as exc:
+            if str(tmp) not in str(exc):
+                raise  # the workspace, not the export file: the workspace's own handler names it
+            raise FileAccessError(path, _copy_reason(str(exc))) from None
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = None
+        if mode is not None:
+            os.chmod(tmp, mode)  # a replaced file keeps its permissions
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise FileAccessError(path, os_reason(exc)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return int(count)
+
+
+def _copy_reason(message: str) -> str:
+    """The OS reason inside a DuckDB COPY error (``... : No space left on device``), in our words."""
+    low = message.lower()
+    for needle, reason in (("no space left", "no space left on device (the disk is full)"),
+                           ("file too large", "file too large (a file size limit was reached)"),
+                           ("permission denied", "permission denied"), ("read-only file system", "read-only file system"),
+                           ("quota", "disk quota exceeded")):
+        if needle in low:
+            return reason
+    return "could not write the file: " + " ".join(message.split())

@@ -9,6 +9,9 @@ a map measured and a frame shown all sit on the pixels the model saw. Pillow onl
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +41,21 @@ def resolve_image(root: Path | str, relative: str) -> Path:
         if alternative.exists():
             return alternative
     return direct
+
+
+def path_problem(path: Path | str) -> str | None:
+    """Why ``path`` is not a readable image file, in a few words, or None when it is a regular file:
+    ``not found``, ``broken symlink``, ``symlink loop`` (``Path.exists`` and ``is_file`` say False for a
+    loop, which read as "not found"), ``a folder``, or the OS's reason."""
+    from orienteer.data.fileio import file_kind, os_reason
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken symlink" if os.path.islink(path) else "not found"
+    except OSError as exc:
+        return "symlink loop" if exc.errno == errno.ELOOP else os_reason(exc)
+    return None if stat.S_ISREG(st.st_mode) else file_kind(st.st_mode)
 
 
 def count_present(root: Path, relatives: Sequence[str], sample: int = SAMPLE) -> tuple[int, int]:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+import re
+
 from orienteer.data.catalog import find_bench
 from orienteer.data.errors import OrienteerError, WorkspaceError
 from orienteer.data.formats import bench_generic, bench_viewspatial
@@ -16,6 +18,26 @@ from orienteer.data.images import count_present
 from orienteer.data.items import Item
 from orienteer.data.staging import load_columns
 from orienteer.data.workspace import Workspace
+
+
+# The prefix of padded ids a benchmark's prediction files may use: "viewspatial_test_" + "000123" is
+# item 123. It is data stored with the benchmark (``import bench --id-prefix``), not a table in code;
+# a ViewSpatial JSON import gets the prefix its official tools write unless told otherwise.
+DEFAULT_ID_PREFIX = {bench_viewspatial.FORMAT: "viewspatial_test_"}
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_.:/#@+=-]{0,63}[A-Za-z_.:/#@+=-]")
+
+
+def check_id_prefix(prefix: str) -> str | None:
+    """``prefix`` when usable (1-64 letters, digits or ``_ . : / # @ + = -``, not ending in a digit, so
+    where the number starts is never in doubt); ``""`` means none. Raises OrienteerError otherwise."""
+    if prefix == "":
+        return None
+    if not _ID_PREFIX.fullmatch(prefix):
+        raise OrienteerError(
+            f"id prefix {prefix[:60]!r} is not usable (expected 1-64 letters, digits or _ . : / # @ + = -, "
+            "not ending in a digit, e.g. viewspatial_test_; or \"\" for none)"
+        )
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -29,6 +51,7 @@ class BenchImport:
     images_found: int
     images_checked: int
     replaced: bool
+    id_prefix: str | None = None
 
 
 def read_benchmark(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None) -> tuple[str, list[Item]]:
@@ -81,12 +104,18 @@ def import_benchmark(
     replace: bool = False,
     notes: str | None = None,
     parent: str | None = None,
+    id_prefix: str | None = None,
 ) -> BenchImport:
+    """Read, check and write a benchmark. ``id_prefix``: the prefix of padded ids in its prediction
+    files (None: the format's default, e.g. viewspatial_test_ for ViewSpatial JSON; "": none)."""
+    prefix = check_id_prefix(id_prefix) if id_prefix is not None else None
     if images is not None and not images.is_dir():
         raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
     if not name.strip():
         raise OrienteerError("benchmark name must not be empty")
     fmt, items = read_benchmark(path, fmt, mapping)
+    if id_prefix is None:
+        prefix = DEFAULT_ID_PREFIX.get(fmt)
     image_root = (images or path.resolve().parent).resolve()
     present = count_present(image_root, [i.images[0] for i in items])
     with ws.staging() as con:
@@ -94,7 +123,7 @@ def import_benchmark(
         with ws.attach_for_write(con):
             return write_benchmark(
                 con, items, name, source_path=path.resolve(), fmt=fmt, image_root=image_root, present=present,
-                replace=replace, notes=notes, parent=parent,
+                replace=replace, notes=notes, parent=parent, id_prefix=prefix,
             )
 
 
@@ -111,6 +140,7 @@ def write_benchmark(
     notes: str | None = None,
     parent: str | None = None,
     table: str = "new_items",
+    id_prefix: str | None = None,
 ) -> BenchImport:
     """Write items already staged in ``table`` as benchmark ``name``, inside the caller's transaction on ``ws``.
 
@@ -135,15 +165,15 @@ def write_benchmark(
         bench_id = con.execute("SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks").fetchone()[0]
     con.execute(
         """INSERT INTO ws.benchmarks (bench_id, name, source_path, source_format, image_root, n_items,
-                                      parent_bench_id, notes, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())""",
-        [bench_id, name, str(source_path), fmt, str(image_root), len(items), parent_id, notes],
+                                      parent_bench_id, notes, created_at, id_prefix)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)""",
+        [bench_id, name, str(source_path), fmt, str(image_root), len(items), parent_id, notes, id_prefix],
     )
     con.execute(f"INSERT INTO ws.items BY NAME SELECT * REPLACE ({int(bench_id)} AS bench_id) FROM {table}")
     tasks: dict[str, int] = {}
     for item in items:
         tasks[item.task] = tasks.get(item.task, 0) + 1
-    return BenchImport(name, bench_id, len(items), tasks, fmt, str(image_root), *present, existing is not None)
+    return BenchImport(name, bench_id, len(items), tasks, fmt, str(image_root), *present, existing is not None, id_prefix)
 
 
 def _check_replaceable(con: duckdb.DuckDBPyConnection, bench_id: int, name: str, items: Sequence[Item]) -> None:

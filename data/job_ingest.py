@@ -134,7 +134,7 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
             return IngestResult(job_id, ingested=False, summary=["already ingested"])
         except BaseException:
             for info in registered:
-                discard_registered(info)
+                discard_registered(info, ws)
             raise
     return IngestResult(job_id, ingested=True, summary=summary)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Union
 
-from orienteer.data.errors import OrienteerError
+from orienteer.data.errors import FileAccessError, OrienteerError
+from orienteer.data.fileio import file_kind, fsync_dir
 
 MANIFEST = "manifest.json"
 
@@ -106,22 +108,38 @@ _TYPES: dict[str, type] = {
 
 @contextmanager
 def atomic_file(path: Path, mode: str = "w", *, fsync: bool = True) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` (``.NAME.XXXXXXXX.tmp``) for writing; when the block
+    """Open a temporary file beside ``path`` (``.NAME.XXXXXXXXXXXX.tmp``) for writing; when the block
     ends without an error it is flushed, fsynced (unless ``fsync`` is off) and renamed to ``path``,
-    so readers see the whole file or none; on an error it is removed. Text modes write UTF-8."""
+    so readers see the whole file or none; on an error it is removed. Text modes write UTF-8.
+
+    The temporary name is unique and created exclusively, so two writers of one path never share it.
+    A symbolic link is written through (its target is replaced, the link stays); a folder, device,
+    FIFO or socket at ``path`` is refused rather than renamed over. A replaced file keeps its mode.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
+        st: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise FileAccessError(path, f"is {file_kind(st.st_mode)}, not a regular file (expected a file name to write)")
+    tmp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, mode.replace("w", "x"), encoding=None if "b" in mode else "utf-8") as fh:
             yield fh
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if fsync:
+        fsync_dir(target.parent)
 
 
 def write_manifest(out_dir: Path, outputs: list[Output]) -> Path:

@@ -30,7 +30,10 @@ class ModelInfo:
 
 def insert_model(con: duckdb.DuckDBPyConnection, name: str, path: str, base_model: str | None, method: str | None,
                  notes: str | None, created_by_job: str | None, catalog: str = "") -> None:
-    """Register inside the caller's transaction; a name already taken is refused."""
+    """Register inside the caller's transaction; a name already taken, or against the name rule, is refused."""
+    from orienteer.data.names import check_name
+
+    check_name(name, "model")
     prefix = f"{catalog}." if catalog else ""
     if con.execute(f"SELECT count(*) FROM {prefix}models WHERE name = ?", [name]).fetchone()[0]:
         raise OrienteerError(f"a model named {name!r} is already registered")

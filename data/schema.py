@@ -142,6 +142,10 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     # 7: a run's settings as data (JSON: prompt and its template hash, resize, max new tokens, truncated
     # replies, overlap overrides...); imported runs and older job runs have none ('{}').
     "ALTER TABLE runs ADD COLUMN config VARCHAR NOT NULL DEFAULT '{}';",
+    # 8: the prefix of a benchmark's padded ids ("viewspatial_test_" + 000123 = item 123), as data, so a
+    # predictions file's ids are matched exactly; ViewSpatial JSON benchmarks of older workspaces get theirs.
+    """ALTER TABLE benchmarks ADD COLUMN id_prefix VARCHAR;
+       UPDATE benchmarks SET id_prefix = 'viewspatial_test_' WHERE source_format = 'viewspatial-json';""",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

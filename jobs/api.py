@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     if not ws.exists():
         ws.ensure()
     params = resolve_model_names(ws, params)
+    check_inputs(ws, kind, params)
     check = getattr(module, "check", None)
     if check is not None:
         check(params)
@@ -71,6 +73,72 @@ OUTPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "cot": (("name", "datasets"),),
     "sleep": (("emit_run", "runs"),),
 }
+
+
+# Parameters that name something the job reads: it must exist before the job is created, not fail an
+# hour in. ``pools`` is a benchmark or a dataset.
+INPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    "eval": (("bench", "benchmarks"),),
+    "saliency": (("run", "runs"),),
+    "flip": (("bench", "benchmarks"),),
+    "box-prompt": (("bench", "benchmarks"),),
+    "hard-negatives": (("run", "runs"), ("pool", "pools")),
+    "replay": (("new", "datasets"), ("old", "datasets")),
+    "train": (("dataset", "datasets"), ("eval_bench", "benchmarks")),
+    "cot": (("dataset", "datasets"), ("bench", "benchmarks")),
+}
+NOUN = {"runs": "run", "benchmarks": "benchmark", "datasets": "dataset", "models": "model"}
+
+
+def check_inputs(ws: Workspace, kind: KindInfo, params: dict[str, Any]) -> None:
+    """Before a job exists: every output name follows the one name rule (``data.names``), every
+    workspace name it reads exists, every model it loads is a model folder or a hub id, and every
+    path parameter names an existing file or folder. One line each, naming the option."""
+    from orienteer.data.names import check_name
+
+    for name, table, flag in output_names(kind.name, params):
+        try:
+            check_name(name, NOUN.get(table, "output"))
+        except OrienteerError as exc:
+            raise OrienteerError(f"{flag}: {exc}") from None
+    for key, table in INPUT_NAMES.get(kind.name, ()):
+        value = params.get(key)
+        if value:
+            _require_name(ws, str(value), table, "--" + key.replace("_", "-"))
+    for key in MODEL_PARAMS:
+        if params.get(key):
+            from orienteer.jobs.model.loading import resolve_model_ref
+
+            try:
+                resolve_model_ref(str(params[key]))
+            except OrienteerError as exc:
+                raise OrienteerError(f"--{key}: {exc}") from None
+    for param in kind.params:
+        value = params.get(param.name)
+        if param.type == "path" and value:
+            _require_path(str(value), param.flag)
+
+
+def _require_name(ws: Workspace, value: str, table: str, flag: str) -> None:
+    tables = ("benchmarks", "datasets") if table == "pools" else (table,)
+    if ws.exists():
+        with ws.read() as con:
+            for t in tables:
+                if con.execute(f"SELECT count(*) FROM {t} WHERE name = ?", [value]).fetchone()[0]:
+                    return
+    what = " or ".join(NOUN[t] for t in tables)
+    raise OrienteerError(f"{flag}: no {what} named {value!r} in this workspace")
+
+
+def _require_path(value: str, flag: str) -> None:
+    import os
+
+    path = Path(value).expanduser()
+    try:
+        os.stat(path)
+    except OSError as exc:
+        reason = "a symlink loop" if exc.errno == 40 else "no such file or folder" if exc.errno == 2 else exc.strerror
+        raise OrienteerError(f"{flag}: {value!r}: {reason}") from None
 
 
 def resolve_model_names(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:

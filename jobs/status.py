@@ -32,6 +32,7 @@ class Progress:
     note: str = ""
     rate: float | None = None
     eta_s: float | None = None
+    last_t: float | None = None  # when the last record was written
 
     @property
     def fraction(self) -> float | None:
@@ -121,6 +122,10 @@ def read_progress(job: JobDir) -> Progress:
         return Progress()
     first, last = records[0], records[-1]
     progress = Progress(int(last.get("done") or 0), last.get("total"), last.get("unit") or "items", last.get("note") or "")
+    try:
+        progress.last_t = float(last["t"])
+    except (KeyError, TypeError, ValueError):
+        pass
     window = records[-PROGRESS_WINDOW:]
     span_t = float(window[-1]["t"]) - float(window[0]["t"])
     span_n = int(window[-1].get("done") or 0) - int(window[0].get("done") or 0)
@@ -134,7 +139,40 @@ def read_progress(job: JobDir) -> Progress:
     return progress
 
 
+ENDED_WITHOUT_SUCCESS = ("failed", "cancelled", "lost")
+
+
+def _last_sign_of_life(job: JobDir, view: JobView) -> float | None:
+    """When a job that vanished without an exit record was last seen working: its last progress record,
+    or the last write to its log or state (never before it started)."""
+    seen = [view.progress.last_t] if view.progress.last_t is not None else []
+    for path in (job.log_path, job.state_path):
+        try:
+            seen.append(path.stat().st_mtime)
+        except OSError:
+            pass
+    if view.started_at is None:
+        return max(seen, default=None)
+    return max([float(view.started_at), *seen])
+
+
+def _settle(job: JobDir, view: JobView) -> JobView:
+    """A job that ended without success has no rate or ETA; one that ended without an exit record (lost,
+    or cancelled before it wrote one) has its elapsed time frozen where it was last seen working."""
+    if view.status in ENDED_WITHOUT_SUCCESS:
+        view.progress.rate = None
+        view.progress.eta_s = None
+        if view.ended_at is None:
+            view.ended_at = _last_sign_of_life(job, view)
+    return view
+
+
 def job_view(job: JobDir) -> JobView:
+    """The job's status, progress and outcome, from its folder."""
+    return _settle(job, _job_view(job))
+
+
+def _job_view(job: JobDir) -> JobView:
     spec = job.spec()
     state = job.state()
     exit_info = job.exit()
@@ -169,7 +207,7 @@ def job_view(job: JobDir) -> JobView:
         view.status = "queued" if state.get("phase") == "queued" else "running"
         return view
     if job.exit() is not None:
-        return job_view(job)  # it wrote exit.json and ended between the two reads: not lost
+        return _job_view(job)  # it wrote exit.json and ended between the two reads: not lost
     view.status = "cancelled" if job.cancel_path.exists() else "lost"
     view.error = "the job process vanished without an exit code (killed, or the machine restarted)"
     return view

@@ -129,3 +129,17 @@ def snapshot(ws: Workspace) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture
 def table_snapshot() -> Callable[[Workspace], dict[str, list[tuple[Any, ...]]]]:
     return snapshot
+
+
+@pytest.fixture
+def ws_with_run(ws_with_bench: Workspace, vs_items, tmp_path: Path) -> Workspace:
+    """The benchmark workspace plus a run ``r`` (random replies) and a three-example dataset ``d``."""
+    from orienteer.data.datasets import import_dataset, write_examples
+    from orienteer.data.ingest_preds import import_predictions
+
+    import_predictions(ws_with_bench, write_official_csv(tmp_path / "r.csv", vs_items, random_replies(vs_items)), "vs", "r")
+    examples = [{"item_id": f"x{k}", "question": "Where?", "options": {"A": "left", "B": "right"}, "answer": "A",
+                 "images": [], "target": "A. left"} for k in range(3)]
+    write_examples(tmp_path / "d.jsonl", examples)
+    import_dataset(ws_with_bench, tmp_path / "d.jsonl", "d")
+    return ws_with_bench

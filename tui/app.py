@@ -27,6 +27,7 @@ from orienteer.data.reader import WorkspaceReader
 from orienteer.data.workspace import Workspace
 from orienteer.tui.jobs_monitor import JobsMonitor
 from orienteer.tui.prefetch import CasePrefetcher
+from orienteer.tui.safe_text import notice
 from orienteer.tui.state import ViewState
 
 if TYPE_CHECKING:
@@ -225,15 +226,17 @@ class OrienteerApp(App[None]):
                 ingest = view.ingest or {}
                 summary = "; ".join(ingest.get("summary") or [])
                 if ingest.get("ok", True) and summary:
-                    self.notify(f"{view.kind} job {view.job_id}: {summary}", title="New data", timeout=8)
+                    self.notify(notice(f"{view.kind} job {view.job_id}: {summary}"), title="New data", timeout=8,
+                                markup=False)
                     new_data = True
                 # a failed ingest also turns the job "failed": that event carries the message
             elif event.what == "done":
                 self.notify(f"{view.kind} job {view.job_id} finished", title="Job done", timeout=6)
             else:
                 detail = f": {view.error}" if view.error else ""
-                self.notify(f"{view.kind} job {view.job_id} {event.what}{detail}", title=f"Job {event.what}",
-                            severity="error" if event.what in ("failed", "lost") else "warning", timeout=10)
+                self.notify(notice(f"{view.kind} job {view.job_id} {event.what}{detail}"), title=f"Job {event.what}",
+                            severity="error" if event.what in ("failed", "lost") else "warning", timeout=10,
+                            markup=False)
         self.jobs_generation += 1
         if new_data:
             self.state.generation += 1
@@ -254,7 +257,8 @@ class OrienteerApp(App[None]):
         pick_and_launch(self, dict(context), kinds, title)
 
     def report_error(self, error: OrienteerError) -> None:
-        self.notify(str(error), title="Error", severity="error", timeout=8)
+        # Errors quote names and file content: shown as plain text with control characters visible.
+        self.notify(notice(error), title="Error", severity="error", timeout=8, markup=False)
 
     # --- navigation -----------------------------------------------------------------------------
 

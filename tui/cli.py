@@ -7,6 +7,7 @@ stays fast; torch and friends are never imported here.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,16 +98,75 @@ def _ws() -> Any:
     return Workspace(State.workspace)
 
 
+DEBUG_ENV = "ORIENTEER_DEBUG"
+
+
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Turn the errors a user can act on into one red line and exit status 2."""
+def _errors(*inputs: Optional[Path]) -> Iterator[None]:
+    """Turn every error into one red line and a non-zero exit: no traceback reaches a user unless
+    ``ORIENTEER_DEBUG=1`` asks for it.
+
+    ``inputs`` are the files the command reads: each is checked before anything runs (a FIFO would
+    block forever, ``/dev/zero`` would fill memory, a folder fails deep in a parser), and errors that
+    carry no path (too deep nesting, out of memory) name them. Errors a user can act on (bad input,
+    a damaged workspace, a full disk, no permission) exit 2; a bug exits 1 with its type and message.
+    """
+    named = [Path(p) for p in inputs if p is not None]
+    try:
+        if named:
+            from orienteer.data.fileio import check_input_file
+
+            for path in named:
+                check_input_file(path)
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place every error becomes a line
+        import click
+
+        if isinstance(exc, click.ClickException) or os.environ.get(DEBUG_ENV) == "1":
+            raise
+        code, line = _error_line(exc, named)
+        err.print(f"[bold red]error:[/] {_safe(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
+
+
+def _error_line(exc: BaseException, inputs: list[Path]) -> tuple[int, str]:
+    """(exit status, one line) for any exception; see ``_errors``."""
     from orienteer.data.errors import OrienteerError
 
-    try:
-        yield
-    except OrienteerError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    source = f"{inputs[0]}: " if len(inputs) == 1 else ""
+    if isinstance(exc, OrienteerError):
+        return 2, str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(exc, RecursionError):
+        return 2, f"{source}nested too deeply to read (expected at most a few hundred levels of brackets)"
+    if isinstance(exc, MemoryError):
+        return 2, f"{source}out of memory while reading it (the file is too big for this machine's memory)"
+    from orienteer.data.workspace import classify_error
+
+    mapped = classify_error(exc, _ws().db_path) if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb") else None
+    if mapped is not None:
+        return 2, str(mapped)
+    if isinstance(exc, OSError):
+        from orienteer.data.fileio import os_reason
+
+        where = exc.filename if exc.filename is not None else (inputs[0] if inputs else None)
+        return 2, f"{where}: {os_reason(exc)}" if where is not None else os_reason(exc)
+    if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return 2, f"{source}{' '.join(str(exc).split())}"
+    return 1, (f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
+               f"(run again with {DEBUG_ENV}=1 for the traceback, and please report it)")
+
+
+def _safe(text: str) -> str:
+    """A message as one line of plain text: markup escaped, control characters (from file names or
+    file contents) shown as escapes instead of reaching the terminal (``tui.safe_text``, shared by every
+    display)."""
+    from orienteer.tui.safe_text import safe
+
+    return safe(text)
 
 
 def _print_json(value: Any) -> None:
@@ -136,20 +196,27 @@ def import_bench(
     mapping: MapOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace a benchmark of the same name.")] = False,
     notes: Annotated[Optional[str], typer.Option("--notes")] = None,
+    id_prefix: Annotated[Optional[str], typer.Option(
+        "--id-prefix", help="Prefix of padded ids in its prediction files (PREFIX000123 = item 123); "
+                            "default viewspatial_test_ for ViewSpatial JSON, none otherwise; \"\" for none.")] = None,
 ) -> None:
     """Import a benchmark (its items: questions, options, answers, images)."""
-    with _errors():
+    with _errors(file):
         from orienteer.data.ingest_bench import import_benchmark
 
         result = import_benchmark(_ws(), file, name, images=images, fmt=fmt, mapping=_mapping(mapping),
-                                  replace=replace, notes=notes)
+                                  replace=replace, notes=notes, id_prefix=id_prefix)
+        from orienteer.tui.safe_text import safe
+
         verb = "replaced" if result.replaced else "imported"
-        console.print(f"{verb} benchmark [bold]{result.name}[/]: {result.n_items} items in {len(result.tasks)} tasks "
-                      f"({result.format})", highlight=False)
+        console.print(f"{verb} benchmark [bold]{safe(result.name)}[/]: {result.n_items} items in {len(result.tasks)} tasks "
+                      f"({safe(result.format)})", highlight=False)
         for task, n in result.tasks.items():
-            console.print(f"  {n:>6}  {task}", highlight=False)
-        found = f"{result.images_found} of {result.images_checked} sampled images found under {result.image_root}"
+            console.print(f"  {n:>6}  {safe(task)}", highlight=False)
+        found = f"{result.images_found} of {result.images_checked} sampled images found under {safe(result.image_root)}"
         console.print(("  " if result.images_found else "  [yellow]warning:[/] ") + found, highlight=False)
+        if result.id_prefix:
+            console.print(f"  padded ids: {safe(result.id_prefix)}000123 = item 123", highlight=False)
 
 
 @import_app.command("preds")
@@ -163,19 +230,30 @@ def import_preds(
     model: Annotated[Optional[str], typer.Option("--model", help="Model or checkpoint that produced the run.")] = None,
     notes: Annotated[Optional[str], typer.Option("--notes")] = None,
     mapping: MapOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import model answers as a run, scored against the benchmark."""
-    with _errors():
+    with _errors(file):
         from orienteer.data.ingest_preds import import_predictions
+        from orienteer.tui.safe_text import safe
 
         results = import_predictions(_ws(), file, bench, run, fmt=fmt, parser=parser, replace=replace, model=model,
                                      notes=notes, mapping=_mapping(mapping))
+        if as_json:
+            _print_json([{"run": r.name, "bench": bench, "answers": r.rows, "items": r.n_items, "correct": r.correct,
+                          "parser": parser, "ids": r.ids, "gold_checked": r.gold_rows, "warning": r.warning}
+                         for r in results])
+            return
         for r in results:
             console.print(
-                f"imported run [bold]{r.name}[/]: {r.rows} answers to {r.n_items} items of {bench}, "
-                f"{r.correct} correct ({100 * r.correct / r.n_items:.2f}% of items, parser {parser})",
+                f"imported run [bold]{safe(r.name)}[/]: {r.rows} answers to {r.n_items} items of {safe(bench)}, "
+                f"{r.correct} correct ({100 * r.correct / r.n_items:.2f}% of items, parser {safe(parser)})",
                 highlight=False,
             )
+        forms = ", ".join(f"{n} {form.replace('_', ' ')}" for form, n in sorted(results[0].ids.items()) if n)
+        console.print(f"  ids: {forms}; gold answers checked on {results[0].gold_rows} rows", highlight=False)
+        if results[0].warning:
+            console.print(f"  [yellow]warning:[/] {safe(results[0].warning)}", highlight=False)
 
 
 # --- read commands -----------------------------------------------------------------------------
@@ -200,11 +278,13 @@ def benchmarks(as_json: JsonOpt = False) -> None:
             return
         from rich.table import Table
 
+        from orienteer.tui.safe_text import text
+
         table = Table(title="Benchmarks", header_style="bold")
         for col in ("benchmark", "items", "tasks", "format", "image root"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r[0], str(r[1]), str(r[2]), r[3] or "", r[4] or "")
+            table.add_row(text(r[0]), str(r[1]), str(r[2]), text(r[3] or ""), text(r[4] or ""))
         console.print(table)
 
 
@@ -281,17 +361,18 @@ def audit(
     with _errors():
         from orienteer.data.queries import audit as audit_query
         from orienteer.tui.render import prediction_rows_table
+        from orienteer.tui.safe_text import safe, visible
 
         checked, rows = _read(lambda con: audit_query(con, run))
         if as_json:
             _print_json({"run": run, "checked": checked, "disagreements": len(rows), "rows": rows})
             return
         if not checked:
-            console.print(f"run {run} carries no verdicts of its own: nothing to audit")
+            console.print(f"run {safe(run)} carries no verdicts of its own: nothing to audit", highlight=False)
             return
         console.print(f"{len(rows)} of {checked} items disagree with the file's own verdict", highlight=False)
         if rows:
-            console.print(prediction_rows_table(f"Audit: {run}", rows[:limit], extra=("file_verdict", "source_line")))
+            console.print(prediction_rows_table(f"Audit: {visible(run)}", rows[:limit], extra=("file_verdict", "source_line")))
 
 
 def _filter(run: list[str] | None, task: list[str] | None, category: list[str] | None, source: list[str] | None,
@@ -346,7 +427,7 @@ def export_failures(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .csv, .jsonl or .parquet.")],
     run: RunsOpt = None, task: TaskOpt = None, category: CategoryOpt = None, source: SourceOpt = None,
     gold: GoldOpt = None, pred: PredOpt = None, text: TextOpt = None, all_rows: AllOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
 ) -> None:
     """Export failures (or any filtered set, with --all) with questions, options, labels, replies and images."""
     with _errors():
@@ -354,7 +435,9 @@ def export_failures(
 
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
         count = _read(lambda con: export_predictions(con, filt, output, force=force))
-        console.print(f"wrote {count} rows to {output}", highlight=False)
+        from orienteer.tui.safe_text import safe
+
+        console.print(f"wrote {count} rows to {safe(output)}", highlight=False)
 
 
 @app.command("compare")
@@ -387,7 +470,9 @@ def rescore(
         from orienteer.data.rescore import rescore_run
 
         before, after = rescore_run(_ws(), run, parser)
-        console.print(f"re-scored {run} with {parser}: {before} -> {after} correct", highlight=False)
+        from orienteer.tui.safe_text import safe
+
+        console.print(f"re-scored {safe(run)} with {safe(parser)}: {before} -> {after} correct", highlight=False)
 
 
 @app.command("delete-run")
@@ -397,7 +482,9 @@ def delete_run(run: Annotated[str, typer.Argument()]) -> None:
         from orienteer.data.store import delete_runs
 
         delete_runs(_ws(), [run])
-        console.print(f"deleted run {run}", highlight=False)
+        from orienteer.tui.safe_text import safe
+
+        console.print(f"deleted run {safe(run)}", highlight=False)
 
 
 @app.command("demo")
@@ -454,17 +541,29 @@ def saliency_summary(
 
 
 def _register_subcommands() -> None:
-    from orienteer.tui import cli_jobs, cli_prompt
+    from orienteer.tui import cli_jobs, cli_prompt, cli_workspace
 
     cli_jobs.register(app)
     cli_prompt.register(app)
+    cli_workspace.register(app)
 
 
 _register_subcommands()
 
 
 def main() -> None:
-    app()
+    """The console script: ``app()`` behind a last handler, so even an error outside a command's
+    ``_errors`` block (option parsing, registration) prints one line instead of a traceback."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        code, line = _error_line(exc, [])
+        err.print(f"[bold red]error:[/] {_safe(line)}", highlight=False, soft_wrap=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

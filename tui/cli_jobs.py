@@ -15,6 +15,7 @@ import typer
 from rich.text import Text
 
 from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console, err
+from orienteer.tui.safe_text import safe, text, visible
 
 if TYPE_CHECKING:
     from orienteer.data.workspace import Workspace
@@ -93,7 +94,7 @@ def _follow(ws: Workspace, job_id: str, lines: int = 0) -> int:
     if lines:
         last, position = tail_and_end(job.log_path, lines)  # then follow from exactly where they end
         for line in last:
-            console.print(line, highlight=False, markup=False)
+            console.print(visible(line), highlight=False, markup=False)
     while True:
         if job.log_path.exists():
             with open(job.log_path, "rb") as fh:
@@ -101,7 +102,7 @@ def _follow(ws: Workspace, job_id: str, lines: int = 0) -> int:
                 chunk = fh.read()
                 position += len(chunk)
             if chunk:
-                console.out(chunk.decode("utf-8", errors="replace"), end="", highlight=False)
+                console.out(visible(chunk.decode("utf-8", errors="replace"), multiline=True), end="", highlight=False)
         view = job_view(job)
         if not view.active:
             deadline = time.monotonic() + 120
@@ -118,10 +119,10 @@ def _follow(ws: Workspace, job_id: str, lines: int = 0) -> int:
 
 def _final_line(v: JobView) -> None:
     colour = {"done": "green", "failed": "red", "lost": "red", "cancelled": "yellow"}.get(v.status, "white")
-    extra = f": {v.error}" if v.error else ""
-    console.print(f"job {v.job_id} [{colour}]{v.status}[/]{extra}", highlight=False)
+    extra = f": {safe(v.error)}" if v.error else ""
+    console.print(f"job {safe(v.job_id)} [{colour}]{v.status}[/]{extra}", highlight=False)
     if v.ingest and v.ingest.get("summary"):
-        console.print("ingested: " + "; ".join(v.ingest["summary"]), highlight=False)
+        console.print(text("ingested: " + "; ".join(map(str, v.ingest["summary"]))), highlight=False)
 
 
 @job_app.command("list")
@@ -151,7 +152,8 @@ def list_jobs(
             rate = f"{p.rate:.2f}/s" if p.rate else ""
             eta = format_duration(p.eta_s) if v.active and p.eta_s is not None else ""
             note = v.error or "; ".join((v.ingest or {}).get("summary") or [])
-            rows.append((v.job_id, v.kind, v.status, prog, rate, eta, format_duration(v.elapsed_s), v.where, note))
+            rows.append(tuple(visible(c) for c in (v.job_id, v.kind, v.status, prog, rate, eta,
+                                                  format_duration(v.elapsed_s), v.where, note)))
         headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")
         for index, column in enumerate(headers):
             fixed = column != "note"
@@ -161,7 +163,7 @@ def list_jobs(
                 ratio=None if fixed else 1, justify="right" if column in ("progress", "rate", "eta", "elapsed") else "left",
             )
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(Text, row))
         console.print(table)
 
 
@@ -185,9 +187,10 @@ def logs(
             return
         if lines:
             for line in tail(job.log_path, lines):
-                console.print(line, highlight=False, markup=False)
+                console.print(visible(line), highlight=False, markup=False)
         else:
-            console.out(job.log_path.read_text(encoding="utf-8", errors="replace"), end="", highlight=False)
+            console.out(visible(job.log_path.read_text(encoding="utf-8", errors="replace"), multiline=True), end="",
+                        highlight=False)
 
 
 @job_app.command("cancel")
@@ -197,9 +200,9 @@ def cancel(job_id: Annotated[str, typer.Argument(help="Job id (a unique prefix o
         from orienteer.jobs.api import cancel as cancel_job
 
         if cancel_job(_ws(), job_id):
-            console.print(f"cancelled job {job_id}", highlight=False)
+            console.print(f"cancelled job {safe(job_id)}", highlight=False)
         else:
-            err.print(f"job {job_id} was not running", highlight=False)
+            err.print(f"job {safe(job_id)} was not running", highlight=False)
 
 
 @job_app.command("rerun")
@@ -213,7 +216,7 @@ def rerun(
 
         ws = _ws()
         job = rerun_job(ws, job_id)
-        console.print(f"started job {job.job_id}", highlight=False)
+        console.print(f"started job {safe(job.job_id)}", highlight=False)
         if wait:
             raise typer.Exit(_follow(ws, job.job_id))
 
@@ -235,7 +238,7 @@ def show(job_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> 
             _print_json(row)
             return
         for key, value in row.items():
-            console.print(f"[bold]{key:<10}[/] {value}", highlight=False)
+            console.print(f"[bold]{key:<10}[/] {safe(value)}", highlight=False)
 
 
 dataset_app = typer.Typer(help="Training datasets: import, export (ShareGPT/LLaVA or items), list.", no_args_is_help=True)
@@ -254,7 +257,7 @@ def dataset_list(as_json: JsonOpt = False) -> None:
         if not infos:
             console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)", highlight=False)
             return
-        from orienteer.tui.composition import cot_lines, visible
+        from orienteer.tui.composition import cot_lines
 
         for info in infos:
             made = f" by job {info.created_by_job}" if info.created_by_job else ""
@@ -276,14 +279,14 @@ def dataset_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a training dataset."""
-    with _errors():
+    with _errors(path):
         from orienteer.data.datasets import import_dataset
 
         info = import_dataset(_ws(), path, name, fmt, replace, images=images)
         if as_json:
             _print_json(info.as_json() | {"images_missing": info.images_missing})
             return
-        console.print(f"imported dataset {info.name}: {info.n_examples:,} examples", highlight=False)
+        console.print(f"imported dataset {safe(info.name)}: {info.n_examples:,} examples", highlight=False)
         if info.images_missing:
             err.print(f"[yellow]warning:[/] {info.images_missing} example image(s) not found on this machine", highlight=False)
 
@@ -293,14 +296,14 @@ def dataset_export(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     path: Annotated[Path, typer.Argument(help="Output JSONL file.")],
     fmt: Annotated[str, typer.Option("--format", help="items | sharegpt (messages) | llava (conversations).")] = "items",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
 ) -> None:
     """Export a training dataset as JSONL for fine-tuning tools."""
     with _errors():
         from orienteer.data.datasets import export_dataset
 
         n = export_dataset(_ws(), name, path, fmt, force)
-        console.print(f"wrote {n:,} examples to {path}", highlight=False)
+        console.print(f"wrote {n:,} examples to {safe(path)}", highlight=False)
 
 
 @dataset_app.command("concat")
@@ -319,7 +322,7 @@ def dataset_concat(
             _print_json(info.as_json())
             return
         sizes = " + ".join(f"{p['n_examples']:,}" for p in info.composition["concat"])
-        console.print(Text(f"dataset {info.name}: {sizes} = {info.n_examples:,} examples"), highlight=False)
+        console.print(text(f"dataset {info.name}: {sizes} = {info.n_examples:,} examples"), highlight=False)
         if info.composition.get("shared_item_ids"):
             console.print(Text(f"{info.composition['shared_item_ids']:,} item id(s) occur in more than one part"),
                           highlight=False)
@@ -339,11 +342,11 @@ def dataset_overlap(
         if as_json:
             _print_json(overlap.as_json() | {"family": overlap.family, "images_unread": overlap.images_unread})
             return
-        text = overlap.message() if overlap else (f"dataset {name!r} shares no item, parent item or image with "
-                                                  f"{', '.join(overlap.family)}")
+        message = overlap.message() if overlap else (f"dataset {name!r} shares no item, parent item or image with "
+                                                     f"{', '.join(overlap.family)}")
         if overlap.images_unread:
-            text += f" ({overlap.images_unread} of its images are not on this machine and were not compared)"
-        console.print(Text(text), highlight=False)
+            message += f" ({overlap.images_unread} of its images are not on this machine and were not compared)"
+        console.print(Text(visible(message)), highlight=False)
         if overlap:
             raise typer.Exit(1)
 
@@ -365,9 +368,11 @@ def models(as_json: JsonOpt = False) -> None:
             return
         if not rows:
             console.print("no registered models yet (a train job registers its output)", highlight=False)
+        from orienteer.tui.safe_text import safe
+
         for r in rows:
-            base = f" on {r.base_model}" if r.base_model else ""
-            console.print(f"[bold]{r.name}[/]  {r.method or ''}{base}  [dim]{r.path}[/]", highlight=False)
+            base = f" on {safe(r.base_model)}" if r.base_model else ""
+            console.print(f"[bold]{safe(r.name)}[/]  {safe(r.method or '')}{base}  [dim]{safe(r.path)}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,34 +9,24 @@ builds them for the eval. transformers is imported only then, inside the command
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
 from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console
+from orienteer.tui.safe_text import safe as _safe
+from orienteer.tui.safe_text import visible as _visible
 
 
 def visible(text: str) -> str:
-    """``text`` with every control or format character but the newline written as an escape
-    (``\\t``, ``\\r``, ``\\x1b``, ``\\u202e``...), so a terminal shows it instead of obeying it."""
-    out = []
-    for ch in text:
-        if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(ch)
-        elif ch in "\t\r":
-            out.append({"\t": "\\t", "\r": "\\r"}[ch])
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}")
-    return "".join(out)
+    """The prompt's text with every control or format character but the newline written as an escape
+    (``\\t``, ``\\r``, ``\\x1b``, ``\\u202e``...): ``safe_text.visible`` keeping line breaks."""
+    return _visible(text, multiline=True)
 
 
 def safe(text: str) -> str:
-    """Untrusted text for a rich console: control characters visible, markup escaped."""
-    return escape(visible(text))
+    """Untrusted text for a rich console: control characters visible (line breaks kept), markup escaped."""
+    return _safe(text, multiline=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -81,7 +71,7 @@ def describe(bench: str, item_id: str, style: str, resize: str | None, model: st
     ws = _ws()
     found, root = load_item(ws, bench, item_id)
     if found is None:
-        raise OrienteerError(f"benchmark {safe(bench)} has no item {safe(repr(item_id))} (ids are matched exactly)")
+        raise OrienteerError(f"benchmark {bench!r} has no item {item_id!r} (ids are matched exactly)")
     result: dict[str, Any] = {
         "bench": bench, "item_id": found.item_id, "prompt": style, "prompt_hash": template_hash(style),
         "resize": mode, "sizing": sizing.config(), "text": prompt_text(found, style),
@@ -111,8 +101,8 @@ def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[
         raise OrienteerError(f"model {base}: its processor cannot be loaded offline ({' '.join(str(exc).split())[:200]})") from None
     try:
         frames = load_images(item, root)
-    except OrienteerError as exc:  # names a path from the benchmark file: untrusted
-        raise OrienteerError(safe(str(exc))) from None
+    except OrienteerError as exc:  # names a path from the benchmark file: the error handler shows it safely
+        raise OrienteerError(str(exc)) from None
     encoded = encode_item(processor, item, frames, style, sizing)
     image_proc = processor.image_processor
     patch = int(getattr(image_proc, "patch_size", 14))
@@ -126,8 +116,8 @@ def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[
 
 
 def _print(result: dict[str, Any]) -> None:
-    console.print(f"[bold]{safe(result['bench'])}[/] item [bold]{safe(result['item_id'])}[/] · prompt "
-                  f"{safe(result['prompt'])} (template {result['prompt_hash']}) · resize {result['resize']}",
+    console.print(f"[bold]{_safe(result['bench'])}[/] item [bold]{_safe(result['item_id'])}[/] · prompt "
+                  f"{_safe(result['prompt'])} (template {result['prompt_hash']}) · resize {result['resize']}",
                   highlight=False, soft_wrap=True)
     n = len(result["frames"])
     console.print(f"[dim]user turn: {n} image{'s' if n != 1 else ''}, then this text:[/]", highlight=False)
@@ -135,11 +125,11 @@ def _print(result: dict[str, Any]) -> None:
     console.print("[dim]--- end of text[/]", highlight=False)
     if "tokens" in result:
         console.print(f"chat input: {result['tokens']} tokens ({result['image_tokens']} of them image tokens) with "
-                      f"{safe(result['model'])}'s processor", highlight=False, soft_wrap=True)
+                      f"{_safe(result['model'])}'s processor", highlight=False, soft_wrap=True)
     for k, frame in enumerate(result["frames"]):
         if "tokens" in frame:
             console.print(f"  frame {k}: {frame['height']}x{frame['width']} -> {frame['processed_height']}x"
-                          f"{frame['processed_width']} (HxW), {frame['tokens']} tokens  [dim]{safe(frame['path'])}[/]",
+                          f"{frame['processed_width']} (HxW), {frame['tokens']} tokens  [dim]{_safe(frame['path'])}[/]",
                           highlight=False, soft_wrap=True)
         else:
-            console.print(f"  frame {k}: [dim]{safe(frame['path'])}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  frame {k}: [dim]{_safe(frame['path'])}[/]", highlight=False, soft_wrap=True)

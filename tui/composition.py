@@ -3,25 +3,19 @@ asked and, per task, how many items were tried, how many kept, and how often its
 the gold letter (a task where the teacher rarely agrees teaches little, whatever the kept count).
 
 The composition is JSON from the workspace (or a job folder): every value is treated as untrusted,
-numbers are checked before they are formatted, and control characters are shown as ``\\xNN``. The
-lines are plain text; callers print them with markup off (``rich.text.Text``).
+numbers are checked before they are formatted, and control characters are shown as escapes
+(``safe_text.visible``). The lines are plain text; callers print them with markup off (``rich.text.Text``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from orienteer.tui.labels import short_task
+from orienteer.tui.safe_text import visible
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def visible(text: object) -> str:
-    """``text`` with control characters written out (``\\x1b``), so a name cannot move the cursor or
-    recolour a terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+__all__ = ["cot_lines", "is_cot", "visible"]
 
 
 def _number(value: Any) -> float | None:

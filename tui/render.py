@@ -11,6 +11,7 @@ from rich.text import Text
 from orienteer.core.chance import EXPECTED_MEANS
 from orienteer.data.queries import OVERALL, CompareRow, Confusion, Report, RunRow
 from orienteer.tui.labels import category_name, short_task
+from orienteer.tui.safe_text import safe, text, visible
 
 
 def pct(x: float) -> str:
@@ -28,10 +29,10 @@ def runs_table(rows: list[RunRow]) -> Table:
     table.add_column("created", no_wrap=True, min_width=11)
     for r in rows:
         coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
-        name = Text(r.run)
+        name = text(r.run)
         if r.random_weights:
             name.append("\nrandom weights", style="bold red")
-        table.add_row(name, r.benchmark, str(r.items), coverage, pct(r.accuracy), r.parser,
+        table.add_row(name, text(r.benchmark), str(r.items), coverage, pct(r.accuracy), text(r.parser),
                       r.created.strftime("%m-%d %H:%M"))
     return table
 
@@ -47,13 +48,14 @@ def report_tables(reports: list[Report]) -> list[Table]:
         caption = ("accuracy % and its 95% Wilson interval; missing answers count as wrong, except in a task "
                    "a run has no answer for at all (not run)")
         if report.baseline:
-            caption += (f"; Δ vs {report.baseline} in points, * = exact McNemar p < 0.05 after Holm correction "
+            caption += (f"; Δ vs {safe(report.baseline)} in points, * = exact McNemar p < 0.05 after Holm correction "
                         "across all Δ cells of this table")
-        table = Table(title=f"{report.benchmark}", caption=caption, header_style="bold")
+        table = Table(title=text(report.benchmark), caption=caption, header_style="bold")
         table.add_column("task", no_wrap=True)
         table.add_column("n", justify="right")
         for rr in report.runs:
-            table.add_column(rr.run + (" (random weights)" if rr.random_weights else ""), justify="right", no_wrap=True)
+            table.add_column(text(rr.run + (" (random weights)" if rr.random_weights else "")), justify="right",
+                             no_wrap=True)
             if rr.deltas:
                 table.add_column("Δ", justify="right")
         for task in [*report.tasks, OVERALL]:
@@ -74,7 +76,7 @@ def report_tables(reports: list[Report]) -> list[Table]:
                 if rr.deltas:
                     d = None if not_run else rr.deltas.get(task)
                     cells.append(_delta_text(d.delta, d.significant) if d else "")
-            label = Text("Overall", style="bold") if task == OVERALL else short_task(task)
+            label = Text("Overall", style="bold") if task == OVERALL else text(short_task(task))
             table.add_row(label, str(n), *cells, end_section=task == report.tasks[-1])
         tables.append(table)
     return tables
@@ -94,7 +96,7 @@ def categories_table(c: Confusion) -> Table:
     caption = (f"{EXPECTED_MEANS}, over the {c.wrong_picks} answered wrong items (unparsed and invalid replies "
                f"are not picks); obs/exp = ratio; p: exact Poisson-binomial, two-sided; * = Holm-corrected "
                f"p < 0.05 across this table's categories; grouping {c.grouping}")
-    cats = Table(title=Text(f"Error categories: {c.run}, {scope}"), caption=caption, header_style="bold",
+    cats = Table(title=text(f"Error categories: {c.run}, {scope}"), caption=caption, header_style="bold",
                  box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     cats.add_column("category", no_wrap=True)
     for header in ("count", "share", "exp.", "obs/exp", "offered", "p Holm"):
@@ -110,7 +112,7 @@ def categories_table(c: Confusion) -> Table:
             style = ("bold green" if (row.ratio or 0) > 1 else "bold red") if row.significant else "dim"
             chance_cells = [f"{row.expected:.1f}", Text(ratio_text(row.ratio) + mark, style=style), str(row.offered),
                             f"{row.p_holm:.2g}"]
-        cats.add_row(Text(category_name(name)), str(count), f"{pct(share)}%", *chance_cells)
+        cats.add_row(text(category_name(name)), str(count), f"{pct(share)}%", *chance_cells)
     cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered}", "", "", "", "", end_section=True)
     return cats
 
@@ -123,9 +125,9 @@ def _matrix_table(c: Confusion) -> Table:
     grid = Table(title="gold (rows) × predicted (columns)", header_style="bold", show_lines=False, padding=(0, 0))
     grid.add_column("gold \\ pred")
     for p in preds:
-        grid.add_column(_abbrev(p), justify="right")
+        grid.add_column(text(_abbrev(p)), justify="right")
     for g in golds:
-        row: list[Any] = [g]
+        row: list[Any] = [text(g)]
         for p in preds:
             n = counts.get((g, p), 0)
             if not n:
@@ -151,29 +153,31 @@ def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[s
     """Prediction rows; the run column is left out (and named in the title) when there is one run."""
     runs = {r["run"] for r in rows}
     show_run = len(runs) > 1
-    table = Table(title=title if show_run or not runs else f"{title} · run {next(iter(runs))}", header_style="bold")
+    title = title if show_run or not runs else f"{title} · run {visible(next(iter(runs)))}"
+    table = Table(title=Text(title), header_style="bold")
     columns = (("run",) if show_run else ()) + ("item", "task", "gold", "pred", "category", "reply", *extra)
     for col in columns:
         table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=None if col == "reply" else 14)
     for r in rows:
-        reply = (r.get("reply") or "").replace("\n", "⏎")
+        reply = visible(r.get("reply") or "", multiline=True).replace("\n", "⏎")
         pred = f"{r['pred_letter']}. {r['pred_label'] or ''}" if r["pred_letter"] else "–"
-        cells = [r["item_id"], short_task(r["task"]), f"{r['gold_letter']}. {r['gold_label']}", pred,
-                 category_name(r["category"]), reply, *[str(r.get(e)) for e in extra]]
-        table.add_row(*([r["run"]] if show_run else []), *cells)
+        cells = [text(c) for c in (r["item_id"], short_task(r["task"]), f"{r['gold_letter']}. {r['gold_label']}", pred,
+                                   category_name(r["category"]))]
+        cells += [Text(reply), *[text(r.get(e)) for e in extra]]
+        table.add_row(*([text(r["run"])] if show_run else []), *cells)
     return table
 
 
 def compare_table(run_a: str, run_b: str, rows: list[CompareRow]) -> Table:
-    table = Table(title=f"{run_a} → {run_b}", caption="fixed: A wrong, B right; broken: A right, B wrong; p: exact McNemar, Holm-corrected across the "
+    table = Table(title=text(f"{run_a} → {run_b}"), caption="fixed: A wrong, B right; broken: A right, B wrong; p: exact McNemar, Holm-corrected across the "
                           "rows; * p < 0.05",
                   header_style="bold")
     for col in ("task", "n", run_a, run_b, "Δ", "fixed", "broken", "p"):
-        table.add_column(col, justify="left" if col == "task" else "right")
+        table.add_column(text(col), justify="left" if col == "task" else "right")
     for r in rows:
         sig = r.significant
         table.add_row(
-            Text("Overall", style="bold") if r.task == OVERALL else short_task(r.task), str(r.n),
+            Text("Overall", style="bold") if r.task == OVERALL else text(short_task(r.task)), str(r.n),
             pct(r.accuracy_a), pct(r.accuracy_b), _delta_text(r.accuracy_b - r.accuracy_a, sig),
             Text(str(r.fixed), style="green"), Text(str(r.broken), style="red"), f"{r.p_holm:.3g}",
             end_section=r.task != OVERALL and rows[-1].task == OVERALL and r is rows[-2],

@@ -1,6 +1,7 @@
 """The saliency summary as rich renderables, shared by ``orienteer saliency summary`` and the app's modal.
 
-Run, benchmark and task names come from files: they only ever enter ``Text`` objects, never markup.
+Run, benchmark and task names come from files: they only ever enter ``Text`` objects, never markup, and
+always through ``safe_text.visible`` (control characters written out).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from rich.text import Text
 
 from orienteer.data.saliency_summary import OVERALL, RERUN_HINT, BoxStats, PairStats, SaliencySummary
 from orienteer.tui.labels import short_task
+from orienteer.tui.safe_text import text, visible
 
 NO_MAPS_APP = "no saliency maps for this run yet: S starts a saliency job"
 P_MEANING = ("p: two-sided Wilcoxon signed-rank test of inside share against area share, paired per item; "
@@ -34,19 +36,19 @@ def no_maps_message(run: str, *, app: bool) -> Text:
     """What to do when a run has no saliency maps (in the app: the key; in the shell: the command)."""
     if app:
         return Text(NO_MAPS_APP)
-    text = Text("no saliency maps for run ")
-    text.append(run, style="bold")
-    text.append(" yet: orienteer job run saliency --run ")
-    text.append(run)
-    text.append(" makes them (S on the app's runs screen)")
-    return text
+    line = Text("no saliency maps for run ")
+    line.append(visible(run), style="bold")
+    line.append(" yet: orienteer job run saliency --run ")
+    line.append(visible(run))
+    line.append(" makes them (S on the app's runs screen)")
+    return line
 
 
 def _label(task: str) -> Text:
     """A task's row label: the short names of the report and the app's screens."""
     if task == OVERALL:
         return Text("Overall", style="bold")
-    return Text(short_task(task))
+    return text(short_task(task))
 
 
 def _table(title: Text, compact: bool) -> Table:
@@ -58,8 +60,8 @@ def _no_p_lines(groups: dict[str, BoxStats] | dict[str, PairStats]) -> list[Text
     for task, stats in groups.items():
         if stats.p is None and stats.p_note and stats.n:
             line = Text(f"{DASH} ", style="dim")
-            line.append("all tasks" if task == OVERALL else short_task(task))
-            line.append(f": {stats.p_note}")
+            line.append("all tasks" if task == OVERALL else visible(short_task(task)))
+            line.append(f": {visible(stats.p_note)}")
             lines.append(line)
     return lines
 
@@ -67,8 +69,8 @@ def _no_p_lines(groups: dict[str, BoxStats] | dict[str, PairStats]) -> list[Text
 def summary_table(summary: SaliencySummary, compact: bool = False) -> Table:
     """Per task and overall: n, inside share, area share, enrichment, p (compact: the app's short names)."""
     title = Text("Saliency inside the reference box: ")
-    title.append(summary.run, style="bold")
-    title.append(f" ({summary.benchmark})")
+    title.append(visible(summary.run), style="bold")
+    title.append(f" ({visible(summary.benchmark)})")
     if summary.random_weights:
         title.append(" RANDOM WEIGHTS: the numbers mean nothing", style="bold red")
     table = _table(title, compact)
@@ -88,7 +90,7 @@ def summary_table(summary: SaliencySummary, compact: bool = False) -> Table:
 def summary_notes(summary: SaliencySummary) -> list[Text]:
     """What the figures are computed on, and the items they leave out (and why)."""
     o = summary.overall
-    lines = [Text(f"computed on: {summary.computed_on}", style="dim"), Text(P_MEANING, style="dim")]
+    lines = [text(f"computed on: {summary.computed_on}", style="dim"), Text(P_MEANING, style="dim")]
     counts = Text(f"{o.items_with_maps} items with maps: {o.n} measured")
     if o.no_box:
         counts.append(f", {o.no_box} without a box (no measurement)")
@@ -106,15 +108,15 @@ def vs_table(summary: SaliencySummary, compact: bool = False) -> Table | None:
     if vs is None:
         return None
     title = Text("Inside share, paired by parent item: ")
-    title.append(summary.run, style="bold")
+    title.append(visible(summary.run), style="bold")
     title.append(" vs ")
-    title.append(vs.run, style="bold")
-    title.append(f" ({vs.benchmark})")
+    title.append(visible(vs.run), style="bold")
+    title.append(f" ({visible(vs.benchmark)})")
     table = _table(title, compact)
     table.add_column("task")
     table.add_column("pairs", justify="right")
-    table.add_column(Text(summary.run), justify="right")
-    table.add_column(Text(vs.run), justify="right")
+    table.add_column(text(summary.run), justify="right")
+    table.add_column(text(vs.run), justify="right")
     table.add_column("difference", justify="right")
     table.add_column("p", justify="right")
     table.add_column("p Holm", justify="right")

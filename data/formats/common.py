@@ -43,16 +43,27 @@ def load_json(path: Path, text: str) -> Any:
 def iter_jsonl(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; each line must be a JSON object."""
     for number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        try:
-            value = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"invalid JSON: {exc.msg}", where=f"line {number}") from None
-        if not isinstance(value, dict):
-            raise InputError(path, f"expected a JSON object, got {type(value).__name__}", where=f"line {number}")
-        yield number, value
+        value = jsonl_object(path, number, line)
+        if value is not None:
+            yield number, value
+
+
+def jsonl_object(path: Path, number: int, line: str) -> dict[str, Any] | None:
+    """One JSONL line as its object (None for a blank line); anything else is one InputError naming the line."""
+    stripped = line.strip()
+    if not stripped:
+        return None
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON: {exc.msg}", where=f"line {number}") from None
+    except RecursionError:
+        raise InputError(path, "invalid JSON: nested too deeply", where=f"line {number}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(path, f"invalid JSON: {str(exc)[:120]}", where=f"line {number}") from None
+    if not isinstance(value, dict):
+        raise InputError(path, f"expected a JSON object, got {type(value).__name__}", where=f"line {number}")
+    return value
 
 
 def pick_column(columns: Sequence[str], aliases: Sequence[str], override: str | None = None) -> str | None:
@@ -118,14 +129,59 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-def probs_json(value: Any) -> str | None:
-    """Option probabilities as a compact JSON object {letter: p}, from a dict or JSON text."""
-    if value is None:
-        return None
+def key_text(value: Any) -> str | None:
+    """An id cell as text, without any lenient cast: text stays as written (no trimming), an integer
+    becomes its digits, and anything else (a float such as ``1.0`` or ``1.5``, a boolean) becomes its
+    repr, which no id rule accepts, so it is refused by name rather than rounded onto an item."""
+    if type(value) is str:
+        return value
     if is_missing(value):
         return None
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int) or (type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None
+                                  and value.dtype.kind in "iu"):
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A string from a file, for an error line: repr (control characters escaped), cut to ``limit``."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value)} characters)"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a probability")
+
+
+def probs_json(value: Any) -> str | None:
+    """Option probabilities as a compact JSON object {letter: p}, from a dict or JSON text.
+
+    An empty cell means "no probabilities" (Orienteer's own CSV export writes one for runs without
+    them). Values must be finite numbers >= 0: NaN, Infinity, negatives (log-probabilities), text
+    and booleans are refused with a ValueError saying which.
+    """
+    if value is None or is_missing(value):
+        return None
     if isinstance(value, str):
-        value = json.loads(value)
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON object of option probabilities, got invalid JSON ({exc.msg})") from None
     if not isinstance(value, Mapping):
         raise ValueError(f"expected an object of option probabilities, got {type(value).__name__}")
-    return json.dumps({str(k): float(v) for k, v in value.items()}, separators=(",", ":"))
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"probability of {str(k)[:20]!r} is {str(v)[:30]!r}, expected a number")
+        p = float(v)
+        if not math.isfinite(p):
+            raise ValueError(f"probability of {str(k)[:20]!r} is {p}, expected a finite number")
+        if p < 0:
+            raise ValueError(f"probability of {str(k)[:20]!r} is {p}, expected a number >= 0 (not a log-probability)")
+        out[str(k)] = p
+    return json.dumps(out, separators=(",", ":"))

@@ -10,7 +10,20 @@ from pathlib import Path
 from orienteer.data.errors import InputError
 from orienteer.data.formats import bench_generic, bench_viewspatial
 from orienteer.data.formats import predictions as preds
-from orienteer.data.formats.common import read_text
+
+_HEAD = 65_536  # bytes read to tell a format: detection never reads a whole (possibly huge) file
+
+
+def _head(path: Path) -> str:
+    """The file's first bytes as text (BOM dropped; a cut or bad UTF-8 sequence is replaced: the
+    readers themselves report bad bytes with their line)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_HEAD)
+    except OSError:
+        return ""
+    return raw.decode("utf-8-sig", errors="replace")
+
 
 BENCH_FORMATS = (bench_viewspatial.FORMAT, bench_generic.FORMAT)
 PRED_FORMATS = tuple(preds.READERS)
@@ -26,7 +39,7 @@ def _check_exists(path: Path) -> None:
 def detect_bench_format(path: Path) -> str:
     _check_exists(path)
     if path.suffix.lower() == ".json":
-        head = read_text(path).lstrip()[:4096]
+        head = _head(path).lstrip()[:4096]
         if head.startswith("[") and '"question_type"' in head and '"choices"' in head:
             return bench_viewspatial.FORMAT
     return bench_generic.FORMAT
@@ -55,7 +68,7 @@ def detect_pred_format(path: Path) -> str:
 
 
 def _first_line(path: Path, delimiter: str = ",") -> list[str]:
-    text = read_text(path)
+    text = _head(path)
     try:
         return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error):
@@ -63,7 +76,13 @@ def _first_line(path: Path, delimiter: str = ",") -> list[str]:
 
 
 def _first_json_line(path: Path) -> dict | None:
-    for line in read_text(path).split("\n"):
+    from orienteer.data.formats.tables import iter_lines
+
+    try:
+        first = next(((n, t) for n, t in iter_lines(path) if t.strip()), None)
+    except InputError:
+        return None
+    for line in [first[1]] if first else []:
         if line.strip():
             try:
                 value = json.loads(line)

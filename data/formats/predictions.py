@@ -6,19 +6,25 @@ text), ``letter`` (a letter the file already decided, e.g. argmax of scored opti
 ``gold`` (the file's own gold answer), ``verdict`` (the file's own correct/incorrect),
 ``probs`` (JSON {letter: p}), ``task`` and ``run`` (for files holding several runs).
 Matching keys to items, checking gold answers and scoring happen later, in SQL.
+
+Text formats are streamed: a reader yields its rows in batches of columns (``batches``), which
+the importer appends to a staging table one batch at a time, so memory does not grow with the
+file (2 million CSV rows would otherwise be ~4 GB of Python objects).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orienteer.data.errors import InputError
-from orienteer.data.formats.common import as_text, iter_jsonl, parse_bool, pick_column, probs_json, read_text, require_nonempty
-from orienteer.data.formats.tables import read_rows
+from orienteer.data.formats.common import _FALSE as _FALSE_WORDS
+from orienteer.data.formats.common import _TRUE as _TRUE_WORDS
+from orienteer.data.formats.common import as_text, key_text, parse_bool, pick_column, probs_json
+from orienteer.data.formats.tables import iter_delimited, iter_jsonl_file, iter_rows
 
 COLUMN_TYPES: dict[str, str] = {
     "line": "BIGINT", "key": "VARCHAR", "reply": "VARCHAR", "letter": "VARCHAR", "gold": "VARCHAR",
@@ -26,12 +32,13 @@ COLUMN_TYPES: dict[str, str] = {
 }
 OFFICIAL_CSV_HEADER = ["ID", "Question", "Question_Type", "Predicted Answer", "Correct Answer", "IsCorrect"]
 EXPECTED = "prediction records"
+BATCH_ROWS = 32_768  # rows per batch handed to the staging table: ~15 MB of Python objects at most
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "key": ("id", "item_id", "question_id", "index", "idx", "doc_id", "uid", "ID"),
     "reply": ("pred", "prediction", "predicted_answer", "response", "reply", "output", "model_answer", "text"),
     "letter": ("letter", "pred_letter", "predicted_letter"),
-    "gold": ("gt", "gold", "correct_answer", "target", "ground_truth", "answer"),
+    "gold": ("gt", "gold", "correct_answer", "target", "ground_truth", "answer", "gold_letter"),
     "verdict": ("correct", "is_correct", "iscorrect", "hit"),
     "probs": ("probs", "probabilities", "option_probs"),
     "task": ("task", "question_type", "category"),
@@ -43,58 +50,125 @@ ALIASES: dict[str, tuple[str, ...]] = {
 class RawPredictions:
     """Rows of one prediction file; ``where`` is the unit ``line`` counts in ("line", "row", "record").
 
-    Small files arrive as Python ``columns`` (name -> values, see COLUMN_TYPES); large Parquet
+    Row-wise formats arrive as ``batches``: an iterable of column batches (name -> values, see
+    COLUMN_TYPES), read lazily, so a bad row raises while the batches are consumed; large Parquet
     files as ``sql``, a SELECT DuckDB runs over the file itself.
     """
 
     path: Path
     format: str
     where: str
-    columns: dict[str, list[Any]] | None = None
+    batches: Iterable[dict[str, list[Any]]] | None = None
     sql: str | None = None
 
     def location(self, line: int) -> str:
         return f"{self.where} {line}"
 
 
-def _build(path: Path, fmt: str, where: str, records: list[dict[str, Any]]) -> RawPredictions:
-    if not records:
-        raise InputError(path, f"no {EXPECTED} found")
-    columns = {name: [r[name] for r in records] for name in COLUMN_TYPES}
-    return RawPredictions(path=path, format=fmt, where=where, columns=columns)
+FIELDS = tuple(name for name in COLUMN_TYPES if name != "line")
+_TEXT_FIELDS = ("reply", "gold", "task", "run")
+_VERDICT_WORDS = {**{w: True for w in _TRUE_WORDS}, **{w: False for w in _FALSE_WORDS}, "": None}
+_BAD = object()
 
 
-def _line_number(where: str) -> int:
-    return int(where.rsplit(" ", 1)[1])
+def _build(path: Path, fmt: str, unit: str, fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> RawPredictions:
+    """Wrap an iterator of raw rows ``(line, *values of fields)`` as lazily built, checked column batches."""
+    return RawPredictions(path=path, format=fmt, where=unit, batches=_batched(path, unit, fields, rows))
 
 
-def _record(path: Path, where: str, **fields: Any) -> dict[str, Any]:
-    try:
-        verdict = parse_bool(fields.get("verdict"))
-    except ValueError as exc:
-        raise InputError(path, f"verdict: {exc}", where=where) from None
-    try:
-        probs = probs_json(fields.get("probs"))
-    except (ValueError, TypeError) as exc:
-        raise InputError(path, f"probs: {exc}", where=where) from None
-    key = as_text(fields.get("key"))
-    if key is None or not key.strip():
-        raise InputError(path, "missing item id", where=where)
-    letter = as_text(fields.get("letter"))
-    if letter is None and probs is not None:
-        scores = json.loads(probs)
-        letter = max(scores, key=scores.__getitem__) if scores else None
-    return {
-        "line": _line_number(where),
-        "key": key.strip(),
-        "reply": as_text(fields.get("reply")),
-        "letter": letter.strip().upper() if letter else None,
-        "gold": as_text(fields.get("gold")),
-        "verdict": verdict,
-        "probs": probs,
-        "task": as_text(fields.get("task")),
-        "run": as_text(fields.get("run")),
-    }
+def _batched(path: Path, unit: str, fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, list[Any]]]:
+    """Cut rows into batches and convert each batch column by column (a per-row Python function
+    call costs more than parsing the CSV itself: 2M rows took 40 s that way)."""
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            yield _columns(path, unit, fields, batch)
+            batch = []
+    if batch:
+        yield _columns(path, unit, fields, batch)
+
+
+def _columns(path: Path, unit: str, fields: tuple[str, ...], batch: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """One batch as checked columns (COLUMN_TYPES); the first bad cell of the batch names its row."""
+    columns = list(zip(*batch))
+    lines = list(columns[0])
+    raw = dict(zip(fields, columns[1:]))
+    n = len(lines)
+    errors: list[tuple[int, str]] = []  # (index in batch, message): the earliest is reported
+
+    keys = [v if type(v) is str else key_text(v) for v in raw.get("key", [None] * n)]
+    for i, k in enumerate(keys):
+        if k is None or not k.strip():
+            errors.append((i, "missing item id"))
+            break
+    out: dict[str, list[Any]] = {"line": lines, "key": keys}
+    for name in _TEXT_FIELDS:
+        col = raw.get(name)
+        out[name] = [None] * n if col is None else [v if type(v) is str or v is None else as_text(v) for v in col]
+    col = raw.get("verdict")
+    if col is None:
+        out["verdict"] = [None] * n
+    else:
+        verdicts = [_VERDICT_WORDS.get(v.strip().lower(), _BAD) if type(v) is str else _BAD for v in col]
+        for i, v in enumerate(verdicts):
+            if v is _BAD:
+                try:
+                    verdicts[i] = parse_bool(col[i])
+                except ValueError as exc:
+                    errors.append((i, f"verdict: {exc}"))
+                    break
+        out["verdict"] = verdicts
+    col = raw.get("letter")
+    letters = [None] * n if col is None else [
+        (v.strip().upper() or None) if type(v) is str else (None if as_text(v) is None else as_text(v).strip().upper() or None)
+        for v in col]
+    col = raw.get("probs")
+    probs: list[str | None] = [None] * n
+    if col is not None:
+        for i, v in enumerate(col):
+            if v is None or (type(v) is str and not v.strip()):
+                continue
+            try:
+                probs[i] = text = probs_json(v)
+            except (ValueError, TypeError) as exc:
+                errors.append((i, f"probs: {exc}"))
+                break
+            if letters[i] is None and text is not None:
+                scores = json.loads(text)
+                letters[i] = max(scores, key=scores.__getitem__) if scores else None
+    if errors:
+        i, message = min(errors)
+        raise InputError(path, message, where=f"{unit} {lines[i]}")
+    out["letter"] = letters
+    out["probs"] = probs
+    return {name: out[name] for name in COLUMN_TYPES}
+
+
+def _table(path: Path, expected: str) -> tuple[list[str], str, Iterator[tuple[int, Any]]]:
+    """Columns, unit and (number, row) pairs; a CSV/TSV row is its list of cells (no dict per row)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        header, rows = iter_delimited(path, expected, "\t" if suffix == ".tsv" else ",")
+        return header, "line", rows
+    return iter_rows(path, expected)
+
+
+def _picked(columns: list[str], chosen: Mapping[str, str | None],
+            rows: Iterator[tuple[int, Any]]) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
+    """The fields that have a column, and rows as ``(line, *their cells)``."""
+    fields = tuple(f for f in FIELDS if chosen.get(f))
+    names = [chosen[f] for f in fields]
+    index = [columns.index(c) for c in names]
+
+    def gen() -> Iterator[tuple[Any, ...]]:
+        for number, row in rows:
+            if type(row) is list:
+                yield (number, *[row[i] for i in index])
+            else:
+                yield (number, *map(row.get, names))
+
+    return fields, gen()
 
 
 # --- the official ViewSpatial result CSV -----------------------------------------------------
@@ -104,32 +178,21 @@ def is_official_csv(header: list[str]) -> bool:
 
 
 def read_official_csv(path: Path) -> RawPredictions:
-    columns, rows = read_rows(path, f"the ViewSpatial result CSV ({','.join(OFFICIAL_CSV_HEADER)})")
+    columns, unit, rows = _table(path, f"the ViewSpatial result CSV ({','.join(OFFICIAL_CSV_HEADER)})")
     if not is_official_csv(columns):
         raise InputError(path, f"expected the header {','.join(OFFICIAL_CSV_HEADER)}, got {','.join(columns)}", where="line 1")
-    records = [
-        _record(
-            path,
-            where,
-            key=row["ID"],
-            reply=row["Predicted Answer"],
-            gold=row["Correct Answer"],
-            verdict=row["IsCorrect"],
-            task=row["Question_Type"],
-        )
-        for where, row in rows
-    ]
-    return _build(path, "viewspatial-csv", "line", records)
+    chosen = {"key": "ID", "reply": "Predicted Answer", "gold": "Correct Answer", "verdict": "IsCorrect",
+              "task": "Question_Type"}
+    fields, picked = _picked(columns, chosen, rows)
+    return _build(path, "viewspatial-csv", unit, fields, picked)
 
 
 # --- per-item records: {"results": [...]}, flat JSONL, generic CSV/TSV/Parquet ----------------
 
 def read_records(path: Path, mapping: Mapping[str, str] | None = None, fmt: str | None = None) -> RawPredictions:
-    columns, rows = read_rows(path, EXPECTED)
-    chosen = _resolve(path, columns, mapping or {})
-    records = [_record(path, where, **{f: (row.get(c) if c else None) for f, c in chosen.items()}) for where, row in rows]
-    unit = rows[0][0].split(" ")[0]
-    return _build(path, fmt or _records_format(path), unit, records)
+    columns, unit, rows = _table(path, EXPECTED)
+    fields, picked = _picked(columns, _resolve(path, columns, mapping or {}), rows)
+    return _build(path, fmt or _records_format(path), unit, fields, picked)
 
 
 def _records_format(path: Path) -> str:
@@ -172,26 +235,21 @@ def looks_like_lmms_eval(first: Mapping[str, Any]) -> bool:
 
 
 def read_lmms_eval(path: Path) -> RawPredictions:
-    text = read_text(path)
-    require_nonempty(path, text, "lmms-eval samples (one JSON object per line)")
-    records = []
-    for number, obj in iter_jsonl(path, text):
-        where = f"line {number}"
-        if not looks_like_lmms_eval(obj):
-            raise InputError(path, "expected an lmms-eval sample with doc_id and resps/filtered_resps", where=where)
-        doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
-        records.append(
-            _record(
-                path,
-                where,
-                key=obj["doc_id"],
-                reply=_first_text(obj.get("filtered_resps")) or _first_text(obj.get("resps")),
-                gold=obj.get("target") if obj.get("target") not in (None, "") else doc.get("answer"),
-                verdict=_lmms_verdict(obj),
-                task=doc.get("question_type") or doc.get("task") or doc.get("category"),
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for number, obj in iter_jsonl_file(path, "lmms-eval samples (one JSON object per line)"):
+            if not looks_like_lmms_eval(obj):
+                raise InputError(path, "expected an lmms-eval sample with doc_id and resps/filtered_resps", where=f"line {number}")
+            doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+            yield (
+                number,
+                obj["doc_id"],
+                _first_text(obj.get("filtered_resps")) or _first_text(obj.get("resps")),
+                obj.get("target") if obj.get("target") not in (None, "") else doc.get("answer"),
+                _lmms_verdict(obj),
+                doc.get("question_type") or doc.get("task") or doc.get("category"),
             )
-        )
-    return _build(path, "lmms-eval", "line", records)
+
+    return _build(path, "lmms-eval", "line", ("key", "reply", "gold", "verdict", "task"), rows())
 
 
 def _first_text(value: Any) -> str | None:
@@ -220,24 +278,14 @@ def looks_like_vlmevalkit(columns: list[str]) -> bool:
 
 
 def read_vlmevalkit(path: Path) -> RawPredictions:
-    columns, rows = read_rows(path, "a VLMEvalKit result table (index, question, A, B, ..., answer, prediction)")
+    columns, unit, rows = _table(path, "a VLMEvalKit result table (index, question, A, B, ..., answer, prediction)")
     if not looks_like_vlmevalkit(columns):
         raise InputError(path, f"expected VLMEvalKit columns index, answer, prediction; got {', '.join(columns)}")
     lower = {c.lower(): c for c in columns}
-    records = [
-        _record(
-            path,
-            where,
-            key=row[lower["index"]],
-            reply=row[lower["prediction"]],
-            gold=row[lower["answer"]],
-            verdict=row.get(lower.get("hit", ""), None),
-            task=row.get(lower.get("category", ""), None) or row.get(lower.get("question_type", ""), None),
-        )
-        for where, row in rows
-    ]
-    unit = rows[0][0].split(" ")[0]
-    return _build(path, "vlmevalkit", unit, records)
+    chosen = {"key": lower["index"], "reply": lower["prediction"], "gold": lower["answer"], "verdict": lower.get("hit"),
+              "task": lower.get("category") or lower.get("question_type")}
+    fields, picked = _picked(columns, chosen, rows)
+    return _build(path, "vlmevalkit", unit, fields, picked)
 
 
 # --- generic Parquet, read by DuckDB without going through Python rows ------------------------
@@ -259,13 +307,14 @@ def read_parquet_fast(path: Path, mapping: Mapping[str, str] | None = None) -> R
 
     def col(field: str, cast: str = "VARCHAR") -> str:
         column = chosen[field]
-        return f'CAST("{column}" AS {cast})' if column else f"CAST(NULL AS {cast})"
+        quoted = '"' + column.replace('"', '""') + '"' if column else None  # a column name is untrusted text
+        return f"CAST({quoted} AS {cast})" if quoted else f"CAST(NULL AS {cast})"
 
     escaped = str(path).replace("'", "''")
     sql = f"""
         SELECT CAST(file_row_number + 1 AS BIGINT) AS line,
-               trim({col('key')}) AS key, {col('reply')} AS reply, upper(trim({col('letter')})) AS letter,
-               {col('gold')} AS gold, {col('verdict', 'BOOLEAN')} AS verdict, {col('probs')} AS probs,
+               {col('key')} AS key, {col('reply')} AS reply, NULLIF(upper(trim({col('letter')})), '') AS letter,
+               {col('gold')} AS gold, {col('verdict', 'BOOLEAN')} AS verdict, NULLIF(trim({col('probs')}), '') AS probs,
                {col('task')} AS task, {col('run')} AS run
         FROM read_parquet('{escaped}', file_row_number = true)
     """

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from orienteer.core.directions import mirror_label
 from orienteer.core.mirror import mirror_bbox, mirror_text
-from orienteer.data.images import open_rgb, resolve_image
+from orienteer.data.images import open_rgb, path_problem, resolve_image
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import atomic_file
 
@@ -99,12 +99,24 @@ def flipped_name(relative: str) -> str:
 
 
 class MissingImage(Exception):
-    """An item's image file is not where its benchmark says; ``path`` is where it was expected."""
+    """An item's image file is not where its benchmark says; ``path`` is where it was expected and
+    ``reason`` why it is not there (``not found``, ``symlink loop``, ``a folder``...)."""
 
-    def __init__(self, item_id: str, path: Path) -> None:
+    def __init__(self, item_id: str, path: Path, reason: str = "not found") -> None:
         self.item_id = item_id
         self.path = path
-        super().__init__(f"item {item_id}: image not found at {path}")
+        self.reason = reason
+        super().__init__(f"item {item_id}: image {reason} at {path}")
+
+
+class UnreadableImage(Exception):
+    """An item's image file is there but is not an image Pillow can read (a text file, a truncated JPEG)."""
+
+    def __init__(self, item_id: str, path: Path, reason: str) -> None:
+        self.item_id = item_id
+        self.path = path
+        self.reason = reason
+        super().__init__(f"item {item_id}: cannot read image {path}: {reason}")
 
 
 class ImageFlipper:
@@ -128,11 +140,17 @@ class ImageFlipper:
         return resolve_image(self.image_root, relative)
 
     def missing(self, item: Item) -> Path | None:
-        """The first image of ``item`` that does not exist, or None."""
+        """The first image of ``item`` that is not a readable file, or None."""
+        absent = self.problem(item)
+        return absent[0] if absent is not None else None
+
+    def problem(self, item: Item) -> tuple[Path, str] | None:
+        """The first image of ``item`` that is not a readable file and why (``data.images.path_problem``)."""
         for relative in item.images:
             path = self.source(relative)
-            if not path.is_file():
-                return path
+            reason = path_problem(path)
+            if reason is not None:
+                return path, reason
         return None
 
     def _name(self, relative: str, src: Path) -> str:
@@ -163,12 +181,20 @@ class ImageFlipper:
     def flip(self, item: Item) -> Item:
         """The flipped item, its images named relative to the flipped images' folder.
 
-        Raises MissingImage (with the expected path) when one of its images is absent.
+        Raises MissingImage (with the expected path and why) when one of its images is absent, and
+        UnreadableImage when one is there but is not an image: either skips this item, never the job.
         """
-        absent = self.missing(item)
+        absent = self.problem(item)
         if absent is not None:
-            raise MissingImage(item.item_id, absent)
-        flipped = [self.flip_image(relative) for relative in item.images]
+            raise MissingImage(item.item_id, *absent)
+        flipped = []
+        for relative in item.images:
+            try:
+                flipped.append(self.flip_image(relative))
+            except (OSError, ValueError, SyntaxError, ImportError) as exc:
+                # PIL's UnidentifiedImageError is an OSError; where ultralytics was imported, its Image.open
+                # patch turns one into an ImportError (it tries to load pi-heif for the file).
+                raise UnreadableImage(item.item_id, self.source(relative), _image_error(exc)) from None
         width = flipped[item.bbox_frame][1] if item.bbox is not None else None
         return flip_item(item, width, [name for name, _ in flipped])
 
@@ -187,3 +213,12 @@ class ImageFlipper:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, dst)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _image_error(exc: BaseException) -> str:
+    """Pillow's complaint in a few words, without the path it repeats (the caller names it)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, (UnidentifiedImageError, ImportError)):
+        return "not an image Pillow can read"
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -2,7 +2,9 @@
 
 The result is a derived benchmark (default; its items keep ``parent_item_id``) or a training
 dataset (``--to dataset``: absolute image paths, origin ``flipped``, target from the mirrored
-answer). Items whose images are missing are skipped and logged with the path expected.
+answer). Items whose images are missing (or a symlink loop, a folder) and items whose image is not
+an image Pillow can read are skipped, each logged with its path, and counted apart in the log and the
+dataset's composition: one bad file never fails the job.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from orienteer.data.datasets import example_from_item, item_record, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import BenchmarkOutput, DatasetOutput
-from orienteer.jobs.augment.flip import ImageFlipper, MissingImage
+from orienteer.jobs.augment.flip import ImageFlipper, MissingImage, UnreadableImage
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.params import Param
 from orienteer.jobs.selection import load_items
@@ -36,32 +38,45 @@ def run(ctx: JobContext) -> None:
     flipper = ImageFlipper(root, ctx.resume_dir / IMAGES)
     final_images = ctx.out_dir / IMAGES
     records = []
-    skipped = 0
+    missing_n = unreadable_n = 0
     for done, item in enumerate(items, start=1):
         ctx.check_stop()
         try:
             flipped = flipper.flip(item)
         except MissingImage as missing:
-            skipped += 1
-            ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
+            missing_n += 1
+            ctx.log(f"skip item {missing.item_id}: image {missing.reason} at {missing.path}")
+        except UnreadableImage as bad:
+            unreadable_n += 1
+            ctx.log(f"skip item {bad.item_id}: cannot read image {bad.path}: {bad.reason}")
         else:
             if to == "dataset":
                 records.append(example_from_item(flipped, [final_images / p for p in flipped.images], origin="flipped",
                                                  bench=bench))
             else:
                 records.append(item_record(flipped))
-        ctx.progress(done, len(items), unit="items", note=f"{skipped} skipped" if skipped else "")
+        ctx.progress(done, len(items), unit="items", note=skipped_note(missing_n, unreadable_n))
     if not records:
-        raise OrienteerError(f"flip: none of the {len(items)} item(s) had all its images under {root}; nothing to write")
+        raise OrienteerError(f"flip: none of the {len(items)} item(s) had all its images readable under {root} "
+                             f"({missing_n} missing, {unreadable_n} unreadable); nothing to write")
     flipper.publish(final_images)
     ctx.log(f"flipped {len(records)} item(s) ({flipper.flipped} image(s) flipped, {flipper.reused} reused from an "
-            f"earlier attempt); skipped {skipped} item(s) with missing images")
+            f"earlier attempt); skipped {missing_n} item(s) with missing images and {unreadable_n} with unreadable ones")
     notes = f"left-right flip of {bench}" + (f" ({spec})" if spec and spec != "all" else "")
+    if missing_n or unreadable_n:
+        notes += f"; skipped {skipped_note(missing_n, unreadable_n)}"
     if to == "dataset":
         write_examples(ctx.out_dir / DATASET_FILE, records)
         composition = {"bench": bench, "benches": [bench], "items": spec or "all", "flipped": len(records),
-                       "skipped_missing_images": skipped}
+                       "skipped_missing_images": missing_n, "skipped_unreadable_images": unreadable_n}
         ctx.add_output(DatasetOutput(name, DATASET_FILE, composition=composition, notes=notes))
     else:
         write_examples(ctx.out_dir / ITEMS_FILE, records)
         ctx.add_output(BenchmarkOutput(name, ITEMS_FILE, image_root=IMAGES, parent=bench, notes=notes))
+
+
+def skipped_note(missing: int, unreadable: int) -> str:
+    """``3 missing, 1 unreadable image(s)`` for the progress note and the notes; empty when none."""
+    parts = [f"{missing} missing" if missing else "", f"{unreadable} unreadable" if unreadable else ""]
+    shown = ", ".join(p for p in parts if p)
+    return f"{shown} image(s)" if shown else ""

@@ -31,7 +31,7 @@ from orienteer.data.datasets import example_from_item, get_dataset, read_example
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import DatasetOutput
-from orienteer.jobs.augment.flip import ImageFlipper, MissingImage
+from orienteer.jobs.augment.flip import ImageFlipper, MissingImage, UnreadableImage
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.params import Param
 from orienteer.jobs.selection import load_items
@@ -177,20 +177,25 @@ def run(ctx: JobContext) -> None:
     final_images = ctx.out_dir / IMAGES
     flips: dict[str, Item] = {}
     skipped: set[str] = set()
+    unreadable: set[str] = set()  # there, but not an image: counted apart from the missing ones
     todo = hard + rest
     for done, item in enumerate(todo, start=1):
         ctx.check_stop()
         try:
             if with_flips and item.item_id in hard_ids:
                 flips[item.item_id] = flipper.flip(item)  # raises MissingImage like the check below
-            elif (absent := flipper.missing(item)) is not None:
-                raise MissingImage(item.item_id, absent)
+            elif (absent := flipper.problem(item)) is not None:
+                raise MissingImage(item.item_id, *absent)
         except MissingImage as missing:
             skipped.add(item.item_id)
-            ctx.log(f"skip item {missing.item_id}: image not found at {missing.path}")
-        ctx.progress(done, len(todo), unit="items", note=f"{len(skipped)} skipped" if skipped else "")
-    hard = [item for item in hard if item.item_id not in skipped]
-    rest = [item for item in rest if item.item_id not in skipped]
+            ctx.log(f"skip item {missing.item_id}: image {missing.reason} at {missing.path}")
+        except UnreadableImage as bad:
+            unreadable.add(item.item_id)
+            ctx.log(f"skip item {bad.item_id}: cannot read image {bad.path}: {bad.reason}")
+        n_skipped = len(skipped) + len(unreadable)
+        ctx.progress(done, len(todo), unit="items", note=f"{n_skipped} skipped" if n_skipped else "")
+    hard = [item for item in hard if item.item_id not in skipped and item.item_id not in unreadable]
+    rest = [item for item in rest if item.item_id not in skipped and item.item_id not in unreadable]
     if not hard:
         raise OrienteerError(f"hard-negatives: none of the hard items had its images under {pool.root}; nothing to write")
 
@@ -218,10 +223,12 @@ def run(ctx: JobContext) -> None:
         "confusions": chosen, "top": top, "ratio": ratio, "seed": seed,
         "n_items": n_items, "n_original": len(hard), "n_oversampled": n_oversampled, "n_flipped": n_flipped,
         "n_rest": len(rest), "n_examples": len(examples), "skipped_missing_images": len(skipped),
+        "skipped_unreadable_images": len(unreadable),
     }
     source = "its own test items (exploration only)" if pool.mined_from_test else f"{pool.kind} {pool.name}"
     ctx.log(f"{len(examples)} examples from {source}: {len(hard)} hard item(s) x {ratio} = {n_oversampled}, "
-            f"{n_flipped} flipped, {len(rest)} other item(s) once; {len(skipped)} item(s) skipped for missing images")
+            f"{n_flipped} flipped, {len(rest)} other item(s) once; {len(skipped)} item(s) skipped for missing images, "
+            f"{len(unreadable)} for unreadable ones")
     notes = (f"hard negatives by the pattern of run {p['run']}: top {top} confusions x {ratio}, from "
              + ("the run's own test items (exploration only)" if pool.mined_from_test else f"{pool.kind} {pool.name}"))
     ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition, notes=notes))

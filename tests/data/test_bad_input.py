@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from orienteer.data.ingest_preds import import_predictions
 from orienteer.tui.cli import app
 from tests.conftest import random_replies, snapshot, write_official_csv
+from tests.data.hostile.make_corpus import CASES as CORPUS
+from tests.data.hostile.make_corpus import command_line
 
 runner = CliRunner()
 
@@ -258,3 +260,26 @@ def test_bench_json_with_bom_and_crlf(ws, vs_items, tmp_path):
     result = _cli(ws.root, "import", "bench", str(path), "--name", "b")
     assert result.exit_code == 0, result.output
     assert f"{len(vs_items)} items" in result.output
+
+
+# --- the generated hostile corpus (tests/data/hostile/make_corpus.py) --------------------------------
+
+def _ws_bytes(root: Path) -> dict[str, str]:
+    """Every file of the workspace folder by content hash: a refused import must not change one byte."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+def test_hostile_corpus_case_is_refused_in_one_line(ws_with_bench, tmp_path, case):
+    path = case.write(tmp_path)
+    before, before_bytes = snapshot(ws_with_bench), _ws_bytes(ws_with_bench.root)
+    result = _cli(ws_with_bench.root, *command_line(case, path))
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and "\n" not in message and "Traceback" not in message, message
+    assert path.name in message
+    for part in case.expect:
+        assert part in message, (part, message)
+    assert snapshot(ws_with_bench) == before and _ws_bytes(ws_with_bench.root) == before_bytes

@@ -246,7 +246,7 @@ def test_failed_import_changes_nothing(tmp_path, ws_with_bench: Workspace):
         with pytest.raises(InputError) as err:
             import_dataset(ws, broken, name, replace=replace)
         assert err.value.where == "line 3" and "invalid JSON" in str(err.value)
-    with pytest.raises(OrienteerError, match="not usable as a file name"):
+    with pytest.raises(OrienteerError, match="is not usable \\(expected letters, digits"):
         import_dataset(ws, src, "../escape")
     with pytest.raises(InputError, match="empty file"):
         (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")

@@ -220,3 +220,209 @@ def test_generic_bench_preds_by_item_id(ws, vs_items, tmp_path):
     preds.write_text("\n".join(json.dumps({"item_id": f"q-{i}", "response": it["answer"]}) for i, it in enumerate(vs_items)))
     [result] = import_predictions(ws, preds, "g", "r")
     assert result.correct == len(vs_items)
+
+
+# --- ids: exact forms only, the padded prefix is the benchmark's (issue 14, item 1) ----------------
+
+def _cli(ws, *args: str):
+    from typer.testing import CliRunner
+
+    from orienteer.tui.cli import app
+
+    return CliRunner().invoke(app, ["-w", str(ws.root), *args])
+
+
+def _generic_bench(tmp_path: Path, vs_items: list[dict], ids: list[str]) -> Path:
+    rows = [{"item_id": ids[i], "task": it["question_type"], "question": it["question"], "choices": it["choices"],
+             "answer": it["answer"], "images": it["image_path"]} for i, it in enumerate(vs_items)]
+    path = tmp_path / "generic_bench.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return path
+
+
+def test_padded_id_prefix_is_data_stored_with_the_benchmark(ws_with_bench, vs_items, tmp_path):
+    demo_ids = tmp_path / "demo_ids.jsonl"
+    demo_ids.write_text("\n".join(json.dumps({"id": f"demo_{i:06d}", "pred": it["answer"][0]})
+                                  for i, it in enumerate(vs_items)), encoding="utf-8")
+    # a ViewSpatial JSON benchmark knows viewspatial_test_ only: another benchmark's padded ids are refused
+    with pytest.raises(OrienteerError, match="'demo_000000' matches no item of benchmark 'vs'"):
+        import_predictions(ws_with_bench, demo_ids, "vs", "x")
+    # the same items imported with --id-prefix demo_ accept them, and only them
+    bench = _generic_bench(tmp_path, vs_items, [f"q{i}" for i in range(len(vs_items))])
+    result = _cli(ws_with_bench, "import", "bench", str(bench), "--name", "g", "--id-prefix", "demo_")
+    assert result.exit_code == 0, result.output
+    assert "padded ids: demo_000123 = item 123" in result.output
+    [run] = import_predictions(ws_with_bench, demo_ids, "g", "d")
+    assert run.correct == len(vs_items) and run.ids == {"padded": len(vs_items)}
+    padded_vs = tmp_path / "vs_ids.jsonl"
+    padded_vs.write_text(json.dumps({"id": "viewspatial_test_000001", "pred": "A"}), encoding="utf-8")
+    with pytest.raises(OrienteerError, match="'viewspatial_test_000001' matches no item of benchmark 'g'"):
+        import_predictions(ws_with_bench, padded_vs, "g", "v")
+    # "" means no prefix; a prefix ending in a digit would make the number's start ambiguous
+    result = _cli(ws_with_bench, "import", "bench", str(bench), "--name", "h", "--id-prefix", "")
+    assert result.exit_code == 0 and "padded ids" not in result.output
+    result = _cli(ws_with_bench, "import", "bench", str(bench), "--name", "k", "--id-prefix", "run7")
+    assert result.exit_code == 2 and "id prefix 'run7' is not usable" in result.output
+    with ws_with_bench.read() as con:
+        assert dict(con.execute("SELECT name, id_prefix FROM benchmarks").fetchall()) == {"vs": "viewspatial_test_", "g": "demo_", "h": None}
+
+
+def test_migration_gives_older_viewspatial_benchmarks_their_prefix(tmp_path):
+    import duckdb
+
+    from orienteer.data.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR NOT NULL, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '7')")
+    for step in MIGRATIONS[:7]:
+        step(con) if callable(step) else con.execute(step)
+    con.execute("INSERT INTO benchmarks (bench_id, name, source_format, n_items) VALUES (1, 'vs', 'viewspatial-json', 5), "
+                "(2, 'g', 'items', 5)")
+    assert migrate(con) == SCHEMA_VERSION - 7
+    assert con.execute("SELECT name, id_prefix FROM benchmarks ORDER BY bench_id").fetchall() == [
+        ("vs", "viewspatial_test_"), ("g", None)]
+    con.close()
+
+
+def test_numeric_item_ids_are_never_read_as_indexes(ws, vs_items, tmp_path):
+    """Item ids 100..159: "5" is not an item id, and reading it as index 5 (item 105) would be a guess."""
+    import_benchmark(ws, _generic_bench(tmp_path, vs_items, [str(100 + i) for i in range(len(vs_items))]), "n")
+    by_id = tmp_path / "by_id.jsonl"
+    by_id.write_text("\n".join(json.dumps({"id": str(100 + i), "pred": it["answer"][0]}) for i, it in enumerate(vs_items)))
+    [run] = import_predictions(ws, by_id, "n", "ok")
+    assert run.correct == len(vs_items) and run.ids == {"item_id": len(vs_items)}
+    by_index = tmp_path / "by_index.jsonl"
+    by_index.write_text(json.dumps({"id": 5, "pred": "A"}))
+    with pytest.raises(OrienteerError, match=r"line 1: id '5' matches no item of benchmark 'n' \(expected an item id like '100'\)"):
+        import_predictions(ws, by_index, "n", "bad")
+
+
+def test_positional_ids_without_gold_are_said_in_the_summary(ws_with_bench, vs_items, tmp_path):
+    no_gold = tmp_path / "no_gold.csv"
+    pd.DataFrame([{"id": i, "pred": it["answer"][0]} for i, it in enumerate(vs_items)]).to_csv(no_gold, index=False)
+    result = _cli(ws_with_bench, "import", "preds", str(no_gold), "--bench", "vs", "--run", "a")
+    assert result.exit_code == 0, result.output
+    assert f"ids: {len(vs_items)} index; gold answers checked on 0 rows" in result.output
+    assert "warning: ids are positions" in result.output and "no gold answers" in " ".join(result.output.split())
+    result = _cli(ws_with_bench, "import", "preds", str(no_gold), "--bench", "vs", "--run", "b", "--json")
+    [summary] = json.loads(result.output)
+    assert summary["ids"] == {"index": len(vs_items)} and summary["gold_checked"] == 0
+    assert summary["warning"].startswith("ids are positions")
+    # with the gold answers in the file, the positions are checked and there is nothing to say
+    official = write_official_csv(tmp_path / "official.csv", vs_items, random_replies(vs_items))
+    result = _cli(ws_with_bench, "import", "preds", str(official), "--bench", "vs", "--run", "c", "--json")
+    [summary] = json.loads(result.output)
+    assert summary["gold_checked"] == len(vs_items) and summary["warning"] is None
+
+
+# --- strict CSV, long replies, streamed batches (items 2 and 11) ----------------------------------
+
+def test_csv_reply_longer_than_csv_default_field_limit(ws_with_bench, vs_items, tmp_path):
+    long_reply = "Let me think. " * 20_000 + "\nB"  # 280,002 characters: csv's default limit is 131,072
+    path = write_official_csv(tmp_path / "long.csv", vs_items, {0: long_reply, 1: "A"})
+    [run] = import_predictions(ws_with_bench, path, "vs", "long")
+    assert run.rows == 2
+    with ws_with_bench.read() as con:
+        assert con.execute("SELECT reply FROM predictions WHERE item_idx = 0").fetchone()[0] == long_reply
+
+
+def test_stray_quote_is_an_error_not_one_long_field(ws_with_bench, vs_items, tmp_path):
+    """Before: csv (non-strict) read lines 3.. as one field of the row on line 3 and imported 2 answers."""
+    path = tmp_path / "stray.csv"
+    path.write_text("id,pred\r\n0,A\r\n1,\"B\r\n" + "".join(f"{i},C\r\n" for i in range(2, 50)), encoding="utf-8")
+    with pytest.raises(OrienteerError, match=r"stray.csv: line 3: a quoted field is still open at the end of the file"):
+        import_predictions(ws_with_bench, path, "vs", "s")
+
+
+def test_streamed_batches_keep_rows_and_lines(ws_with_bench, vs_items, tmp_path, monkeypatch):
+    """Rows cross many batches (small ones here, both staging paths: list parameters and Arrow) and
+    still arrive whole and in order, with errors naming the right line of a later batch."""
+    from orienteer.data import staging
+    from orienteer.data.formats import predictions
+
+    monkeypatch.setattr(predictions, "BATCH_ROWS", 16)
+    monkeypatch.setattr(staging, "_ARROW_FROM", 10)  # batches of 16 go through Arrow, the last one (< 10) not
+    replies = {i: r.replace("\n", " ") for i, r in random_replies(vs_items, seed=3).items()}  # one line a row
+    rows = [{"run": f"r{k}", "id": i, "pred": replies[i]} for k in range(3) for i in range(len(vs_items))]
+    path = tmp_path / "many.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    results = import_predictions(ws_with_bench, path, "vs")
+    assert [r.rows for r in results] == [len(vs_items)] * 3
+    with ws_with_bench.read() as con:
+        lines = [r[0] for r in con.execute("SELECT source_line FROM predictions ORDER BY source_line").fetchall()]
+    assert lines == list(range(2, 2 + len(rows)))
+    text = path.read_text().splitlines()
+    text[150] = text[150].replace(",", ",x", 1)  # line 151: the 10th batch
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(OrienteerError, match=r"many.csv: line 151: id 'x\d+' matches no item"):
+        import_predictions(ws_with_bench, path, "vs")
+
+
+# --- probabilities: an empty cell is none; Orienteer's own export imports back (item 9) --------------
+
+def test_export_failures_imports_back_as_the_same_run(ws_with_bench, vs_items, tmp_path):
+    records = []
+    for i, item in enumerate(vs_items):
+        gold = item["answer"][0]
+        if i % 3 == 0:  # scored options: the argmax letter, sometimes wrong
+            pick = gold if i % 2 else "ABCD"[("ABCD".index(gold) + 1) % 4]
+            records.append({"id": i, "probs": {letter: (0.55 if letter == pick else 0.15) for letter in "ABCD"}})
+        else:  # generated replies, some wrong, some unparsed, one invalid option: no probabilities
+            records.append({"id": i, "pred": ["A", "The answer is B.", "I cannot tell.", "E", "(C) left"][i % 5]})
+    src = tmp_path / "src.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    import_predictions(ws_with_bench, src, "vs", "src")
+
+    def rows(run: str) -> dict:
+        with ws_with_bench.read() as con:
+            return {r[0]: (r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in con.execute(
+                """SELECT i.item_id, p.letter, p.correct, p.outcome, p.probs FROM predictions p JOIN runs r USING (run_id)
+                   JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx WHERE r.name = ?""", [run]).fetchall()}
+
+    failures = {k: v for k, v in rows("src").items() if not v[1]}
+    assert any(v[3] for v in failures.values()) and any(v[3] is None for v in failures.values())
+    for ext in ("csv", "jsonl"):
+        out = tmp_path / f"failures.{ext}"
+        result = _cli(ws_with_bench, "export", "failures", "--run", "src", "-o", str(out))
+        assert result.exit_code == 0, result.output
+        result = _cli(ws_with_bench, "import", "preds", str(out), "--bench", "vs", "--run", f"back-{ext}")
+        assert result.exit_code == 0, result.output
+        assert rows(f"back-{ext}") == failures, ext
+
+
+@pytest.mark.parametrize("cell, stored", [("", None), ("  ", None), ('{"A":0.25,"B":0.75}', {"A": 0.25, "B": 0.75})])
+def test_probs_cell_empty_means_none(ws_with_bench, vs_items, tmp_path, cell, stored):
+    path = tmp_path / "p.csv"
+    pd.DataFrame([{"id": 0, "reply": "B", "probs": cell}]).to_csv(path, index=False)
+    import_predictions(ws_with_bench, path, "vs", "p")
+    with ws_with_bench.read() as con:
+        value = con.execute("SELECT probs FROM predictions").fetchone()[0]
+    assert (json.loads(value) if value else None) == stored
+
+
+def test_parquet_probs_follow_the_same_rule(ws_with_bench, tmp_path):
+    path = tmp_path / "p.parquet"
+    pd.DataFrame([{"id": 0, "probs": '{"A":0.9,"B":0.1}'}, {"id": 1, "probs": ""},
+                  {"id": 2, "probs": '{"A":-0.5,"B":0.1}'}]).to_parquet(path)
+    with pytest.raises(OrienteerError, match=r"p.parquet: row 3: probs: probability of 'A' is -0.5, expected a number >= 0"):
+        import_predictions(ws_with_bench, path, "vs", "p")
+
+
+def test_an_import_into_an_older_workspace_migrates_it_first(ws, vs_items, tmp_path):
+    """The predictions importer reads the workspace through a read-only attachment: a workspace made
+    before migration 8 (no ``id_prefix`` column) must be brought up to date first, not fail to bind."""
+    import_benchmark(ws, _generic_bench(tmp_path, vs_items, [f"it{i}" for i in range(len(vs_items))]), "old")
+    with ws.write() as con:
+        con.execute("ALTER TABLE benchmarks DROP COLUMN id_prefix")
+        con.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    from orienteer.data.workspace import Workspace
+
+    fresh = Workspace(ws.root)  # a new process's handle: nothing checked yet
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": "it0", "pred": "A"}) + "\n", encoding="utf-8")
+    [run] = import_predictions(fresh, preds, "old", "r")
+    assert run.rows == 1
+    with fresh.read() as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "8"

@@ -99,12 +99,16 @@ def test_sigkilled_job_is_lost_writes_nothing_and_reruns(ws_with_bench: Workspac
 def test_spec_values_never_reach_a_shell(ws_with_bench: Workspace, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     nasty = f"x'; touch {marker}; echo '$(touch {marker})`touch {marker}`"
+    refused = cli(ws_with_bench, "job", "run", "sleep", "--steps", "1", "--seconds", "0", "--emit-run", nasty,
+                  "--bench", "vs", "--wait")
+    assert refused.returncode != 0 and "--emit-run: run name" in refused.stderr and "is not usable" in refused.stderr
+    assert not (ws_with_bench.root / "jobs").exists() or not any((ws_with_bench.root / "jobs").iterdir())
     result = cli(ws_with_bench, "job", "run", "sleep", "--steps", "1", "--seconds", "0", "--note", nasty,
-                 "--emit-run", nasty, "--bench", "vs", "--wait")
+                 "--emit-run", "emitted", "--bench", "vs", "--wait")
     assert result.returncode == 0, result.stdout + result.stderr
     assert not marker.exists()
     with ws_with_bench.read() as con:
-        assert con.execute("SELECT name FROM runs").fetchall() == [(nasty,)]
+        assert con.execute("SELECT name FROM runs").fetchall() == [("emitted",)]
 
 
 def test_gpu_jobs_queue_per_gpu_and_cpu_jobs_run_at_once(ws_with_bench: Workspace) -> None:
@@ -259,3 +263,36 @@ def test_unknown_kind_and_missing_required_are_clear(ws_with_bench: Workspace) -
         api.submit(ws_with_bench, "bogus", {})
     with pytest.raises(OrienteerError, match="ambiguous|no job"):
         find_job(ws_with_bench, "nope")
+
+
+def test_outputs_inputs_and_paths_are_checked_before_a_job_exists(ws_with_bench: Workspace, tmp_path: Path) -> None:
+    """Issue 14, item 7: each of these used to start a job that failed later (or at ingest)."""
+    jobs = ws_with_bench.root / "jobs"
+
+    def count() -> int:
+        return len([p for p in jobs.iterdir() if not p.name.startswith(".")]) if jobs.exists() else 0
+
+    before = count()
+    live = api.submit(ws_with_bench, "sleep", {"steps": 400, "seconds": 0.05, "emit_run": "mine", "bench": "vs"})
+    with pytest.raises(OrienteerError, match=rf"job {live.job_id} \(\w+\) will make the run 'mine'; choose another --emit-run"):
+        api.submit(ws_with_bench, "sleep", {"steps": 1, "seconds": 0, "emit_run": "mine", "bench": "vs", "note": "x"})
+    api.cancel(ws_with_bench, live.job_id)
+    cases = [
+        ("flip", {"bench": "vs", "name": "../../x"}, r"--name: benchmark name '\.\./\.\./x' is not usable"),
+        ("hard-negatives", {"run": "nope", "name": "ok"}, r"--run: no run named 'nope' in this workspace"),
+        ("hard-negatives", {"run": "nope", "name": "a\nb"}, r"--name: dataset name 'a\\nb' is not usable"),
+        ("cot", {"teacher": "/nonexistent", "name": "c", "bench": "vs"},
+         r"--teacher: model /nonexistent: no such folder, and not a hub id"),
+        ("train", {"model": "Qwen/Qwen2.5-VL-3B-Instruct", "dataset": "none-such"}, r"--dataset: no dataset named"),
+        ("box-prompt", {"bench": "vs", "name": "boxed", "weights": str(tmp_path / "missing.pt")},
+         r"--weights: '.*missing\.pt': no such file or folder"),
+        ("eval", {"model": "Qwen/Qwen2.5-VL-3B-Instruct", "bench": "vs", "run": "x" * 129}, r"run name 'x{60}'\.\.\. \(129 characters\)"),
+    ]
+    for kind, values, message in cases:
+        with pytest.raises(OrienteerError, match=message):
+            api.submit(ws_with_bench, kind, values)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(OrienteerError, match="--weights: '.*loop': a symlink loop"):
+        api.submit(ws_with_bench, "box-prompt", {"bench": "vs", "name": "boxed", "weights": str(loop)})
+    assert count() == before + 1  # only the live job was ever created

@@ -85,7 +85,7 @@ def test_names_from_the_workspace_cannot_drive_the_terminal():
     lines = cot_lines({"teacher": "t", "samples": 1, "n_kept": 1, "agreement": 1.0,
                        "tasks": {"evil\x1b[2J[bold]task\x07": {"tried": 1, "kept": 1, "agreement": 1.0}}})
     assert lines[1] == "evil\\x1b[2J[bold]task\\x07: kept 1 of 1, agreement 1.00"
-    assert visible("a\nb\x9bc") == "a\\x0ab\\x9bc"
+    assert visible("a\nb\x9bc\u202e") == "a\\nb\\x9bc\\u202e"  # safe_text.visible: one line expected
     broken = cot_lines({"teacher": "t", "tasks": {"T": {"tried": "many", "kept": None}}})  # not numbers: no crash
     assert broken[1] == "T: kept ? of ?"
 

@@ -22,6 +22,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
 from orienteer.data.queries import CaseDetail, case_detail
 from orienteer.tui.labels import category_name, short_task
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
 from orienteer.tui.widgets.item_image import ItemImage, PreparedFrame, prepare_frame
@@ -35,16 +36,18 @@ OUTCOME_STYLE = {"correct": "bold green", "wrong": "bold red", "unparsed": "bold
 
 
 # --- text blocks (pure functions of a CaseDetail, so they are easy to test) --------------------------
+# Every string of a CaseDetail came from a file: it enters Text objects only, through ``visible``
+# (the question and the reply keep their line breaks; everything else is one line).
 
 def question_text(d: CaseDetail) -> Text:
     text = Text()
-    text.append(d.question.strip() or "(no question text)", style="bold")
-    text.append(f"\n{short_task(d.task)}", style="cyan")
+    text.append(visible(d.question.strip(), multiline=True) or "(no question text)", style="bold")
+    text.append(f"\n{visible(short_task(d.task))}", style="cyan")
     if short_task(d.task) != d.task:
-        text.append(f" ({d.task})", style="dim")
-    extra = [f"item {d.item_id}"]
+        text.append(f" ({visible(d.task)})", style="dim")
+    extra = [f"item {visible(d.item_id)}"]
     if d.source:
-        extra.append(f"source {d.source}")
+        extra.append(f"source {visible(d.source)}")
     text.append(" · " + " · ".join(extra), style="dim")
     return text
 
@@ -54,15 +57,16 @@ def options_text(d: CaseDetail) -> Text:
     text = Text()
     if not d.options:
         return Text("(no options)", style="dim")
-    label_w = max(len(label) for _, label in d.options)
+    shown = [(letter, visible(label)) for letter, label in d.options]
+    label_w = max(len(label) for _, label in shown)
     probs = d.probs or {}
     correct = d.letter is not None and d.letter == d.answer_letter
-    for i, (letter, label) in enumerate(d.options):
+    for i, (letter, label) in enumerate(shown):
         gold, picked = letter == d.answer_letter, letter == d.letter
         if i:
             text.append("\n")
         style = "bold green" if gold else ("bold red" if picked else "")
-        text.append(f" {letter}  ", style=style or "bold")
+        text.append(f" {visible(letter)}  ", style=style or "bold")
         text.append(label.ljust(label_w), style=style)
         if d.probs is not None:
             p = float(probs.get(letter, 0.0))
@@ -77,7 +81,7 @@ def options_text(d: CaseDetail) -> Text:
         for mark, mstyle in marks:
             text.append(f"  {mark}", style=mstyle)
     if d.letter is not None and d.letter not in {letter for letter, _ in d.options}:
-        text.append(f"\n predicted {d.letter!r}, which is not an option", style="yellow")
+        text.append(f"\n predicted {visible(repr(d.letter))}, which is not an option", style="yellow")
     return text
 
 
@@ -87,7 +91,8 @@ def reply_text(d: CaseDetail) -> Text:
         text.append("  (no prediction from this run)", style="dim")
         return text
     text.append("\n")
-    text.append(d.reply if d.reply.strip() else "(empty reply)", style="" if d.reply.strip() else "dim")
+    text.append(visible(d.reply, multiline=True) if d.reply.strip() else "(empty reply)",
+                style="" if d.reply.strip() else "dim")
     return text
 
 
@@ -99,14 +104,14 @@ def verdict_text(d: CaseDetail) -> Text:
         text.append(d.outcome.replace("_", " "), style=OUTCOME_STYLE.get(d.outcome, "bold"))
         if d.letter is not None:
             label = f" {d.pred_label}" if d.pred_label else ""
-            text.append(f" · answered {d.letter}{label}", style="")
-        text.append(f" · gold {d.answer_letter}", style="")
+            text.append(f" · answered {visible(d.letter)}{visible(label)}", style="")
+        text.append(f" · gold {visible(d.answer_letter)}", style="")
     if d.category:
         text.append("\nCategory  ", style="bold")
-        text.append(category_name(d.category), style="magenta")
+        text.append(visible(category_name(d.category)), style="magenta")
     if d.reference_object or d.bbox:
         text.append("\nReference ", style="bold")
-        text.append(d.reference_object or "(unnamed object)")
+        text.append(visible(d.reference_object) or "(unnamed object)")
         if d.bbox:
             coords = ", ".join(f"{v:g}" for v in d.bbox[:4])
             text.append(f"  box [{coords}]", style="dim")
@@ -114,7 +119,7 @@ def verdict_text(d: CaseDetail) -> Text:
                 text.append(f" on frame {d.bbox_frame + 1}", style="dim")
             text.append(" (red)", style="red")
     if d.model:
-        text.append(f"\nModel     {d.model}", style="dim")
+        text.append(f"\nModel     {visible(d.model)}", style="dim")
     for art in d.artifacts:
         if art.get("kind") != "saliency":
             continue
@@ -122,7 +127,7 @@ def verdict_text(d: CaseDetail) -> Text:
         metrics = {k: v for k, v in (art.get("metrics") or {}).items() if k != "bbox_frame"}
         nums = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
         text.append(f"\nSaliency  frame {int(art.get('frame') or 0) + 1}", style="bold")
-        text.append(f"  {nums}" if nums else "", style="")
+        text.append(f"  {visible(nums)}" if nums else "", style="")
         text.append("  (v shows it)", style="dim")
     return text
 
@@ -132,22 +137,22 @@ def others_text(d: CaseDetail) -> Text:
     if not d.other_runs:
         text.append("  (none on this benchmark)", style="dim")
         return text
-    name_w = max(len(str(o["run"])) for o in d.other_runs)
+    name_w = max(len(visible(o["run"])) for o in d.other_runs)
     labels = dict(d.options)
     for o in d.other_runs:
-        text.append(f"\n {str(o['run']).ljust(name_w)}  ")
+        text.append(f"\n {visible(o['run']).ljust(name_w)}  ")
         if o.get("outcome") is None:
             text.append("no answer", style="dim")
             continue
         letter = o.get("letter")
         label = o.get("pred_label") or (labels.get(letter, "") if letter else "")
-        text.append(f"{letter or '-'} {label}".strip(), style="")
+        text.append(visible(f"{letter or '-'} {label}".strip()), style="")
         if o.get("correct"):
             text.append("  ✓", style="bold green")
         else:
             text.append(f"  ✗ {o['outcome'].replace('_', ' ')}", style=OUTCOME_STYLE.get(o["outcome"], "red"))
             if o.get("category") and o["category"] not in ("unparsed", "invalid_option"):
-                text.append(f" · {category_name(o['category'])}", style="magenta")
+                text.append(f" · {visible(category_name(o['category']))}", style="magenta")
     return text
 
 
@@ -292,11 +297,11 @@ class CaseScreen(OrienteerScreen):
         d = self.detail
         if d is None:
             return
-        self.sub_title = f"Case {d.item_id} · {d.run}"
+        self.sub_title = visible(f"Case {d.item_id} · {d.run}")
         title = Text()
-        title.append(d.item_id, style="bold")
-        title.append(f" in run {d.run}")
-        title.append(f" · {d.benchmark}", style="dim")
+        title.append(visible(d.item_id), style="bold")
+        title.append(f" in run {visible(d.run)}")
+        title.append(f" · {visible(d.benchmark)}", style="dim")
         if len(self.case_list) > 1:
             title.append(f" · item {self.index + 1}/{len(self.case_list)} (n/p)")
         self.query_one("#case-title", Static).update(title)
@@ -376,14 +381,14 @@ class CaseScreen(OrienteerScreen):
         if len(d.images) > 1:
             caption.append(f"frame {self.frame + 1}/{len(d.images)}", style="bold")
             caption.append("  ([ ] pages)  ", style="dim")
-        caption.append(d.images[self.frame])
+        caption.append(visible(d.images[self.frame]))
         if prepared.original_size:
             caption.append(f"  {prepared.original_size[0]}x{prepared.original_size[1]}", style="dim")
         if not widget.draws_pictures:
-            caption.append(f"\n{prepared.path}", style="dim")
+            caption.append(f"\n{visible(prepared.path)}", style="dim")
         if self.frame == d.bbox_frame and d.bbox and prepared.image is not None:
             caption.append("\nred box: ", style="red")
-            caption.append(d.reference_object or "reference object")
+            caption.append(visible(d.reference_object) or "reference object")
             ring = self.ring_px(self.frame) if self.show_saliency else None
             if ring is not None:
                 caption.append(f"\ncyan: inside edge of the {ring} px ring left out of mass_in_bbox", style="cyan")
@@ -396,7 +401,7 @@ class CaseScreen(OrienteerScreen):
             elif widget.draws_pictures:
                 caption.append("\nsaliency overlay on", style="yellow")
             else:
-                caption.append(f"\nsaliency map: {saliency}", style="yellow")
+                caption.append(f"\nsaliency map: {visible(saliency)}", style="yellow")
         widget.show(prepared, caption)
 
     # --- layout -----------------------------------------------------------------------------------

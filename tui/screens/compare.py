@@ -21,6 +21,7 @@ from orienteer.data.queries import OVERALL, CompareRow, comparable_runs, compare
 from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import delta_text
+from orienteer.tui.safe_text import visible
 from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
 from orienteer.tui.widgets.table import FastTable
@@ -155,11 +156,11 @@ class CompareScreen(OrienteerScreen):
             return
         head = Text()
         head.append("A ", style="dim")
-        head.append(state.compare_a, style="bold")
+        head.append(visible(state.compare_a), style="bold")
         head.append(" vs B ", style="dim")
-        head.append(state.compare_b, style="bold")
+        head.append(visible(state.compare_b), style="bold")
         if self.bench:
-            head.append(f" on {self.bench}", style="dim")
+            head.append(f" on {visible(self.bench)}", style="dim")
         head.append(" · ")
         head.append("fixed", style="green")
         head.append(" A✗→B✓ · ")
@@ -180,7 +181,7 @@ class CompareScreen(OrienteerScreen):
             significant = row.significant
             style = "bold" if overall else ""
             table.add_row(
-                Text("Overall" if overall else short_task(row.task), style=style),
+                Text("Overall" if overall else visible(short_task(row.task)), style=style),
                 Text(str(row.n), justify="right"),
                 Text(f"{100 * row.accuracy_a:5.1f}", justify="right"),
                 Text(f"{100 * row.accuracy_b:5.1f}", justify="right"),
@@ -221,7 +222,7 @@ class CompareScreen(OrienteerScreen):
         state = self.oapp.state
         verdict = "significant" if row.significant else "not significant"
         text = Text()
-        text.append("all tasks" if row.task == OVERALL else row.task, style="bold")
+        text.append("all tasks" if row.task == OVERALL else visible(row.task), style="bold")
         text.append(f": A {100 * row.accuracy_a:.1f}% → B {100 * row.accuracy_b:.1f}% "
                     f"({100 * (row.accuracy_b - row.accuracy_a):+.1f} points, {row.n} items); ")
         text.append(f"fixed {row.fixed}", style="green")
@@ -231,13 +232,13 @@ class CompareScreen(OrienteerScreen):
                     f"tasks {row.p_holm:.3g} ({verdict})")
         which = "fixed" if column == "fixed" else "broken"
         count = row.fixed if which == "fixed" else row.broken
-        text.append(f"\nenter: the {count} {which} items ({state.compare_b} "
-                    f"{'right' if which == 'fixed' else 'wrong'}, {state.compare_a} "
+        text.append(f"\nenter: the {count} {which} items ({visible(state.compare_b)} "
+                    f"{'right' if which == 'fixed' else 'wrong'}, {visible(state.compare_a)} "
                     f"{'wrong' if which == 'fixed' else 'right'})", style="dim")
         unanswered = count - self.listed(row, column)
         if unanswered > 0:
             # broken items B never answered count as wrong but have no row of B to list
-            text.append(f"; {unanswered} of them {state.compare_b} did not answer and are not listed", style="yellow")
+            text.append(f"; {unanswered} of them {visible(state.compare_b)} did not answer and are not listed", style="yellow")
         detail.update(text)
 
     def listed(self, row: CompareRow, column: str) -> int:

@@ -34,6 +34,7 @@ from orienteer.data.queries import INVALID_LABEL, UNPARSED_LABEL, Confusion, con
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
+from orienteer.tui.safe_text import visible
 from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
 from orienteer.tui.widgets.table import FastTable
@@ -99,7 +100,7 @@ def category_detail(conf: Confusion, cat: str) -> Text:
     """One line on a category: its count, and against chance what it was computed on and whether it survives Holm."""
     n = conf.count(cat)
     share = n / conf.errors if conf.errors else 0.0
-    text = Text.assemble((category_name(cat), "bold"), f": {n} of {conf.errors} errors ({100 * share:.1f}%)")
+    text = Text.assemble((visible(category_name(cat)), "bold"), f": {n} of {conf.errors} errors ({100 * share:.1f}%)")
     row = conf.chance.get(cat)
     if row is None:
         text.append(" · not a pick among the options, so no chance figure")
@@ -272,9 +273,9 @@ class ConfusionScreen(OrienteerScreen):
         conf = view.conf
         share = conf.errors / conf.answered if conf.answered else 0.0
         text = Text()
-        text.append(conf.run, style="bold")
+        text.append(visible(conf.run), style="bold")
         text.append(" · ")
-        text.append(short_task(conf.task) if conf.task else ALL_TASKS, style="bold")
+        text.append(visible(short_task(conf.task)) if conf.task else ALL_TASKS, style="bold")
         text.append(f" · {conf.answered} answered · {conf.errors} wrong ({100 * share:.1f}%) ")
         text.append(" ok ", style=heat(1, 1, correct=True))
         text.append(" few ", style=heat(1, 10))
@@ -290,11 +291,11 @@ class ConfusionScreen(OrienteerScreen):
             return
         table.add_column(Text("gold╲pred", style="dim"), key=GOLD_COLUMN)
         for label, header in zip(view.columns, column_headers(view.columns)):
-            table.add_column(Text(header, style="bold"), key=label)
+            table.add_column(Text(visible(header), style="bold"), key=label)
         table.add_column(Text("n", style="dim"), key=TOTAL_COLUMN)
         width = max(2, *(len(str(n)) for n in view.counts.values()))
         for gold in view.gold:
-            cells: list[Text] = [Text(gold, style="bold")]
+            cells: list[Text] = [Text(visible(gold), style="bold")]
             total = 0
             for column in view.columns:
                 n = view.counts.get((gold, column), 0)
@@ -346,7 +347,7 @@ class ConfusionScreen(OrienteerScreen):
                              style=("bold green" if (row.ratio or 0) > 1 else "bold red") if row.significant else "dim")
                 ratio.append("*" if row.significant else " ")
             table.add_row(
-                Text(category_name(cat)),
+                Text(visible(category_name(cat))),
                 Text(str(n), justify="right"),
                 Text(f"{100 * share:5.1f}%", justify="right"),
                 expected,
@@ -429,18 +430,19 @@ class ConfusionScreen(OrienteerScreen):
         row_total = sum(n for (g, _), n in view.counts.items() if g == gold)
         if column in (GOLD_COLUMN, TOTAL_COLUMN):
             wrong = row_total - view.counts.get((gold, gold), 0)
-            detail.update(Text.assemble("gold ", (gold, "bold"), f": {row_total} answered, {wrong} wrong",
+            detail.update(Text.assemble("gold ", (visible(gold), "bold"), f": {row_total} answered, {wrong} wrong",
                                         ("  enter: open the wrong ones", "dim")))
             return
         n = view.counts.get((gold, column), 0)
-        share = f" ({100 * n / row_total:.1f}% of gold {gold})" if row_total else ""
+        share = f" ({100 * n / row_total:.1f}% of gold {visible(gold)})" if row_total else ""
         if column == gold:
             kind = "correct"
         elif column in PSEUDO:
             kind = "unparsed reply" if column == UNPARSED_LABEL else "letter not among the options"
         else:
             kind = category_name(categorize(gold, column).value)
-        text = Text.assemble("gold ", (gold, "bold"), " → pred ", (column, "bold"), f": {n}{share} · {kind}")
+        text = Text.assemble("gold ", (visible(gold), "bold"), " → pred ", (visible(column), "bold"),
+                             f": {n}{share} · {visible(kind)}")
         if n:
             text.append("  enter: open them", style="dim")
         detail.update(text)

@@ -19,6 +19,7 @@ from textual.widgets import Checkbox, Input, Static
 from textual.worker import Worker, WorkerState
 
 from orienteer.data.errors import OrienteerError
+from orienteer.tui.safe_text import visible
 
 WriteFn = Callable[[Path, bool], int]
 
@@ -67,7 +68,7 @@ class ExportDialog(ModalScreen[tuple[Path, int] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Static(f"Export {self.what}", id="export-title", markup=False)
+            yield Static(visible(f"Export {self.what}"), id="export-title", markup=False)
             yield Input(self.default_path, id="export-path", placeholder="file.csv, file.jsonl or file.parquet")
             yield Checkbox("Overwrite an existing file", id="export-overwrite")
             yield Static("", id="export-error", markup=False)
@@ -86,10 +87,11 @@ class ExportDialog(ModalScreen[tuple[Path, int] | None]):
         return self.query_one("#export-overwrite", Checkbox)
 
     def _error(self, message: str) -> None:
-        self.query_one("#export-error", Static).update(message)
+        """Errors quote paths and file content: control characters shown as escapes."""
+        self.query_one("#export-error", Static).update(visible(message))
 
     def _status(self, message: str) -> None:
-        self.query_one("#export-status", Static).update(message)
+        self.query_one("#export-status", Static).update(visible(message))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self.confirm_path is not None:

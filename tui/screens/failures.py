@@ -28,6 +28,7 @@ from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries import SORTS, count_predictions, distinct_values, predictions_page, run_names_of
 from orienteer.data.workspace import Workspace
 from orienteer.tui.labels import category_name, short_task
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.screens.export_dialog import ExportDialog
 from orienteer.tui.widgets.pickers import PickerScreen
@@ -53,10 +54,11 @@ PICKERS: dict[str, tuple[str, str]] = {
 
 
 def one_line(text: str | None, width: int = REPLY_WIDTH) -> str:
-    """A reply on one line: newlines shown as ⏎, cut to ``width`` characters with an ellipsis."""
+    """A reply on one line: newlines shown as ⏎, every other control character as an escape
+    (``\\r``, ``\\x1b``: it came from a file), cut to ``width`` characters with an ellipsis."""
     if not text:
         return ""
-    flat = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").replace("\n", "⏎")
+    flat = visible(text.strip("\n"), multiline=True).replace("\n", "⏎")
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -71,7 +73,7 @@ def filter_chips(filt: PredictionFilter) -> list[tuple[str, str]]:
 
     def add(name: str, values: tuple[str, ...], show: Any = str) -> None:
         if values:
-            text = ", ".join(show(v) for v in values[:3])
+            text = ", ".join(visible(show(v)) for v in values[:3])
             chips.append((name, text + (f" +{len(values) - 3:,} more" if len(values) > 3 else "")))
 
     add("run", filt.runs)
@@ -82,11 +84,11 @@ def filter_chips(filt: PredictionFilter) -> list[tuple[str, str]]:
     add("pred", filt.pred_labels)
     add("outcome", filt.outcomes, lambda v: v.replace("_", " "))
     if filt.item_ids:
-        chips.append(("items", filt.item_ids[0] if len(filt.item_ids) == 1 else f"{len(filt.item_ids):,} chosen"))
+        chips.append(("items", visible(filt.item_ids[0]) if len(filt.item_ids) == 1 else f"{len(filt.item_ids):,} chosen"))
     if filt.text:
-        chips.append(("text", repr(filt.text)))
+        chips.append(("text", visible(repr(filt.text))))
     if filt.versus_run is not None and filt.versus_correct is not None:
-        chips.append(("vs", f"{filt.versus_run} {'right' if filt.versus_correct else 'wrong'}"))
+        chips.append(("vs", f"{visible(filt.versus_run)} {'right' if filt.versus_correct else 'wrong'}"))
     return chips
 
 
@@ -318,22 +320,22 @@ class FailuresScreen(OrienteerScreen):
         marked = (row["run"], row["item_id"]) in self.marked
         cells = [Text(MARK if marked else " ", style="bold yellow")]
         if self.show_run:
-            cells.append(Text(row["run"]))
+            cells.append(Text(visible(row["run"])))
         correct = bool(row.get("correct"))
         outcome = row.get("outcome")
         if outcome == "unparsed":
             pred = Text("(unparsed)", style="dim")
         elif outcome == "invalid_option":
-            pred = Text(f"{row.get('pred_letter') or '?'} (invalid)", style="dim")
+            pred = Text(visible(f"{row.get('pred_letter') or '?'} (invalid)"), style="dim")
         else:
-            pred = Text(f"{row.get('pred_letter')}. {row.get('pred_label')}", style="green" if correct else "")
-        category = Text("correct", style="green") if correct else Text(short_category(row.get("category")))
+            pred = Text(visible(f"{row.get('pred_letter')}. {row.get('pred_label')}"), style="green" if correct else "")
+        category = Text("correct", style="green") if correct else Text(visible(short_category(row.get("category"))))
         cells += [
-            Text(row["item_id"]),
-            Text(f"{row.get('gold_letter')}. {row.get('gold_label')}"),
+            Text(visible(row["item_id"])),
+            Text(visible(f"{row.get('gold_letter')}. {row.get('gold_label')}")),
             pred,
             category,
-            Text(short_task(row["task"])),
+            Text(visible(short_task(row["task"]))),
             Text(one_line(row.get("reply"), self.reply_width)),
         ]
         return cells
@@ -380,11 +382,11 @@ class FailuresScreen(OrienteerScreen):
             line.append(value)
             lines.append(line)
         where = Text()
-        where.append(f"{row['run']} · {row['item_id']} · {row['task']}", style="bold")
+        where.append(visible(f"{row['run']} · {row['item_id']} · {row['task']}"), style="bold")
         if row.get("category"):
-            where.append(f" · {category_name(row['category'])}")
+            where.append(f" · {visible(category_name(row['category']))}")
         if row.get("source"):
-            where.append(f" · {row['source']}", style="dim")
+            where.append(f" · {visible(row['source'])}", style="dim")
         lines.append(where)
         detail.update(Text("\n").join(lines), layout=False)  # a fixed height: no relayout per cursor move
 
@@ -506,7 +508,7 @@ class FailuresScreen(OrienteerScreen):
                 self.notify("no rows to start a job on", severity="warning")
                 return
             context["selection"] = write_selection(self.oapp, ids)
-        self.oapp.launch_jobs(context, kinds.split(","), title=f"Start a job on {run}'s rows")
+        self.oapp.launch_jobs(context, kinds.split(","), title=f"Start a job on {visible(run)}'s rows")
 
     def action_toggle_mark(self) -> None:
         row = self.current_row()
@@ -558,6 +560,6 @@ class FailuresScreen(OrienteerScreen):
         def done(result: tuple[Path, int] | None) -> None:
             if result is not None:
                 path, n = result
-                self.notify(f"wrote {n:,} rows to {path}", title="Export", timeout=6)
+                self.notify(f"wrote {n:,} rows to {visible(path)}", title="Export", timeout=6, markup=False)
 
         self.app.push_screen(ExportDialog(self.default_export_name(), what, write), done)

@@ -16,8 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static
 
-from orienteer.jobs.status import JobView, format_duration, tail
+from orienteer.jobs.status import ENDED_WITHOUT_SUCCESS, JobView, format_duration, tail
 from orienteer.jobs.store import job_dir
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
 from orienteer.tui.widgets.keybar import KeyBar
@@ -38,18 +39,19 @@ def progress_text(view: JobView, width: int = 16) -> Text:
         text.append(f" {100 * frac:3.0f}%")
         return text
     if p.done:
-        return Text(f"{p.done} {p.unit}", style="dim")
+        return Text(visible(f"{p.done} {p.unit}"), style="dim")
     return Text("")
 
 
 def job_row(view: JobView) -> list[Text]:
+    """One job's cells; a job that ended without success shows no rate or ETA (``status._settle``)."""
     p = view.progress
-    rate = f"{p.rate:.2f} {p.unit}/s" if p.rate else ""
+    rate = visible(f"{p.rate:.2f} {p.unit}/s") if p.rate and view.status not in ENDED_WITHOUT_SUCCESS else ""
     eta = format_duration(p.eta_s) if view.active and p.eta_s is not None else ""
     return [
-        Text(view.job_id), Text(view.kind), Text(view.status, style=STATUS_STYLE.get(view.status, "")),
+        Text(visible(view.job_id)), Text(visible(view.kind)), Text(view.status, style=STATUS_STYLE.get(view.status, "")),
         progress_text(view), Text(rate, justify="right"), Text(eta, justify="right"),
-        Text(format_duration(view.elapsed_s), justify="right"), Text(view.where),
+        Text(format_duration(view.elapsed_s), justify="right"), Text(visible(view.where)),
     ]
 
 
@@ -58,7 +60,7 @@ def dataset_notes(out_dir: Any) -> list[str]:
     job's own manifest (a file read, no database)."""
     from orienteer.data.errors import OrienteerError
     from orienteer.data.job_outputs import DatasetOutput, read_manifest
-    from orienteer.tui.composition import cot_lines, visible
+    from orienteer.tui.composition import cot_lines
 
     try:
         outputs = read_manifest(out_dir) or []
@@ -199,15 +201,16 @@ class JobsScreen(OrienteerScreen):
             detail.update("No jobs yet. n starts one; e, t, s, b on the runs screen and a on the failures screen start one from there.")
             return
         text = Text()
-        text.append(view.job_id, style="bold")
+        # Everything below is read from the job's files (names, errors, log lines): visible escapes only.
+        text.append(visible(view.job_id), style="bold")
         text.append(f"  {view.status}", style=STATUS_STYLE.get(view.status, ""))
         if view.progress.note:
-            text.append(f"  {view.progress.note}", style="dim")
-        text.append("\n$ " + shlex.join(view.argv), style="dim")
+            text.append(f"  {visible(view.progress.note)}", style="dim")
+        text.append("\n$ " + visible(shlex.join(map(str, view.argv))), style="dim")
         if view.error:
-            text.append(f"\n{view.error}", style="red")
+            text.append(f"\n{visible(view.error)}", style="red")
         if view.ingest and view.ingest.get("summary"):
-            text.append("\ningested: " + "; ".join(view.ingest["summary"]), style="green")
+            text.append("\ningested: " + visible("; ".join(map(str, view.ingest["summary"]))), style="green")
         job = job_dir(self.oapp.workspace, view.job_id)
         for line in dataset_notes(job.out_dir) if view.status == "done" and view.kind == "cot" else ():
             text.append("\n" + line, style="")
@@ -217,7 +220,7 @@ class JobsScreen(OrienteerScreen):
             text.append("\n")
             text.append(braille_plot(xs, ys, width=width, height=6))
         for line in tail(job.log_path, 4 if xs else 6):
-            text.append("\n" + line[: max(20, self.size.width - 4)], style="")
+            text.append("\n" + visible(line)[: max(20, self.size.width - 4)], style="")
         detail.update(text)
 
     # --- actions ------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class JobsScreen(OrienteerScreen):
         if view is None:
             return
         if not view.active:
-            self.app.notify(f"job {view.job_id} is {view.status}, not running")
+            self.app.notify(f"job {visible(view.job_id)} is {view.status}, not running", markup=False)
             return
         from orienteer.tui.screens.launch import ConfirmScreen
 
@@ -242,13 +245,14 @@ class JobsScreen(OrienteerScreen):
             if yes:
                 self.run_worker(lambda: self._cancel_thread(view.job_id), thread=True, group="jobs-cancel")
 
-        self.app.push_screen(ConfirmScreen(f"Cancel job {view.job_id} ({view.kind})?"), confirmed)
+        self.app.push_screen(ConfirmScreen(visible(f"Cancel job {view.job_id} ({view.kind})?")), confirmed)
 
     def _cancel_thread(self, job_id: str) -> None:
         from orienteer.jobs.api import cancel
 
         stopped = cancel(self.oapp.workspace, job_id)
-        self.app.call_from_thread(self.app.notify, f"cancelled {job_id}" if stopped else f"{job_id} was not running")
+        message = f"cancelled {visible(job_id)}" if stopped else f"{visible(job_id)} was not running"
+        self.app.call_from_thread(lambda: self.app.notify(message, markup=False))
 
     def action_rerun_job(self) -> None:
         view = self.selected()
@@ -256,7 +260,7 @@ class JobsScreen(OrienteerScreen):
             return
         from orienteer.tui.screens.launch import LaunchScreen
 
-        self.app.push_screen(LaunchScreen(view.kind, dict(view.params), title=f"Re-run {view.job_id}"))
+        self.app.push_screen(LaunchScreen(view.kind, dict(view.params), title=f"Re-run {visible(view.job_id)}"))
 
     def action_new_job(self) -> None:
         from orienteer.tui.screens.launch import pick_and_launch

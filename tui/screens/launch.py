@@ -24,6 +24,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.jobs.kinds import KINDS, KindInfo, get_kind
 from orienteer.jobs.params import Param
 from orienteer.jobs.store import JobDir
+from orienteer.tui.safe_text import has_hidden, text, visible
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,7 +136,10 @@ class LaunchScreen(ModalScreen[str | None]):
     def __init__(self, kind: str, values: dict[str, Any], title: str | None = None) -> None:
         super().__init__()
         self.kind = get_kind(kind)
-        self.values = dict(values)
+        # A name with control characters (from a workspace older than the naming rule) is not put into a
+        # field, where the terminal would obey it; the form says so and the user picks or types another.
+        self.refused = {k: v for k, v in values.items() if isinstance(v, str) and has_hidden(v)}
+        self.values = {k: v for k, v in values.items() if k not in self.refused}
         self.title_text = title or f"New {self.kind.name} job"
         self.models: dict[str, str] = {}  # registered model name -> folder
 
@@ -145,7 +149,7 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="launch-box"):
-            yield Static(f"{self.title_text} · {self.kind.summary}", id="launch-title")
+            yield Static(text(f"{self.title_text} · {self.kind.summary}"), id="launch-title")
             with VerticalScroll(id="launch-fields"):
                 for param in self.kind.params:
                     with Horizontal(classes="field"):
@@ -155,9 +159,16 @@ class LaunchScreen(ModalScreen[str | None]):
                         yield Static(param.help, classes="field-help")
             yield Static(id="launch-command")
             yield Static(id="launch-dataset")
+            yield Static(self._refused_note(), id="launch-refused", classes="field-help")
             yield Static(id="launch-error")
             yield Static("[b]ctrl+s[/b] or [b]enter[/b] starts · [b]ctrl+l[/b] lists the models, datasets, benchmarks or "
                          "runs a field can name · [b]escape[/b] cancels · * required", classes="field-help")
+
+    def _refused_note(self) -> Text:
+        note = Text()
+        for name, value in self.refused.items():
+            note.append(f"{name}: not filled in, the name has control characters ({visible(value)})\n")
+        return note
 
     def _field(self, param: Param) -> Any:
         value = self.values.get(param.name, param.default)
@@ -216,12 +227,12 @@ class LaunchScreen(ModalScreen[str | None]):
         except NoMatches:
             return  # the form is being taken down
         except OrienteerError as exc:
-            error.update(str(exc))
+            error.update(text(exc))
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
             return
         error.update("")
         params = with_model_folders(params, self.models)  # as submit records it
-        command.update(Text("$ " + command_line(self.kind, params, self.oapp.workspace)))
+        command.update(text("$ " + command_line(self.kind, params, self.oapp.workspace)))
 
     DATASET_FIELDS = ("dataset", "new", "old")
 
@@ -240,8 +251,6 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def _show_dataset_notes(self) -> None:
         """Under the command: the kept / tried / agreement per task of a cot dataset a field names."""
-        from orienteer.tui.composition import visible
-
         lines: list[str] = []
         for name in self.DATASET_FIELDS:
             try:
@@ -307,7 +316,10 @@ class LaunchScreen(ModalScreen[str | None]):
             return
 
         def chosen(value: str | None) -> None:
-            if value is not None:
+            if value is not None and has_hidden(value):
+                self.app.notify(f"{visible(value)}: the name has control characters; it cannot be used in a form",
+                                severity="warning", markup=False)
+            elif value is not None:
                 widget.value = value
                 widget.focus()
 
@@ -339,7 +351,7 @@ class LaunchScreen(ModalScreen[str | None]):
             values = self.collect()
             job = submit(self.oapp.workspace, self.kind.name, values)
         except OrienteerError as exc:
-            self.query_one("#launch-error", Static).update(str(exc))
+            self.query_one("#launch-error", Static).update(text(exc))
             return
         app = self.oapp
         self.dismiss(job.job_id)
@@ -365,7 +377,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question = question
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.question}\n\n[b]y[/b] yes · [b]n[/b] no")
+        yield Static(Text.assemble(visible(self.question), "\n\n", ("y", "bold"), " yes · ", ("n", "bold"), " no"))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -390,7 +402,8 @@ class LogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         from orienteer.tui.widgets.keybar import KeyBar
 
-        yield Static(f"log of job [b]{self.job.job_id}[/b] · following new lines (f toggles)", classes="screen-title", id="log-title")
+        yield Static(Text.assemble("log of job ", (visible(self.job.job_id), "bold"), " · following new lines (f toggles)"),
+                     classes="screen-title", id="log-title")
         yield RichLog(id="job-log", wrap=False, markup=False, highlight=False, max_lines=20_000)
         yield KeyBar()
 
@@ -412,7 +425,7 @@ class LogScreen(Screen[None]):
         self._position += cut
         log = self.query_one(RichLog)
         for line in chunk[:cut].decode("utf-8", errors="replace").splitlines():
-            log.write(line, scroll_end=self.follow)
+            log.write(Text(visible(line)), scroll_end=self.follow)  # a job's log quotes replies and names
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow

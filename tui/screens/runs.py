@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +11,8 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries import OVERALL, Cell, Delta, Report, task_report
 from orienteer.tui.labels import settings_line, short_task
+from orienteer.tui.safe_text import text as safe_text
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar, delta_text
 from orienteer.tui.widgets.keybar import KeyBar
@@ -81,13 +82,18 @@ class RunsScreen(OrienteerScreen):
             title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], or build the demo: [b]orienteer demo[/b].")
             self.query_one("#runs-detail", Static).update("")
             return
-        base = f" · Δ vs [b]{report.baseline}[/b] (b sets the baseline; * = McNemar p < 0.05, Holm across the table)" if report.baseline else ""
-        self.title_text = f"[b]{report.benchmark}[/b]: accuracy % per task, bar = accuracy{base}"
-        title.update(self.title_text)
+        heading = safe_text(report.benchmark, style="bold")
+        heading.append(": accuracy % per task, bar = accuracy")
+        if report.baseline:
+            heading.append(" · Δ vs ")
+            heading.append(visible(report.baseline), style="bold")
+            heading.append(" (b sets the baseline; * = McNemar p < 0.05, Holm across the table)")
+        self.title_text = heading.plain
+        title.update(heading)
         self.columns = [*report.tasks, OVERALL]
         table.add_column("run", key="run")
         for task in self.columns:
-            table.add_column("Overall" if task == OVERALL else short_task(task), key=task)
+            table.add_column("Overall" if task == OVERALL else safe_text(short_task(task)), key=task)
         self._shown = 0
         self._add_rows(max(RUNS_PAGE, keep.row + 1 + RUNS_PREFETCH))
         if keep.row < table.row_count and keep.column < len(self.columns) + 1:
@@ -104,7 +110,7 @@ class RunsScreen(OrienteerScreen):
         table = self.table
         for rr in report.runs[self._shown:self._shown + n]:
             cells = [self._cell(rr.overall if t == OVERALL else rr.tasks[t], rr.deltas.get(t)) for t in self.columns]
-            label = Text(rr.run, style="bold" if rr.run == report.baseline else "")
+            label = safe_text(rr.run, style="bold" if rr.run == report.baseline else "")
             if rr.random_weights:
                 label.append("\nrandom weights", style="bold red")
             table.add_row(label, *cells, key=rr.run, height=2)
@@ -147,23 +153,32 @@ class RunsScreen(OrienteerScreen):
         rr = next(r for r in self.report.runs if r.run == run)
         cell = rr.overall if task == OVERALL else rr.tasks[task]
         settings = settings_line(rr.config)
-        text = (f"[b]{escape(run)}[/b] · {escape(task) if task != OVERALL else 'all tasks'}"
-                + (f"  [dim]{escape(settings)}[/dim]" if settings else "") + "\n")
+        # Names and the settings come from files: only ever Text, never markup (safe_text).
+        text = safe_text(run, style="bold")
+        text.append(" · ")
+        text.append(visible(task) if task != OVERALL else "all tasks")
+        if settings:
+            text.append(f"  {visible(settings)}", style="dim")
+        text.append("\n")
         if cell.answered == 0 and cell.n:
-            detail.update(text + f"not run: no predictions for these {cell.n} items (the run covers "
-                                 f"{rr.overall.answered} of {rr.overall.n} items)")
+            text.append(f"not run: no predictions for these {cell.n} items (the run covers "
+                        f"{rr.overall.answered} of {rr.overall.n} items)")
+            detail.update(text)
             return
-        text += (f"{cell.correct}/{cell.n} correct = [b]{100 * cell.accuracy:.2f}%[/b] "
-                 f"(95% CI {100 * cell.ci_low:.1f}–{100 * cell.ci_high:.1f}), answered {cell.answered}")
+        text.append(f"{cell.correct}/{cell.n} correct = ")
+        text.append(f"{100 * cell.accuracy:.2f}%", style="bold")
+        text.append(f" (95% CI {100 * cell.ci_low:.1f}–{100 * cell.ci_high:.1f}), answered {cell.answered}")
         if cell.answered < cell.n:
-            text += f" [yellow](the {cell.n - cell.answered} unanswered count as wrong)[/yellow]"
+            text.append(f" (the {cell.n - cell.answered} unanswered count as wrong)", style="yellow")
         d = rr.deltas.get(task)
         if d is not None:
-            verdict = "[b]significant[/b]" if d.significant else "not significant"
             holm_p = "" if d.p_holm is None else f", Holm-corrected across the table {d.p_holm:.3g}"
-            text += (f"\nvs {self.report.baseline}: {100 * d.delta:+.2f} points; fixed {d.fixed}, broken {d.broken}; "
-                     f"McNemar p = {d.p_value:.3g}{holm_p} ({verdict})")
-        detail.update(text + "\n[dim]enter: failures of this cell[/dim]")
+            text.append(f"\nvs {visible(self.report.baseline)}: {100 * d.delta:+.2f} points; fixed {d.fixed}, "
+                        f"broken {d.broken}; McNemar p = {d.p_value:.3g}{holm_p} (")
+            text.append("significant" if d.significant else "not significant", style="bold" if d.significant else "")
+            text.append(")")
+        text.append("\nenter: failures of this cell", style="dim")
+        detail.update(text)
 
     def action_open_cell(self) -> None:
         picked = self._selected()
@@ -208,7 +223,7 @@ class RunsScreen(OrienteerScreen):
         self.oapp.state.baseline = picked[0]
         self.oapp.state.generation += 1
         self._reload_if_stale()
-        self.notify(f"baseline: {picked[0]}")
+        self.notify(f"baseline: {visible(picked[0])}", markup=False)
 
     def action_next_bench(self) -> None:
         names = self.db(lambda con: [r[0] for r in con.execute("SELECT name FROM benchmarks ORDER BY bench_id").fetchall()])

@@ -27,6 +27,7 @@ from textual.app import ComposeResult
 
 from orienteer.core.box_geometry import drawn_box
 from orienteer.data.images import open_rgb_sized
+from orienteer.tui.safe_text import text, visible
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
@@ -356,19 +357,20 @@ class ItemImage(Vertical):
     def show(self, frame: PreparedFrame, caption: Text | str = "") -> None:
         """Show a prepared frame under ``caption``; a frame with a problem shows the placeholder."""
         self.frame = frame
-        self.query_one("#item-image-caption", Static).update(caption)
+        # The caption's strings came from files: callers build it with safe_text (a str is shown as plain text).
+        self.query_one("#item-image-caption", Static).update(text(caption) if isinstance(caption, str) else caption)
         placeholder = self.query_one("#item-image-placeholder", Static)
         picture = self.picture
         message = Text()
         if frame.problem:
-            message.append(f"{frame.problem}\n", style="bold")
+            message.append(f"{visible(frame.problem)}\n", style="bold")
             message.append("expected at: ")
-            message.append(str(frame.path), style="underline")
+            message.append(visible(frame.path), style="underline")
         notes = [*frame.notes, *([self.unavailable] if self.unavailable else [])]
         for note in notes:
             if message:
                 message.append("\n")
-            message.append(note, style="italic")
+            message.append(visible(note), style="italic")
         placeholder.update(message)
         placeholder.display = bool(message)
         if picture is not None:

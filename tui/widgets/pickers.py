@@ -10,7 +10,7 @@ Usage::
 
 The screen dismisses with the chosen string (enter or click) or ``None`` (escape). The
 cursor starts on ``current`` (marked with a dot) when it is one of the options; j/k and the
-arrows move.
+arrows move. Options are names from files: shown with control characters visible, returned exact.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from orienteer.tui.safe_text import visible
 
 
 class PickerScreen(ModalScreen[str | None]):
@@ -71,9 +73,9 @@ class PickerScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box"):
-            yield Static(self.picker_title, id="picker-title", markup=False)
+            yield Static(visible(self.picker_title), id="picker-title", markup=False)
             marked = [
-                Option(Text(("● " if value == self.current else "  ") + value), id=str(index))
+                Option(Text(("● " if value == self.current else "  ") + visible(value)), id=str(index))
                 for index, value in enumerate(self.options)
             ]
             yield OptionList(*marked, id="picker-list")
