@@ -70,10 +70,17 @@ def parse_spec(spec: str | None) -> Selection:
 
 
 def _read_ids_file(path: str) -> list[str]:
+    from orienteer.data.images import path_problem
+
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise OrienteerError(f"item filter: ids file {file} does not exist (expected one item id per line)")
-    return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    problem = path_problem(file)
+    if problem is not None:
+        raise OrienteerError(f"item filter: ids file {file}: {problem} (expected a file of one item id per line)")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OrienteerError(f"item filter: ids file {file} cannot be read ({exc})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def load_items(ws: Workspace, bench: str, spec: str | None = None) -> tuple[list[Item], Path]:
