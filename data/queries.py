@@ -24,6 +24,7 @@ from orienteer.data.catalog import get_run
 from orienteer.data.chance import offer_counts
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.filters import CompiledFilter, PredictionFilter, compile_filter
+from orienteer.data.run_config import RunConfig
 
 OVERALL = "overall"
 
@@ -42,23 +43,25 @@ class RunRow:
     source_format: str | None
     created: datetime
     random_weights: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    """The run's settings and columns (``RunConfig.as_json``), as ``runs --json`` prints them."""
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, bench: str | None = None) -> list[RunRow]:
     rows = con.execute(
         """SELECT r.name, b.name, sum(s.n_items), sum(s.answered), sum(s.correct), r.parser, r.model,
-                  r.source_format, r.created_at, r.random_weights
+                  r.source_format, r.created_at, r.random_weights, r.config
            FROM runs r JOIN benchmarks b USING (bench_id) JOIN run_task_stats s USING (run_id)
            WHERE ? IS NULL OR b.name = ?
-           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at, r.random_weights
+           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at, r.random_weights, r.config
            ORDER BY r.run_id""",
         [bench, bench],
     ).fetchall()
     return [
         RunRow(run=name, benchmark=bname, items=int(n), answered=int(a), coverage=a / n if n else 0.0, correct=int(c),
                accuracy=c / n if n else 0.0, parser=parser, model=model, source_format=fmt, created=created,
-               random_weights=bool(rw))
-        for name, bname, n, a, c, parser, model, fmt, created, rw in rows
+               random_weights=bool(rw), config=RunConfig.from_row(config, parser, model, fmt, bool(rw)).as_json())
+        for name, bname, n, a, c, parser, model, fmt, created, rw, config in rows
     ]
 
 
@@ -153,8 +156,8 @@ class RunReport:
     overall: Cell
     deltas: dict[str, Delta] = field(default_factory=dict)
     random_weights: bool = False
-    config: dict[str, Any] = field(default_factory=dict)
-    """The run's settings as data (``runs.config``; empty for imported runs)."""
+    config: RunConfig = field(default_factory=RunConfig)
+    """The run's settings as data (``data.run_config``)."""
 
 
 @dataclass
@@ -163,16 +166,6 @@ class Report:
     tasks: list[str]
     baseline: str | None
     runs: list[RunReport]
-
-
-def run_config(text: str | None) -> dict[str, Any]:
-    """A run's ``config`` column as a dict: ``{}`` for runs without settings, and for a value that is
-    not a JSON object (the column is only written by job ingest, so that would be a damaged workspace)."""
-    try:
-        value = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def task_report(
@@ -189,7 +182,8 @@ def task_report(
     for name in runs or []:
         get_run(con, name)
     rows = con.execute(
-        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights, r.config
+        """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights, r.config,
+                  r.parser, r.model, r.source_format
            FROM run_task_stats s JOIN runs r USING (run_id) JOIN benchmarks b USING (bench_id)
            WHERE (? IS NULL OR b.name = ?) AND (? IS NULL OR list_contains(?, r.name))
            ORDER BY b.bench_id, r.run_id, s.task""",
@@ -198,12 +192,13 @@ def task_report(
     by_bench: dict[str, dict[int, RunReport]] = {}
     order: dict[str, list[str]] = {}
     run_ids: dict[str, int] = {}
-    for bname, run_id, rname, task, n, correct, answered, random_weights, config in rows:
+    for bname, run_id, rname, task, n, correct, answered, random_weights, config, parser, model, fmt in rows:
         reports = by_bench.setdefault(bname, {})
         report = reports.get(run_id)
         if report is None:
             report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0), random_weights=bool(random_weights),
-                                                 config=run_config(config))
+                                                 config=RunConfig.from_row(config, parser, model, fmt,
+                                                                           bool(random_weights)))
             run_ids[rname] = run_id
         report.tasks[task] = Cell.of(n, correct, answered)
         order.setdefault(bname, [])
@@ -297,21 +292,14 @@ def report_json(reports: list[Report]) -> dict[str, Any]:
                 "ci95": [rr.overall.ci_low, rr.overall.ci_high],
                 "tasks": {t: _cell_json(c) for t, c in rr.tasks.items()},
                 "random_weights": rr.random_weights,
-                "config": rr.config,
-                "truncated": truncated_count(rr.config),
+                "config": rr.config.as_json(),
+                "truncated": rr.config.truncated,
             }
             if rr.deltas:
                 entry["baseline"] = report.baseline
                 entry["delta"] = {t: d.as_json() for t, d in rr.deltas.items()}
             runs.append(entry)
     return {"runs": runs, "p_holm": HOLM_FAMILY}
-
-
-def truncated_count(config: dict[str, Any]) -> int | None:
-    """Generate-mode replies cut at the token cap (``config["truncated"]``); None for runs that do not say
-    (score mode, imported runs, runs made before it was counted)."""
-    value = config.get("truncated")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _cell_json(cell: Cell) -> dict[str, Any]:

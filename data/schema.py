@@ -6,6 +6,8 @@ records how many have run. Later issues append migrations; never edit a shipped 
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 
 import duckdb
@@ -146,9 +148,20 @@ MIGRATIONS: tuple[str | Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     # predictions file's ids are matched exactly; ViewSpatial JSON benchmarks of older workspaces get theirs.
     """ALTER TABLE benchmarks ADD COLUMN id_prefix VARCHAR;
        UPDATE benchmarks SET id_prefix = 'viewspatial_test_' WHERE source_format = 'viewspatial-json';""",
+    # 9: eval runs made before settings were stored get them from their notes (``data.run_config``), so
+    # nothing reads settings from notes any more.
+    lambda con: _backfill_run_settings(con),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _backfill_run_settings(con: duckdb.DuckDBPyConnection) -> None:
+    from orienteer.data.run_config import backfill_from_notes
+
+    rows = dict(con.execute("SELECT run_id, notes FROM runs WHERE config = '{}'").fetchall())
+    for run_id, settings in backfill_from_notes(rows).items():
+        con.execute("UPDATE runs SET config = ? WHERE run_id = ?", [json.dumps(settings, sort_keys=True), run_id])
 
 
 def current_version(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> int:

@@ -143,17 +143,18 @@ def _item(row: tuple[Any, ...]) -> Item:
 
 
 def run_info(ws: Workspace, run: str) -> dict[str, Any]:
-    """A run's benchmark, model, notes and settings (``config``, a dict), and its answers by item id
+    """A run's benchmark, model, notes and settings (``config``, a ``RunConfig``), and its answers by item id
     (letter, correct, probs)."""
-    from orienteer.data.queries import run_config
+    from orienteer.data.run_config import RunConfig
 
     with ws.read() as con:
         info = get_run(con, run)
-        model, notes, config = con.execute("SELECT model, notes, config FROM runs WHERE run_id = ?",
-                                           [info.run_id]).fetchone()
+        model, notes, config, parser, fmt, random_weights = con.execute(
+            "SELECT model, notes, config, parser, source_format, random_weights FROM runs WHERE run_id = ?",
+            [info.run_id]).fetchone()
         answers = _answers(con, info.run_id)
-    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes, "config": run_config(config),
-            "answers": answers}
+    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes,
+            "config": RunConfig.from_row(config, parser, model, fmt, bool(random_weights)), "answers": answers}
 
 
 def _answers(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, dict[str, Any]]:

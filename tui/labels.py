@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from orienteer.core.chance import DECK_DISPLAY
 from orienteer.core.directions import CATEGORY_DISPLAY, Category
 
@@ -30,26 +32,26 @@ def category_name(value: str | None) -> str:
         return value
 
 
-def settings_line(config: dict[str, object]) -> str:
-    """A run's settings (``runs.config``) in a few words for one line: mode, prompt and its template
-    hash, frame sizing, the generate cap and "truncated: N" (replies that hit it), the training set,
+def settings_line(config: Any) -> str:
+    """A run's settings (a ``RunConfig``, or a mapping) in a few words for one line: mode, prompt and its
+    template hash, frame sizing, the generate cap and "truncated: N" (replies that hit it), the training set,
     and an allowed test overlap. Plain text: the caller escapes it for markup."""
     parts: list[str] = []
     if config.get("mode"):
-        parts.append(str(config["mode"]))
+        parts.append(str(config.get("mode")))
     if config.get("prompt"):
         digest = str(config.get("prompt_hash") or "")[:8]
-        parts.append(f"prompt {config['prompt']}" + (f" ({digest})" if digest else ""))
+        parts.append(f"prompt {config.get('prompt')}" + (f" ({digest})" if digest else ""))
     if config.get("resize") == "budget":
         parts.append(f"resize budget {config.get('max_pixels')} px")
     elif config.get("resize"):
-        parts.append(f"resize {config['resize']}")
+        parts.append(f"resize {config.get('resize')}")
     if config.get("max_new_tokens") is not None:
-        parts.append(f"max {config['max_new_tokens']} new tokens")
+        parts.append(f"max {config.get('max_new_tokens')} new tokens")
     if config.get("truncated") is not None:
-        parts.append(f"truncated: {config['truncated']}")
+        parts.append(f"truncated: {config.get('truncated')}")
     if config.get("trained_on"):
-        parts.append(f"trained on {config['trained_on']}")
+        parts.append(f"trained on {config.get('trained_on')}")
     if config.get("allow_overlap"):
         overlap = config.get("overlap")
         items = overlap.get("items") if isinstance(overlap, dict) else None

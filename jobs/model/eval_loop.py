@@ -77,7 +77,7 @@ class EvalSpec:
 
 
 def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
-    """One readable, parseable line: ``key=value; ...`` (the saliency kind reads adapter/prompt back)."""
+    """One readable line for people (``key=value; ...``); what programs read is ``run_config``."""
     parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"resize={spec.resize}"]
     if spec.resize != "upstream":
         parts.append(f"max_pixels={spec.max_pixels}")
@@ -119,16 +119,6 @@ def run_config(spec: EvalSpec, loaded: Any, skipped: int, truncated: int | None 
     if spec.allow_overlap:
         config["allow_overlap"] = True
     return config
-
-
-def parse_notes(notes: str | None) -> dict[str, str]:
-    """``key=value`` pairs of a run's notes written by ``run_notes``."""
-    out: dict[str, str] = {}
-    for part in (notes or "").split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep:
-            out[key.split()[-1]] = value.strip()
-    return out
 
 
 def frame_sizing_of(spec: EvalSpec) -> Any:

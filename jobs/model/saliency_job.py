@@ -1,8 +1,7 @@
 """The saliency job's work: maps for chosen items of a run, as artifacts the case view shows.
 
 Defaults come from the run itself: its model, adapter, prompt and frame sizing (``--resize`` and
-pixel budget), read back from the run's settings (``runs.config``) or, for older runs, the notes
-the eval kind wrote, so the map explains the answer the run actually gave to the very input it saw. Items
+pixel budget), read back from the run's settings (``data.run_config``: never from its notes), so the map explains the answer the run actually gave to the very input it saw. Items
 default to the run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at
 the original image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
 (``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). The box numbers
@@ -99,45 +98,45 @@ class Inputs:
 
 
 def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> Inputs:
-    """Given settings first, else the run's own (its ``config``, else its notes).
+    """Given settings first, else the run's own (its ``config``; older runs got theirs from their notes
+    when the workspace migrated, so notes are never read here).
 
     A run from before prompts were versioned (no ``prompt_hash``) that says ``official`` was made with
     the text now called ``official-newline`` and the budget sizing; a run with no recorded prompt at
     all (an imported file) is taken as upstream's protocol.
     """
-    from orienteer.jobs.model.eval_loop import parse_notes
+    from orienteer.data.run_config import RunConfig
     from orienteer.jobs.model.images import BUDGET, DEFAULT_MAX_PIXELS, default_resize
     from orienteer.jobs.model.prompt import PROMPT_NAMES, template_hash
 
-    notes = parse_notes(info.get("notes"))
-    config = info.get("config") or {}
+    config = info.get("config") or RunConfig()
     model = spec.model or info.get("model")
     if not model:
         raise OrienteerError(f"run {spec.run} records no model; pass --model")
-    adapter = spec.adapter if spec.adapter is not None else (config.get("adapter") or notes.get("adapter"))
-    recorded = config.get("prompt") or notes.get("prompt")
-    versioned = "prompt_hash" in config
+    adapter = spec.adapter if spec.adapter is not None else config.get("adapter")
+    recorded = config.get("prompt")
+    versioned = config.get("prompt_hash") is not None
     if recorded == "official" and not versioned:
         recorded = "official-newline"
     prompt = spec.prompt or recorded or "official"
     if prompt not in PROMPT_NAMES:
         raise OrienteerError(f"run {spec.run} was made with prompt {prompt!r}, which this version does not know "
                              f"(expected one of {', '.join(PROMPT_NAMES)}); pass --prompt")
-    recorded_resize = config.get("resize") or notes.get("resize")
+    recorded_resize = config.get("resize")
     if recorded_resize is None:
         recorded_resize = BUDGET if (recorded and not versioned) else default_resize(prompt)
     resize = spec.resize or recorded_resize
 
     def number(key: str) -> int | None:
-        value = config.get(key, notes.get(key))
+        value = config.get(key)
         return int(value) if value not in (None, "") else None
 
     budget_run = recorded_resize == BUDGET
     max_pixels = spec.max_pixels or (number("max_pixels") if budget_run else None) or DEFAULT_MAX_PIXELS
     item_pixels = spec.item_pixels or (number("item_pixels") if budget_run else None)
     warning = None
-    if versioned and spec.prompt is None and config["prompt_hash"] != template_hash(prompt):
-        warning = (f"run {spec.run} was made with another {prompt!r} template (hash {config['prompt_hash']}, "
+    if versioned and spec.prompt is None and config.get("prompt_hash") != template_hash(prompt):
+        warning = (f"run {spec.run} was made with another {prompt!r} template (hash {config.get('prompt_hash')}, "
                    f"now {template_hash(prompt)}): the maps explain today's text, not the run's")
     return Inputs(str(model), adapter, prompt, resize, max_pixels, item_pixels, warning)
 

@@ -425,4 +425,6 @@ def test_an_import_into_an_older_workspace_migrates_it_first(ws, vs_items, tmp_p
     [run] = import_predictions(fresh, preds, "old", "r")
     assert run.rows == 1
     with fresh.read() as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "8"
+        from orienteer.data.schema import SCHEMA_VERSION
+
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

@@ -135,8 +135,12 @@ def test_saliency_reads_the_runs_resize_and_prompt() -> None:
                            "config": {"prompt": "official", "prompt_hash": template_hash("official"),
                                       "resize": "upstream", "max_pixels": 1280 * 28 * 28}})
     assert (new.prompt, new.resize, new.warning) == ("official", "upstream", None)
-    # A run from before prompts had versions: 'official' then meant the newline text, and frames the budget.
-    old = _resolved(spec, {"model": "m", "notes": "eval mode=score; prompt=official; max_pixels=50176", "config": {}})
+    # A run from before prompts had versions: 'official' then meant the newline text, and frames the budget
+    # (its settings as migration 9 read them from its notes; the notes themselves are not read).
+    from orienteer.data.run_config import settings_from_notes
+
+    old = _resolved(spec, {"model": "m", "notes": "", "config": settings_from_notes(
+        "eval mode=score; prompt=official; max_pixels=50176")})
     assert (old.prompt, old.resize, old.max_pixels) == ("official-newline", "budget", 50176)
     imported = _resolved(spec, {"model": "m", "notes": None, "config": {}})  # e.g. evaluate.py's own CSV
     assert (imported.prompt, imported.resize) == ("official", "upstream")

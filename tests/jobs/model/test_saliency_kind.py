@@ -50,14 +50,18 @@ def test_maps_for_a_runs_failures(demo_ws: Any, tiny_model_dir: Path, tmp_path: 
     assert run_info(demo_ws, "qwen3b-base")["model"] != str(tiny_model_dir)  # --model overrode the run's
 
 
-def test_defaults_come_from_the_runs_notes(tiny_model_dir: Path) -> None:
-    """Without --model/--prompt/..., the run's own (as the eval kind recorded them) are reused.
+def test_defaults_come_from_the_runs_settings(tiny_model_dir: Path) -> None:
+    """Without --model/--prompt/..., the run's own (as the eval kind recorded them) are reused; an older
+    run's settings are those migration 9 read from its notes, and the notes themselves are never read.
 
     test_cli_e2e runs the whole eval -> ingest -> saliency chain with no --model.
     """
+    from orienteer.data.run_config import RunConfig, settings_from_notes
     from orienteer.jobs.model.saliency_job import SaliencySpec, _resolved, target_letter
 
-    info = {"model": str(tiny_model_dir), "notes": "eval mode=score; prompt=letter; max_pixels=3136; adapter=/x/y"}
+    notes = "eval mode=score; prompt=letter; max_pixels=3136; adapter=/x/y"
+    info = {"model": str(tiny_model_dir), "notes": "prompt=think; adapter=/not/this",
+            "config": RunConfig(settings_from_notes(notes))}
     got = _resolved(SaliencySpec(run="r"), info)
     assert (got.model, got.adapter, got.prompt, got.resize, got.max_pixels, got.item_pixels) == (
         str(tiny_model_dir), "/x/y", "letter", "budget", 3136, None)
