@@ -131,13 +131,16 @@ def _require_name(ws: Workspace, value: str, table: str, flag: str) -> None:
 
 
 def _require_path(value: str, flag: str) -> None:
+    import errno
     import os
+
+    from orienteer.data.fileio import os_reason
 
     path = Path(value).expanduser()
     try:
         os.stat(path)
     except OSError as exc:
-        reason = "a symlink loop" if exc.errno == 40 else "no such file or folder" if exc.errno == 2 else exc.strerror
+        reason = "a symlink loop" if exc.errno == errno.ELOOP else os_reason(exc)
         raise OrienteerError(f"{flag}: {value!r}: {reason}") from None
 
 

@@ -108,27 +108,13 @@ def preflight(ws: Any, params: dict[str, Any]) -> None:
         check_dataset_against(ws, str(params["dataset"]), str(params["eval_bench"]), bool(params.get("allow_overlap")))
 
 
-def trained_dataset(folder: str | None) -> str | None:
-    """The dataset a train job trained the model (or adapter) in ``folder`` on, from the record it
-    saves beside the weights; None for a model no train job made."""
-    from orienteer.jobs.model.train import TRAIN_INFO
-
-    if not folder or not (Path(folder) / TRAIN_INFO).is_file():
-        return None
-    try:
-        info = json.loads((Path(folder) / TRAIN_INFO).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    dataset = info.get("dataset") if isinstance(info, dict) else None
-    return dataset if isinstance(dataset, str) else None
-
-
 def check_trained_model(ws: Any, params: dict[str, Any]) -> None:
     """For an eval spec: refuse when its model or adapter was trained on a dataset of this workspace
     that overlaps the benchmark (unless ``allow_overlap``). A dataset no longer in the workspace is
     not guessed at."""
     from orienteer.data.datasets import list_datasets
     from orienteer.data.overlap import check_dataset_against
+    from orienteer.jobs.model.train import trained_dataset
 
     if not ws.exists() or not params.get("bench"):
         return

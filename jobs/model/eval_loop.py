@@ -111,7 +111,7 @@ def run_config(spec: EvalSpec, loaded: Any, skipped: int, truncated: int | None 
             config["truncated"] = truncated
     if skipped:
         config["skipped_missing_images"] = skipped
-    from orienteer.jobs.kinds.train import trained_dataset
+    from orienteer.jobs.model.train import trained_dataset
 
     trained_on = trained_dataset(spec.adapter) or trained_dataset(spec.model)
     if trained_on:

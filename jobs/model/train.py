@@ -57,6 +57,19 @@ class Reporter(Protocol):
     def should_stop(self) -> bool: ...
 
 
+def trained_dataset(folder: str | None) -> str | None:
+    """The dataset a train job trained the model (or adapter) in ``folder`` on, from the record it
+    saves beside the weights; None for a model no train job made."""
+    if not folder or not (Path(folder) / TRAIN_INFO).is_file():
+        return None
+    try:
+        info = json.loads((Path(folder) / TRAIN_INFO).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    dataset = info.get("dataset") if isinstance(info, dict) else None
+    return dataset if isinstance(dataset, str) else None
+
+
 @dataclass
 class TrainConfig:
     model: str
