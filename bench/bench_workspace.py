@@ -291,7 +291,7 @@ def stage_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_queries(args: argparse.Namespace) -> dict[str, Any]:
     """Open the workspace and run each query --repeat times (after one cold call)."""
-    from orienteer.data import queries
+    from orienteer.data.queries import confusion, failures, report
     from orienteer.data.filters import PredictionFilter
     from orienteer.data.workspace import Workspace
 
@@ -310,26 +310,26 @@ def stage_queries(args: argparse.Namespace) -> dict[str, Any]:
         tasks = [r[0] for r in con.execute("SELECT DISTINCT task FROM items ORDER BY task").fetchall()]
         run = names[len(names) // 2]
         handful = [names[int(k * (len(names) - 1) / 4)] for k in range(5)]
-        run_failures = queries.count_predictions(con, PredictionFilter(runs=(run,)))
-        all_failures = queries.count_predictions(con, PredictionFilter())
+        run_failures = failures.count_predictions(con, PredictionFilter(runs=(run,)))
+        all_failures = failures.count_predictions(con, PredictionFilter())
         run_offset = min(2000, max(0, run_failures - 50))
         deep_offset = min(5_000_000, max(0, all_failures - 50))
         plan: list[tuple[str, str, float, Callable[[], Any]]] = [
-            ("list_runs", "query", QUERY_MS, lambda: queries.list_runs(con)),
-            (f"task_report (all {len(names)} runs)", "query", QUERY_MS, lambda: queries.task_report(con)),
-            ("task_report (5 runs)", "query", QUERY_MS, lambda: queries.task_report(con, handful)),
-            ("confusion (1 run)", "query", QUERY_MS, lambda: queries.confusion(con, run)),
-            ("confusion (1 run, 1 task)", "query", QUERY_MS, lambda: queries.confusion(con, run, tasks[0])),
+            ("list_runs", "query", QUERY_MS, lambda: report.list_runs(con)),
+            (f"task_report (all {len(names)} runs)", "query", QUERY_MS, lambda: report.task_report(con)),
+            ("task_report (5 runs)", "query", QUERY_MS, lambda: report.task_report(con, handful)),
+            ("confusion (1 run)", "query", QUERY_MS, lambda: confusion.confusion(con, run)),
+            ("confusion (1 run, 1 task)", "query", QUERY_MS, lambda: confusion.confusion(con, run, tasks[0])),
             ("count_predictions (1 run)", "query", QUERY_MS,
-             lambda: queries.count_predictions(con, PredictionFilter(runs=(run,)))),
+             lambda: failures.count_predictions(con, PredictionFilter(runs=(run,)))),
             ("count_predictions (all runs)", "query", QUERY_MS,
-             lambda: queries.count_predictions(con, PredictionFilter())),
+             lambda: failures.count_predictions(con, PredictionFilter())),
             (f"page 50 (1 run, offset {run_offset:,})", "page", PAGE_MS,
-             lambda: queries.predictions_page(con, PredictionFilter(runs=(run,)), offset=run_offset)),
+             lambda: failures.predictions_page(con, PredictionFilter(runs=(run,)), offset=run_offset)),
             ("page 50 (all runs, offset 0)", "page", PAGE_MS,
-             lambda: queries.predictions_page(con, PredictionFilter(), offset=0)),
+             lambda: failures.predictions_page(con, PredictionFilter(), offset=0)),
             (f"page 50 (all runs, offset {deep_offset:,})", "page", PAGE_MS,
-             lambda: queries.predictions_page(con, PredictionFilter(), offset=deep_offset)),
+             lambda: failures.predictions_page(con, PredictionFilter(), offset=deep_offset)),
         ]
         for name, kind, target, fn in plan:
             first_s, value = timed(fn)

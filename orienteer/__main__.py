@@ -1,5 +1,5 @@
 """``python -m orienteer`` runs the command-line interface."""
 
-from orienteer.tui.cli import main
+from orienteer.tui.cli.main import main
 
 main()

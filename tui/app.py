@@ -72,7 +72,7 @@ def _screen_factory(module: str, name: str, app: App[None]) -> Callable[[], Scre
 
 
 def _case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> object:
-    from orienteer.data.queries import case_detail
+    from orienteer.data.queries.case import case_detail
 
     return case_detail(con, run, item_id)
 

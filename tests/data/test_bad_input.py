@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orienteer.data.ingest_preds import import_predictions
-from orienteer.tui.cli import app
+from orienteer.tui.cli.main import app
 from tests.conftest import random_replies, snapshot, write_official_csv
 from tests.data.hostile.make_corpus import CASES as CORPUS
 from tests.data.hostile.make_corpus import command_line

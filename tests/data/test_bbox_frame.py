@@ -18,7 +18,7 @@ from orienteer.data.filters import PredictionFilter
 from orienteer.data.ingest_bench import import_benchmark, read_benchmark
 from orienteer.data.ingest_preds import import_predictions
 from orienteer.data.items import Item, parse_bbox_frame
-from orienteer.data.queries import case_detail
+from orienteer.data.queries.case import case_detail
 from orienteer.data.schema import MIGRATIONS, SCHEMA_VERSION, current_version
 from orienteer.data.workspace import DB_FILENAME, Workspace
 

@@ -16,7 +16,10 @@ from orienteer.core.stats import holm
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.ingest_preds import import_predictions
-from orienteer.data.queries import OVERALL, compare_runs, confusion, count_predictions, report_json, task_report
+from orienteer.data.queries.compare import compare_runs
+from orienteer.data.queries.confusion import confusion
+from orienteer.data.queries.failures import count_predictions
+from orienteer.data.queries.report import OVERALL, report_json, task_report
 from tests.conftest import REAL_BENCH, write_official_csv
 
 

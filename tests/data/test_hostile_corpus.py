@@ -77,7 +77,7 @@ def _other_user_prefix(tmp_path: Path) -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv to run the CLI as a non-root user")
     prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import orienteer.tui.cli"], capture_output=True, cwd="/")
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import orienteer.tui.cli.main"], capture_output=True, cwd="/")
     if probe.returncode != 0:
         pytest.skip("user nobody cannot run this Python")
     return prefix

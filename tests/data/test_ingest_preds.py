@@ -13,7 +13,8 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.formats.detect import detect_pred_format
 from orienteer.data.ingest_bench import import_benchmark
 from orienteer.data.ingest_preds import import_predictions
-from orienteer.data.queries import audit, task_report
+from orienteer.data.queries.compare import audit
+from orienteer.data.queries.report import task_report
 from orienteer.data.rescore import rescore_run
 from tests.conftest import official_letter, random_replies, write_official_csv
 
@@ -227,7 +228,7 @@ def test_generic_bench_preds_by_item_id(ws, vs_items, tmp_path):
 def _cli(ws, *args: str):
     from typer.testing import CliRunner
 
-    from orienteer.tui.cli import app
+    from orienteer.tui.cli.main import app
 
     return CliRunner().invoke(app, ["-w", str(ws.root), *args])
 

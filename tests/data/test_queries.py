@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,9 +13,10 @@ from orienteer.data.errors import OrienteerError, WorkspaceError
 from orienteer.data.export import export_predictions
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.ingest_preds import import_predictions
-from orienteer.data.queries import (
-    compare_runs, confusion, count_predictions, list_runs, predictions_page, report_json, task_report,
-)
+from orienteer.data.queries.compare import compare_runs
+from orienteer.data.queries.confusion import confusion
+from orienteer.data.queries.failures import count_predictions, predictions_page
+from orienteer.data.queries.report import list_runs, report_json, task_report
 from tests.conftest import write_official_csv
 
 
@@ -204,7 +204,7 @@ def test_export_refuses_unknown_type(two_runs, tmp_path):
 def test_pages_match_a_plain_sorted_query(two_runs, monkeypatch, sort, deep):
     """Both page paths (buckets for deep offsets, a walk over sort values for shallow ones) return
     exactly what ORDER BY ... OFFSET would, NULL sort values (correct answers' category) included."""
-    import orienteer.data.queries as q
+    import orienteer.data.queries.failures as q
 
     ws, _, _ = two_runs
     order = ", ".join([*q.SORTS[sort], "p.run_id", "p.item_idx"])

@@ -51,7 +51,7 @@ def test_the_typed_view_joins_settings_and_columns() -> None:
 def test_runs_json_carries_each_runs_config(ws_with_run) -> None:
     from typer.testing import CliRunner
 
-    from orienteer.tui.cli import app
+    from orienteer.tui.cli.main import app
 
     result = CliRunner().invoke(app, ["-w", str(ws_with_run.root), "runs", "--json"])
     assert result.exit_code == 0, result.output

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from orienteer.data.datasets import get_dataset, read_examples, write_examples
 from orienteer.data.errors import WorkspaceDamagedError
-from orienteer.data.queries import list_runs
+from orienteer.data.queries.report import list_runs
 from orienteer.data.workspace import Workspace
-from orienteer.data.workspace_tools import backup_workspace, check_workspace
+from orienteer.data.workspace_tools import check_workspace
 from tests.conftest import make_viewspatial_items, random_replies, snapshot, write_official_csv
 
 NOBODY = 65534
@@ -116,7 +116,7 @@ def test_check_reports_a_missing_dataset_file(full_ws: Workspace) -> None:
 
 def test_backup_while_the_app_reads_and_an_import_writes_then_restore(full_ws: Workspace, tmp_path: Path) -> None:
     reader = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from orienteer.data.workspace import Workspace; from orienteer.data.queries import list_runs;"
+        "import sys, time; from orienteer.data.workspace import Workspace; from orienteer.data.queries.report import list_runs;"
         "ws = Workspace(sys.argv[1]); end = time.monotonic() + 4\n"
         "while time.monotonic() < end:\n    with ws.read() as con: list_runs(con)\n    time.sleep(0.01)\n"
     ), str(full_ws.root)], stderr=subprocess.PIPE, text=True)
@@ -247,7 +247,7 @@ def test_unwritable_workspace_and_unreadable_input_are_one_line(full_ws: Workspa
         shutil.copytree(full_ws.root, root)  # owned by root, mode 644/755: readable, not writable, for nobody
         csv = shutil.copy(tmp_path / "r2.csv", base / "r2.csv")
         nobody = AS_NOBODY
-        probe = subprocess.run([*nobody, sys.executable, "-c", "import os, orienteer.tui.cli; print(os.getuid())"],
+        probe = subprocess.run([*nobody, sys.executable, "-c", "import os, orienteer.tui.cli.main; print(os.getuid())"],
                                capture_output=True, text=True, cwd=base)
         if probe.returncode != 0 or probe.stdout.strip() != str(NOBODY):
             pytest.skip(f"user nobody cannot run this Python: {probe.stderr[-200:]!r}")
@@ -277,12 +277,12 @@ runner = CliRunner()
 
 
 def test_a_bug_is_one_line_with_exit_1_and_debug_shows_the_traceback(full_ws: Workspace, monkeypatch) -> None:
-    from orienteer.tui import cli
+    from orienteer.tui.cli import main as cli
 
     def broken(*args, **kwargs):
         raise ValueError("boom\nsecond line")
 
-    monkeypatch.setattr("orienteer.data.queries.list_runs", broken)
+    monkeypatch.setattr("orienteer.data.queries.report.list_runs", broken)
     monkeypatch.delenv("ORIENTEER_DEBUG", raising=False)
     result = runner.invoke(cli.app, ["-w", str(full_ws.root), "runs"])
     assert result.exit_code == 1
@@ -295,7 +295,7 @@ def test_a_bug_is_one_line_with_exit_1_and_debug_shows_the_traceback(full_ws: Wo
 
 
 def test_main_catches_what_escapes_a_command(monkeypatch, capsys) -> None:
-    from orienteer.tui import cli
+    from orienteer.tui.cli import main as cli
 
     def app() -> None:
         raise OSError(28, "No space left on device", "/somewhere/file")

@@ -15,7 +15,7 @@ from PIL import Image
 from orienteer.core.directions import mirror_label
 from orienteer.core.mirror import mirror_bbox, mirror_text
 from orienteer.data.datasets import get_dataset, read_examples, write_examples
-from orienteer.data.demo import DEMO_BENCH, build_demo_workspace
+from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
 from orienteer.data.job_ingest import ingest_job

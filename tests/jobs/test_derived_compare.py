@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from orienteer.data.demo import DEMO_BENCH, build_demo_workspace
+from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import comparable_runs, compare_runs, count_predictions
+from orienteer.data.queries.compare import comparable_runs, compare_runs
+from orienteer.data.queries.failures import count_predictions
 from orienteer.data.workspace import Workspace
 
-ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli import main; main()"]
+ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli.main import main; main()"]
 
 
 def cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:

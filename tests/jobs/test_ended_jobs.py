@@ -63,7 +63,7 @@ def test_failed_and_cancelled_jobs_show_no_rate_or_eta(tmp_path: Path, status: s
 
 
 def test_job_list_and_the_jobs_screen_row_leave_rate_and_eta_empty(tmp_path: Path) -> None:
-    from orienteer.tui.cli import app
+    from orienteer.tui.cli.main import app
     from orienteer.tui.screens.jobs import job_row
 
     ws = tmp_path / "ws"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orienteer.data.demo import DEMO_BENCH
+from orienteer.demo.build import DEMO_BENCH
 from orienteer.data.images import path_problem, resolve_image
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.selection import load_items

@@ -24,7 +24,7 @@ from orienteer.jobs.store import JobDir, find_job
 
 from tests.conftest import snapshot
 
-ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli import main; main()"]
+ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli.main import main; main()"]
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
@@ -188,7 +188,7 @@ def test_sigkill_during_ingest_leaves_workspace_unchanged(ws_with_bench: Workspa
 
 def test_readers_and_a_cli_import_while_a_job_finishes(ws_with_bench: Workspace, tmp_path: Path) -> None:
     """Two app-like readers poll while a job ingests and a CLI import writes: no lock error, one run each."""
-    from orienteer.data.queries import list_runs
+    from orienteer.data.queries.report import list_runs
 
     from tests.conftest import make_viewspatial_items, random_replies, write_official_csv
 
@@ -196,7 +196,7 @@ def test_readers_and_a_cli_import_while_a_job_finishes(ws_with_bench: Workspace,
     stop = time.monotonic() + 6
     readers = [
         subprocess.Popen([sys.executable, "-c", (
-            "import sys, time; from orienteer.data.workspace import Workspace; from orienteer.data.queries import list_runs;"
+            "import sys, time; from orienteer.data.workspace import Workspace; from orienteer.data.queries.report import list_runs;"
             "from orienteer.jobs.reconcile import reconcile; ws = Workspace(sys.argv[1]); end = time.monotonic() + 6\n"
             "while time.monotonic() < end:\n    with ws.read() as con: list_runs(con)\n    reconcile(ws); time.sleep(0.02)\n"
         ), str(ws_with_bench.root)], stderr=subprocess.PIPE, text=True)

@@ -103,7 +103,7 @@ def test_a_16_token_cap_cuts_the_reply_and_the_run_counts_it(trained):
 
 def test_report_json_and_the_runs_screen_show_the_truncated_count(trained, tmp_path):
     from orienteer.data.job_ingest import ingest_job
-    from orienteer.data.queries import report_json, task_report
+    from orienteer.data.queries.report import report_json, task_report
 
     ws = trained["ws"]
     for ctx in (trained["full"], trained["cut"]):
@@ -117,7 +117,7 @@ def test_report_json_and_the_runs_screen_show_the_truncated_count(trained, tmp_p
     assert by_run["learned-cut"]["config"]["truncated"] == 1
     from typer.testing import CliRunner
 
-    from orienteer.tui.cli import app as cli
+    from orienteer.tui.cli.main import app as cli
 
     result = CliRunner().invoke(cli, ["-w", str(ws.root), "report", "--json"])
     assert result.exit_code == 0, result.output

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from orienteer.data.demo import build_demo_workspace
+from orienteer.demo.build import build_demo_workspace
 from orienteer.data.workspace import Workspace
 
 

@@ -9,7 +9,8 @@ import sys
 from textual.widgets import DataTable, Static
 
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import OVERALL, count_predictions, task_report
+from orienteer.data.queries.failures import count_predictions
+from orienteer.data.queries.report import OVERALL, task_report
 from tests.tui.pilot import drive
 
 
@@ -135,7 +136,7 @@ def test_q_quits(app_factory):
 
 
 def test_app_start_imports_no_ml_packages():
-    code = ("import sys, json; import orienteer.tui.app, orienteer.tui.cli\n"
+    code = ("import sys, json; import orienteer.tui.app, orienteer.tui.cli.main\n"
             "import orienteer.tui.screens.runs, orienteer.tui.screens.confusion, orienteer.tui.screens.failures\n"
             "import orienteer.tui.screens.compare, orienteer.tui.screens.case, orienteer.tui.widgets.item_image\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','transformers','peft','ultralytics'))))")

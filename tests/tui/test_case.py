@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from orienteer.data.queries import CaseDetail, case_detail
+from orienteer.data.queries.case import CaseDetail, case_detail
 from orienteer.data.workspace import DB_FILENAME, Workspace
 from orienteer.tui.screens.case import MAX_IMAGE_ROWS
 from orienteer.tui.widgets.item_image import (

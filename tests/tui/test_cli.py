@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orienteer.tui.cli import app
+from orienteer.tui.cli.main import app
 from tests.conftest import random_replies, write_official_csv
 
 runner = CliRunner()
@@ -72,9 +72,9 @@ def test_report_marks_tasks_a_run_never_saw(cli_ws, tmp_path, vs_items):
     assert run_cli("-w", str(cli_ws), "import", "preds", str(part), "--bench", "viewspatial", "--run", "one-task").exit_code == 0
     from rich.console import Console
 
-    from orienteer.data.queries import task_report
+    from orienteer.data.queries.report import task_report
     from orienteer.data.workspace import Workspace
-    from orienteer.tui.render import report_tables
+    from orienteer.tui.cli.render import report_tables
 
     with Workspace(cli_ws).read() as con:
         [report] = task_report(con)

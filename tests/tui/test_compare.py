@@ -5,7 +5,10 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import OVERALL, compare_runs, count_predictions, run_names_of
+from orienteer.data.queries.compare import compare_runs
+from orienteer.data.queries.failures import count_predictions
+from orienteer.data.queries.lookups import run_names_of
+from orienteer.data.queries.report import OVERALL
 from orienteer.data.workspace import Workspace
 from orienteer.tui.labels import short_task
 from orienteer.tui.screens.compare import COLUMNS, CompareScreen, p_text, split_bar

@@ -6,7 +6,9 @@ import pytest
 from textual.widgets import DataTable, OptionList
 
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import INVALID_LABEL, UNPARSED_LABEL, confusion, count_predictions, run_names_of, tasks_of_run
+from orienteer.data.queries.confusion import INVALID_LABEL, UNPARSED_LABEL, confusion
+from orienteer.data.queries.failures import count_predictions
+from orienteer.data.queries.lookups import run_names_of, tasks_of_run
 from orienteer.tui.screens.confusion import (
     GOLD_COLUMN,
     TOTAL_COLUMN,

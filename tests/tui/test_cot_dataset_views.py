@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +30,7 @@ class AlwaysA:
 @pytest.fixture(scope="module")
 def cot_ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small demo workspace and a finished, ingested cot job (tiny teacher model, scripted replies)."""
-    from orienteer.data.demo import build_demo_workspace
+    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.job_outputs import write_manifest
     from orienteer.jobs.context import JobContext
     from orienteer.jobs.kinds import get_kind
@@ -91,7 +90,7 @@ def test_names_from_the_workspace_cannot_drive_the_terminal():
 
 
 def test_dataset_list_shows_kept_tried_and_agreement_per_task(cot_ws):
-    from orienteer.tui.cli import app
+    from orienteer.tui.cli.main import app
 
     result = CliRunner().invoke(app, ["-w", str(cot_ws["ws"].root), "dataset", "list"])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,8 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import SORTS, count_predictions, distinct_values, predictions_page, run_names_of
+from orienteer.data.queries.failures import SORTS, count_predictions, predictions_page
+from orienteer.data.queries.lookups import distinct_values, run_names_of
 from orienteer.tui.labels import category_name
 from tests.tui.pilot import drive, until
 

@@ -11,7 +11,7 @@ from typing import Any
 from textual.geometry import Region
 from typer.testing import CliRunner
 
-from orienteer.tui.cli import app
+from orienteer.tui.cli.main import app
 from tests.data.test_saliency_summary import TASK_A, TASK_B, build
 from tests.tui.pilot import drive, until
 
@@ -70,7 +70,7 @@ def test_cli_errors_and_runs_without_maps(tmp_path: Path) -> None:
 
 
 def test_help_does_not_import_scipy() -> None:
-    code = ("import sys\nfrom orienteer.tui.cli import app\nfrom typer.testing import CliRunner\n"
+    code = ("import sys\nfrom orienteer.tui.cli.main import app\nfrom typer.testing import CliRunner\n"
             "r = CliRunner().invoke(app, ['saliency', 'summary', '--help'])\nassert r.exit_code == 0, r.output\n"
             "print('scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

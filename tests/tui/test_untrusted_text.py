@@ -33,7 +33,7 @@ runner = CliRunner()
 
 
 def _cli(ws: Path, *args: str) -> Any:
-    from orienteer.tui.cli import app
+    from orienteer.tui.cli.main import app
 
     return runner.invoke(app, ["-w", str(ws), *args])
 
@@ -125,7 +125,7 @@ def _assert_safe(output: str, *, must_show: tuple[str, ...] = ("\\x1b",)) -> Non
 @pytest.fixture
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's consoles are wide, so table cells are not cut before their escapes."""
-    from orienteer.tui import cli
+    from orienteer.tui.cli import common as cli
 
     for console in (cli.console, cli.err):
         monkeypatch.setattr(console, "_width", 400)

@@ -20,7 +20,7 @@ from textual.widgets import Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
-from orienteer.data.queries import CaseDetail, case_detail
+from orienteer.data.queries.case import CaseDetail, case_detail
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen

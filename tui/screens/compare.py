@@ -17,7 +17,10 @@ from textual.widgets import DataTable, Header, Static
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import OVERALL, CompareRow, comparable_runs, compare_runs, count_predictions, run_names_of
+from orienteer.data.queries.compare import CompareRow, comparable_runs, compare_runs
+from orienteer.data.queries.failures import count_predictions
+from orienteer.data.queries.lookups import run_names_of
+from orienteer.data.queries.report import OVERALL
 from orienteer.tui.labels import short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import delta_text

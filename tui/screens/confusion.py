@@ -30,7 +30,8 @@ from orienteer.core.directions import categorize, is_direction
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import INVALID_LABEL, UNPARSED_LABEL, Confusion, confusion, run_names_of, tasks_of_run
+from orienteer.data.queries.confusion import INVALID_LABEL, UNPARSED_LABEL, Confusion, confusion
+from orienteer.data.queries.lookups import run_names_of, tasks_of_run
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar

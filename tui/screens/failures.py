@@ -25,7 +25,8 @@ from textual.worker import Worker, WorkerState
 from orienteer.data.errors import OrienteerError
 from orienteer.data.export import export_predictions
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import SORTS, count_predictions, distinct_values, predictions_page, run_names_of
+from orienteer.data.queries.failures import SORTS, count_predictions, predictions_page
+from orienteer.data.queries.lookups import distinct_values, run_names_of
 from orienteer.data.workspace import Workspace
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import visible
@@ -490,7 +491,7 @@ class FailuresScreen(OrienteerScreen):
 
     def action_launch(self, kinds: str) -> None:
         """A job form for these rows: the marked ones, else every row of the filter (one run's)."""
-        from orienteer.data.queries import filtered_item_ids
+        from orienteer.data.queries.failures import filtered_item_ids
         from orienteer.tui.screens.launch import run_context, write_selection
 
         row = self.current_row()

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries import OVERALL, Cell, Delta, Report, task_report
+from orienteer.data.queries.report import OVERALL, Cell, Delta, Report, task_report
 from orienteer.tui.labels import settings_line, short_task
 from orienteer.tui.safe_text import text as safe_text
 from orienteer.tui.safe_text import visible

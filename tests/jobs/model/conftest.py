@@ -40,7 +40,7 @@ def tiny(tiny_model_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A 24-item demo workspace with rendered images (single- and multi-frame items, bboxes)."""
-    from orienteer.data.demo import build_demo_workspace
+    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.workspace import Workspace
 
     path = tmp_path_factory.mktemp("demo") / "ws"

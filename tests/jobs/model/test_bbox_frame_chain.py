@@ -17,7 +17,7 @@ from orienteer.data.ingest_bench import import_benchmark
 from orienteer.data.ingest_preds import import_predictions
 from orienteer.data.job_ingest import ingest_job
 from orienteer.data.job_outputs import write_manifest
-from orienteer.data.queries import case_detail
+from orienteer.data.queries.case import case_detail
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.kinds import get_kind
 from orienteer.jobs.model.boxes import line_width

@@ -19,7 +19,7 @@ def _cli(ws: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def cli_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from orienteer.data.demo import build_demo_workspace
+    from orienteer.demo.build import build_demo_workspace
 
     path = tmp_path_factory.mktemp("cli") / "ws"
     build_demo_workspace(path, n_items=12)

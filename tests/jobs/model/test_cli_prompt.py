@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from orienteer.tui.cli import app
+from orienteer.tui.cli.main import app
 from tests.conftest import make_viewspatial_items
 
 runner = CliRunner()

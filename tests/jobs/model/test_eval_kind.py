@@ -99,7 +99,7 @@ def test_resume_after_a_stop_ends_with_the_same_run(demo_ws: Any, tiny_model_dir
 
 def test_missing_image_is_reported_and_skipped(tiny_model_dir: Path, tmp_path: Path, make_ctx: Any,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from orienteer.data.demo import build_demo_workspace
+    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.workspace import Workspace
     from orienteer.jobs.kinds import eval as eval_kind
     from orienteer.jobs.selection import load_items

@@ -115,7 +115,7 @@ def test_the_generate_cap_defaults_to_upstreams_128() -> None:
 
 def test_report_json_says_null_for_runs_that_do_not_know(demo_ws: Any) -> None:
     """Imported runs (the demo's) carry no job settings, only their columns: their ``truncated`` is null, not 0."""
-    from orienteer.data.queries import report_json, task_report
+    from orienteer.data.queries.report import report_json, task_report
 
     with demo_ws.read() as con:
         runs = report_json(task_report(con, bench="demo"))["runs"]

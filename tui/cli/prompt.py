@@ -13,8 +13,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console
-from orienteer.tui.safe_text import safe as _safe
+from orienteer.tui.cli.common import JsonOpt, console, current_workspace, errors, print_json
+from orienteer.tui.safe_text import safe as one_line
 from orienteer.tui.safe_text import visible as _visible
 
 
@@ -26,7 +26,7 @@ def visible(text: str) -> str:
 
 def safe(text: str) -> str:
     """Untrusted text for a rich console: control characters visible (line breaks kept), markup escaped."""
-    return _safe(text, multiline=True)
+    return one_line(text, multiline=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -47,10 +47,10 @@ def prompt(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the exact user turn an eval sends for one item (and, with --model, its tokens and frame sizes)."""
-    with _errors():
+    with errors():
         result = describe(bench, item, style, resize, model, max_pixels)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     _print(result)
 
@@ -68,7 +68,7 @@ def describe(bench: str, item_id: str, style: str, resize: str | None, model: st
     if mode == UPSTREAM and max_pixels:
         raise OrienteerError("--max-pixels sizes frames for --resize budget; --resize upstream sizes them as evaluate.py does")
     sizing = frame_sizing(mode, max_pixels or DEFAULT_MAX_PIXELS)
-    ws = _ws()
+    ws = current_workspace()
     found, root = load_item(ws, bench, item_id)
     if found is None:
         raise OrienteerError(f"benchmark {bench!r} has no item {item_id!r} (ids are matched exactly)")
@@ -116,8 +116,8 @@ def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[
 
 
 def _print(result: dict[str, Any]) -> None:
-    console.print(f"[bold]{_safe(result['bench'])}[/] item [bold]{_safe(result['item_id'])}[/] · prompt "
-                  f"{_safe(result['prompt'])} (template {result['prompt_hash']}) · resize {result['resize']}",
+    console.print(f"[bold]{one_line(result['bench'])}[/] item [bold]{one_line(result['item_id'])}[/] · prompt "
+                  f"{one_line(result['prompt'])} (template {result['prompt_hash']}) · resize {result['resize']}",
                   highlight=False, soft_wrap=True)
     n = len(result["frames"])
     console.print(f"[dim]user turn: {n} image{'s' if n != 1 else ''}, then this text:[/]", highlight=False)
@@ -125,11 +125,11 @@ def _print(result: dict[str, Any]) -> None:
     console.print("[dim]--- end of text[/]", highlight=False)
     if "tokens" in result:
         console.print(f"chat input: {result['tokens']} tokens ({result['image_tokens']} of them image tokens) with "
-                      f"{_safe(result['model'])}'s processor", highlight=False, soft_wrap=True)
+                      f"{one_line(result['model'])}'s processor", highlight=False, soft_wrap=True)
     for k, frame in enumerate(result["frames"]):
         if "tokens" in frame:
             console.print(f"  frame {k}: {frame['height']}x{frame['width']} -> {frame['processed_height']}x"
-                          f"{frame['processed_width']} (HxW), {frame['tokens']} tokens  [dim]{_safe(frame['path'])}[/]",
+                          f"{frame['processed_width']} (HxW), {frame['tokens']} tokens  [dim]{one_line(frame['path'])}[/]",
                           highlight=False, soft_wrap=True)
         else:
-            console.print(f"  frame {k}: [dim]{_safe(frame['path'])}[/]", highlight=False, soft_wrap=True)
+            console.print(f"  frame {k}: [dim]{one_line(frame['path'])}[/]", highlight=False, soft_wrap=True)

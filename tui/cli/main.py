@@ -6,16 +6,17 @@ stays fast; torch and friends are never imported here.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+
+from orienteer.tui.cli.common import (
+    DEBUG_ENV, ImagesOpt, JsonOpt, MapOpt, State, ThemeOpt, WorkspaceOpt, console, current_workspace, err, error_line,
+    errors, one_line, parse_mapping, print_json, read_workspace,
+)
 
 app = typer.Typer(
     name="orienteer",
@@ -30,40 +31,6 @@ export_app = typer.Typer(help="Export predictions to CSV, JSONL or Parquet.", no
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
-console = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-WorkspaceOpt = Annotated[
-    Optional[Path],
-    typer.Option("--workspace", "-w", envvar="ORIENTEER_WORKSPACE",
-                 help="Workspace folder (default: ./orienteer-workspace).", show_envvar=True),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read FIELD from COLUMN (repeatable).")]
-
-
-class State:
-    workspace: Optional[Path] = None
-    images: str = "auto"
-    theme: str = "dark"
-
-
-ImagesOpt = Annotated[
-    str,
-    typer.Option("--images", envvar="ORIENTEER_IMAGES",
-                 help="How the app draws images: auto (kitty/sixel when the terminal has them), halfcell "
-                      "(colour blocks: tmux, plain SSH), unicode, none."),
-]
-
-
-ThemeOpt = Annotated[
-    str,
-    typer.Option("--theme", envvar="ORIENTEER_THEME",
-                 help="Colours of the app: dark, light, or any Textual theme name (ctrl+p, Theme, switches live)."),
-]
-
-
 @app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt = "auto",
           theme: ThemeOpt = "dark") -> None:
@@ -75,8 +42,8 @@ def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt 
     State.images = images
     State.theme = theme
     if ctx.invoked_subcommand is None:
-        with _errors():
-            _open_app(_ws())
+        with errors():
+            _open_app(current_workspace())
 
 
 def _open_app(ws: Any) -> None:
@@ -90,99 +57,6 @@ def _open_app(ws: Any) -> None:
     from orienteer.tui.app import run_app
 
     run_app(ws, image_mode=State.images, theme=State.theme)
-
-
-def _ws() -> Any:
-    from orienteer.data.workspace import Workspace
-
-    return Workspace(State.workspace)
-
-
-DEBUG_ENV = "ORIENTEER_DEBUG"
-
-
-@contextmanager
-def _errors(*inputs: Optional[Path]) -> Iterator[None]:
-    """Turn every error into one red line and a non-zero exit: no traceback reaches a user unless
-    ``ORIENTEER_DEBUG=1`` asks for it.
-
-    ``inputs`` are the files the command reads: each is checked before anything runs (a FIFO would
-    block forever, ``/dev/zero`` would fill memory, a folder fails deep in a parser), and errors that
-    carry no path (too deep nesting, out of memory) name them. Errors a user can act on (bad input,
-    a damaged workspace, a full disk, no permission) exit 2; a bug exits 1 with its type and message.
-    """
-    named = [Path(p) for p in inputs if p is not None]
-    try:
-        if named:
-            from orienteer.data.fileio import check_input_file
-
-            for path in named:
-                check_input_file(path)
-        yield
-    except (typer.Exit, typer.Abort, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - the one place every error becomes a line
-        import click
-
-        if isinstance(exc, click.ClickException) or os.environ.get(DEBUG_ENV) == "1":
-            raise
-        code, line = _error_line(exc, named)
-        err.print(f"[bold red]error:[/] {_safe(line)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code) from None
-
-
-def _error_line(exc: BaseException, inputs: list[Path]) -> tuple[int, str]:
-    """(exit status, one line) for any exception; see ``_errors``."""
-    from orienteer.data.errors import OrienteerError
-
-    source = f"{inputs[0]}: " if len(inputs) == 1 else ""
-    if isinstance(exc, OrienteerError):
-        return 2, str(exc)
-    if isinstance(exc, KeyboardInterrupt):
-        return 130, "interrupted"
-    if isinstance(exc, RecursionError):
-        return 2, f"{source}nested too deeply to read (expected at most a few hundred levels of brackets)"
-    if isinstance(exc, MemoryError):
-        return 2, f"{source}out of memory while reading it (the file is too big for this machine's memory)"
-    from orienteer.data.workspace import classify_error
-
-    mapped = classify_error(exc, _ws().db_path) if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb") else None
-    if mapped is not None:
-        return 2, str(mapped)
-    if isinstance(exc, OSError):
-        from orienteer.data.fileio import os_reason
-
-        where = exc.filename if exc.filename is not None else (inputs[0] if inputs else None)
-        return 2, f"{where}: {os_reason(exc)}" if where is not None else os_reason(exc)
-    if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
-        return 2, f"{source}{' '.join(str(exc).split())}"
-    return 1, (f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:500]} "
-               f"(run again with {DEBUG_ENV}=1 for the traceback, and please report it)")
-
-
-def _safe(text: str) -> str:
-    """A message as one line of plain text: markup escaped, control characters (from file names or
-    file contents) shown as escapes instead of reaching the terminal (``tui.safe_text``, shared by every
-    display)."""
-    from orienteer.tui.safe_text import safe
-
-    return safe(text)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-
-
-def _mapping(pairs: list[str] | None) -> dict[str, str]:
-    from orienteer.data.errors import OrienteerError
-
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        field, sep, column = pair.partition("=")
-        if not sep or not field or not column:
-            raise OrienteerError(f"--map {pair!r}: expected FIELD=COLUMN")
-        out[field.strip()] = column.strip()
-    return out
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -201,10 +75,10 @@ def import_bench(
                             "default viewspatial_test_ for ViewSpatial JSON, none otherwise; \"\" for none.")] = None,
 ) -> None:
     """Import a benchmark (its items: questions, options, answers, images)."""
-    with _errors(file):
+    with errors(file):
         from orienteer.data.ingest_bench import import_benchmark
 
-        result = import_benchmark(_ws(), file, name, images=images, fmt=fmt, mapping=_mapping(mapping),
+        result = import_benchmark(current_workspace(), file, name, images=images, fmt=fmt, mapping=parse_mapping(mapping),
                                   replace=replace, notes=notes, id_prefix=id_prefix)
         from orienteer.tui.safe_text import safe
 
@@ -233,14 +107,14 @@ def import_preds(
     as_json: JsonOpt = False,
 ) -> None:
     """Import model answers as a run, scored against the benchmark."""
-    with _errors(file):
+    with errors(file):
         from orienteer.data.ingest_preds import import_predictions
         from orienteer.tui.safe_text import safe
 
-        results = import_predictions(_ws(), file, bench, run, fmt=fmt, parser=parser, replace=replace, model=model,
-                                     notes=notes, mapping=_mapping(mapping))
+        results = import_predictions(current_workspace(), file, bench, run, fmt=fmt, parser=parser, replace=replace, model=model,
+                                     notes=notes, mapping=parse_mapping(mapping))
         if as_json:
-            _print_json([{"run": r.name, "bench": bench, "answers": r.rows, "items": r.n_items, "correct": r.correct,
+            print_json([{"run": r.name, "bench": bench, "answers": r.rows, "items": r.n_items, "correct": r.correct,
                           "parser": parser, "ids": r.ids, "gold_checked": r.gold_rows, "warning": r.warning}
                          for r in results])
             return
@@ -258,22 +132,16 @@ def import_preds(
 
 # --- read commands -----------------------------------------------------------------------------
 
-def _read(fn: Callable[[Any], T]) -> T:
-    ws = _ws()
-    with ws.read() as con:
-        return fn(con)
-
-
 @app.command("benchmarks")
 def benchmarks(as_json: JsonOpt = False) -> None:
     """List the benchmarks in the workspace."""
-    with _errors():
-        rows = _read(lambda con: con.execute(
+    with errors():
+        rows = read_workspace(lambda con: con.execute(
             """SELECT b.name, b.n_items, count(DISTINCT i.task), b.source_format, b.image_root, b.created_at
                FROM benchmarks b JOIN items i USING (bench_id)
                GROUP BY b.bench_id, b.name, b.n_items, b.source_format, b.image_root, b.created_at ORDER BY b.bench_id""").fetchall())
         if as_json:
-            _print_json([{"benchmark": r[0], "items": r[1], "tasks": r[2], "format": r[3], "image_root": r[4],
+            print_json([{"benchmark": r[0], "items": r[1], "tasks": r[2], "format": r[3], "image_root": r[4],
                           "created": r[5]} for r in rows])
             return
         from rich.table import Table
@@ -294,15 +162,15 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List runs: benchmark, items, coverage, accuracy, parser, created."""
-    with _errors():
+    with errors():
         from dataclasses import asdict
 
-        from orienteer.data.queries import list_runs
-        from orienteer.tui.render import runs_table
+        from orienteer.data.queries.report import list_runs
+        from orienteer.tui.cli.render import runs_table
 
-        rows = _read(lambda con: list_runs(con, bench))
+        rows = read_workspace(lambda con: list_runs(con, bench))
         if as_json:
-            _print_json([asdict(r) for r in rows])
+            print_json([asdict(r) for r in rows])
         else:
             console.print(runs_table(rows))
 
@@ -315,13 +183,13 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Per-task accuracy with 95% intervals; runs side by side with deltas and McNemar tests."""
-    with _errors():
-        from orienteer.data.queries import report_json, task_report
-        from orienteer.tui.render import report_tables
+    with errors():
+        from orienteer.data.queries.report import report_json, task_report
+        from orienteer.tui.cli.render import report_tables
 
-        reports = _read(lambda con: task_report(con, run or None, bench, baseline))
+        reports = read_workspace(lambda con: task_report(con, run or None, bench, baseline))
         if as_json:
-            _print_json(report_json(reports))
+            print_json(report_json(reports))
             return
         if not reports:
             console.print("no runs yet: import one with [bold]orienteer import preds[/]")
@@ -339,13 +207,13 @@ def confusion(
     as_json: JsonOpt = False,
 ) -> None:
     """Gold x predicted direction labels and the error categories of one run, each against chance."""
-    with _errors():
-        from orienteer.data.queries import confusion as confusion_query
-        from orienteer.tui.render import confusion_tables
+    with errors():
+        from orienteer.data.queries.confusion import confusion as confusion_query
+        from orienteer.tui.cli.render import confusion_tables
 
-        result = _read(lambda con: confusion_query(con, run, task, grouping))
+        result = read_workspace(lambda con: confusion_query(con, run, task, grouping))
         if as_json:
-            _print_json(result.as_json())
+            print_json(result.as_json())
             return
         for table in confusion_tables(result):
             console.print(table)
@@ -358,14 +226,14 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Items where the file's own correct/incorrect verdict disagrees with Orienteer's scoring."""
-    with _errors():
-        from orienteer.data.queries import audit as audit_query
-        from orienteer.tui.render import prediction_rows_table
+    with errors():
+        from orienteer.data.queries.compare import audit as audit_query
+        from orienteer.tui.cli.render import prediction_rows_table
         from orienteer.tui.safe_text import safe, visible
 
-        checked, rows = _read(lambda con: audit_query(con, run))
+        checked, rows = read_workspace(lambda con: audit_query(con, run))
         if as_json:
-            _print_json({"run": run, "checked": checked, "disagreements": len(rows), "rows": rows})
+            print_json({"run": run, "checked": checked, "disagreements": len(rows), "rows": rows})
             return
         if not checked:
             console.print(f"run {safe(run)} carries no verdicts of its own: nothing to audit", highlight=False)
@@ -410,14 +278,14 @@ def failures(
     as_json: JsonOpt = False,
 ) -> None:
     """List failing items (or any filtered set) a page at a time."""
-    with _errors():
-        from orienteer.data.queries import count_predictions, predictions_page
-        from orienteer.tui.render import prediction_rows_table
+    with errors():
+        from orienteer.data.queries.failures import count_predictions, predictions_page
+        from orienteer.tui.cli.render import prediction_rows_table
 
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
-        total, rows = _read(lambda con: (count_predictions(con, filt), predictions_page(con, filt, sort=sort, limit=limit, offset=offset)))
+        total, rows = read_workspace(lambda con: (count_predictions(con, filt), predictions_page(con, filt, sort=sort, limit=limit, offset=offset)))
         if as_json:
-            _print_json({"total": total, "offset": offset, "rows": rows})
+            print_json({"total": total, "offset": offset, "rows": rows})
             return
         console.print(prediction_rows_table(f"{total} matching, showing {offset + 1 if rows else 0}-{offset + len(rows)}", rows))
 
@@ -430,11 +298,11 @@ def export_failures(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
 ) -> None:
     """Export failures (or any filtered set, with --all) with questions, options, labels, replies and images."""
-    with _errors():
+    with errors():
         from orienteer.data.export import export_predictions
 
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
-        count = _read(lambda con: export_predictions(con, filt, output, force=force))
+        count = read_workspace(lambda con: export_predictions(con, filt, output, force=force))
         from orienteer.tui.safe_text import safe
 
         console.print(f"wrote {count} rows to {safe(output)}", highlight=False)
@@ -447,15 +315,15 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Two runs of one benchmark: per task, items fixed and broken, with McNemar p-values."""
-    with _errors():
+    with errors():
         from dataclasses import asdict
 
-        from orienteer.data.queries import compare_runs
-        from orienteer.tui.render import compare_table
+        from orienteer.data.queries.compare import compare_runs
+        from orienteer.tui.cli.render import compare_table
 
-        rows = _read(lambda con: compare_runs(con, run_a, run_b))
+        rows = read_workspace(lambda con: compare_runs(con, run_a, run_b))
         if as_json:
-            _print_json({"a": run_a, "b": run_b, "tasks": [asdict(r) for r in rows]})
+            print_json({"a": run_a, "b": run_b, "tasks": [asdict(r) for r in rows]})
         else:
             console.print(compare_table(run_a, run_b, rows))
 
@@ -466,10 +334,10 @@ def rescore(
     parser: Annotated[str, typer.Option("--parser", help="viewspatial or strict.")],
 ) -> None:
     """Score a run's stored replies again with another parser."""
-    with _errors():
+    with errors():
         from orienteer.data.rescore import rescore_run
 
-        before, after = rescore_run(_ws(), run, parser)
+        before, after = rescore_run(current_workspace(), run, parser)
         from orienteer.tui.safe_text import safe
 
         console.print(f"re-scored {safe(run)} with {safe(parser)}: {before} -> {after} correct", highlight=False)
@@ -478,10 +346,10 @@ def rescore(
 @app.command("delete-run")
 def delete_run(run: Annotated[str, typer.Argument()]) -> None:
     """Remove a run and its predictions."""
-    with _errors():
+    with errors():
         from orienteer.data.store import delete_runs
 
-        delete_runs(_ws(), [run])
+        delete_runs(current_workspace(), [run])
         from orienteer.tui.safe_text import safe
 
         console.print(f"deleted run {safe(run)}", highlight=False)
@@ -497,8 +365,8 @@ def demo(
     model: Annotated[bool, typer.Option("--model/--no-model", help="Also build the tiny random Qwen2.5-VL for trying jobs.")] = True,
 ) -> None:
     """Build the demo workspace (a rendered synthetic benchmark, three runs and a tiny random model) and open the app."""
-    with _errors():
-        from orienteer.data.demo import DEFAULT_DEMO_DIR, build_demo_workspace
+    with errors():
+        from orienteer.demo.build import DEFAULT_DEMO_DIR, build_demo_workspace
         from orienteer.data.workspace import Workspace
 
         target = path or Path.cwd() / DEFAULT_DEMO_DIR
@@ -528,24 +396,24 @@ def saliency_summary(
     as_json: JsonOpt = False,
 ) -> None:
     """Share of saliency inside the reference box against the box's area share, per task (Wilcoxon signed-rank)."""
-    with _errors():
+    with errors():
         from orienteer.data.saliency_summary import saliency_summary as summarise
         from orienteer.tui.saliency_tables import summary_renderables
 
-        summary = _read(lambda con: summarise(con, run, vs))
+        summary = read_workspace(lambda con: summarise(con, run, vs))
         if as_json:
-            _print_json(summary.as_json())
+            print_json(summary.as_json())
             return
         for renderable in summary_renderables(summary, app=False):
             console.print(renderable, highlight=False)
 
 
 def _register_subcommands() -> None:
-    from orienteer.tui import cli_jobs, cli_prompt, cli_workspace
+    from orienteer.tui.cli import jobs, prompt, workspace
 
-    cli_jobs.register(app)
-    cli_prompt.register(app)
-    cli_workspace.register(app)
+    jobs.register(app)
+    prompt.register(app)
+    workspace.register(app)
 
 
 _register_subcommands()
@@ -561,8 +429,8 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        code, line = _error_line(exc, [])
-        err.print(f"[bold red]error:[/] {_safe(line)}", highlight=False, soft_wrap=True)
+        code, line = error_line(exc, [])
+        err.print(f"[bold red]error:[/] {one_line(line)}", highlight=False, soft_wrap=True)
         sys.exit(code)
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from orienteer.core.directions import VIEWSPATIAL_LABELS, Category, categorize, direction_vector
-from orienteer.data.demo_bench import (
+from orienteer.demo.bench import (
     CAMERA_OVO,
     CAMERA_RD,
     PERSON_OVO,
@@ -23,7 +23,7 @@ from orienteer.data.demo_bench import (
     TASKS,
     generate_demo_files,
 )
-from orienteer.data.demo_render import HEIGHT, KINDS, LABEL_ANGLES, WIDTH, wrap, yaw_of
+from orienteer.demo.render import HEIGHT, KINDS, LABEL_ANGLES, WIDTH, wrap, yaw_of
 
 KEYS = ["item_id", "task", "question", "options", "answer", "images", "source", "reference_object", "bbox",
         "parent_item_id"]

@@ -9,7 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from orienteer.core.chance import EXPECTED_MEANS
-from orienteer.data.queries import OVERALL, CompareRow, Confusion, Report, RunRow
+from orienteer.data.queries.compare import CompareRow
+from orienteer.data.queries.confusion import Confusion
+from orienteer.data.queries.report import OVERALL, Report, RunRow
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import safe, text, visible
 

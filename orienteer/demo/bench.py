@@ -3,7 +3,7 @@
 Orienteer must be explorable before anyone has a GPU or a real results file, so
 `generate_demo_files` writes, in a few seconds and byte-for-byte reproducibly from a seed:
 
-* ``images/``: Pillow-rendered 320x240 scenes (see `orienteer.data.demo_render`) in which the
+* ``images/``: Pillow-rendered 320x240 scenes (see `orienteer.demo.render`) in which the
   gold answer is true in the picture;
 * ``bench.jsonl``: items of the five ViewSpatial-Bench tasks, in the real file's proportions,
   with its question templates, 4 options (2 for "Which hand ..."), and all 18 gold labels;
@@ -33,8 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from orienteer.core.directions import Category, VIEWSPATIAL_LABELS, categorize, direction_vector, mirror_label
-from orienteer.data import demo_render as R
-from orienteer.data.demo_render import Camera, Thing
+from orienteer.demo import render as R
+from orienteer.demo.render import Camera, Thing
 
 CAMERA_RD = "Camera perspective - Relative Direction"
 CAMERA_OVO = "Camera perspective - Object View Orientation"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.text import Text
 
-from orienteer.tui.cli import JsonOpt, _errors, _print_json, _ws, console, err
+from orienteer.tui.cli.common import JsonOpt, console, current_workspace, err, errors, print_json
 from orienteer.tui.safe_text import safe, text, visible
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def kinds(as_json: JsonOpt = False) -> None:
 
     rows = [_kind_row(kind) for kind in KINDS.values()]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         _print_kind(row)
@@ -65,7 +65,7 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the log until the job ends; exit 1 if it failed.")] = False,
 ) -> None:
     """Start a job in the background: orienteer job run KIND --option value ... (KIND --help: its options)"""
-    with _errors():
+    with errors():
         if any(arg in ("--help", "-h") for arg in ctx.args):
             from orienteer.jobs.kinds import get_kind
 
@@ -75,7 +75,7 @@ def run(
             return
         from orienteer.jobs.api import submit_args
 
-        ws = _ws()
+        ws = current_workspace()
         job = submit_args(ws, kind, list(ctx.args))
         console.print(f"started job {job.job_id}", highlight=False)
         if wait:
@@ -131,13 +131,13 @@ def list_jobs(
     limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N jobs (newest first).")] = 30,
 ) -> None:
     """Jobs of this workspace, newest first (finished jobs' outputs are ingested on the way)."""
-    with _errors():
+    with errors():
         from orienteer.jobs.reconcile import reconcile, summary_line
         from orienteer.jobs.status import format_duration
 
-        views = reconcile(_ws())[:limit]
+        views = reconcile(current_workspace())[:limit]
         if as_json:
-            _print_json([summary_line(v) for v in views])
+            print_json([summary_line(v) for v in views])
             return
         if not views:
             console.print("no jobs yet (orienteer job kinds lists what can run)", highlight=False)
@@ -174,11 +174,11 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end (0 = all).")] = 0,
 ) -> None:
     """A job's log."""
-    with _errors():
+    with errors():
         from orienteer.jobs.status import tail
         from orienteer.jobs.store import find_job
 
-        ws = _ws()
+        ws = current_workspace()
         job = find_job(ws, job_id)
         if follow:
             raise typer.Exit(_follow(ws, job.job_id, lines=lines or 20))
@@ -196,10 +196,10 @@ def logs(
 @job_app.command("cancel")
 def cancel(job_id: Annotated[str, typer.Argument(help="Job id (a unique prefix or suffix is enough).")]) -> None:
     """Stop a job: SIGTERM to its process group, SIGKILL after a grace period."""
-    with _errors():
+    with errors():
         from orienteer.jobs.api import cancel as cancel_job
 
-        if cancel_job(_ws(), job_id):
+        if cancel_job(current_workspace(), job_id):
             console.print(f"cancelled job {safe(job_id)}", highlight=False)
         else:
             err.print(f"job {safe(job_id)} was not running", highlight=False)
@@ -211,10 +211,10 @@ def rerun(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the new job until it ends.")] = False,
 ) -> None:
     """Run a job again with the same spec (eval and train pick up where a killed run stopped)."""
-    with _errors():
+    with errors():
         from orienteer.jobs.api import rerun as rerun_job
 
-        ws = _ws()
+        ws = current_workspace()
         job = rerun_job(ws, job_id)
         console.print(f"started job {safe(job.job_id)}", highlight=False)
         if wait:
@@ -224,18 +224,18 @@ def rerun(
 @job_app.command("show")
 def show(job_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
     """One job: its spec, status, progress and what it ingested."""
-    with _errors():
+    with errors():
         from orienteer.jobs.reconcile import ingest_finished, summary_line
         from orienteer.jobs.status import job_view, tail
         from orienteer.jobs.store import find_job
 
-        ws = _ws()
+        ws = current_workspace()
         job = find_job(ws, job_id)
         ingest_finished(ws, job)
         view = job_view(job)
         row = summary_line(view) | {"params": view.params, "folder": str(job.path), "log_tail": tail(job.log_path, 5)}
         if as_json:
-            _print_json(row)
+            print_json(row)
             return
         for key, value in row.items():
             console.print(f"[bold]{key:<10}[/] {safe(value)}", highlight=False)
@@ -247,12 +247,12 @@ dataset_app = typer.Typer(help="Training datasets: import, export (ShareGPT/LLaV
 @dataset_app.command("list")
 def dataset_list(as_json: JsonOpt = False) -> None:
     """Training datasets in the workspace (made by jobs or imported)."""
-    with _errors():
+    with errors():
         from orienteer.data.datasets import list_datasets
 
-        infos = list_datasets(_ws())
+        infos = list_datasets(current_workspace())
         if as_json:
-            _print_json([i.as_json() for i in infos])
+            print_json([i.as_json() for i in infos])
             return
         if not infos:
             console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)", highlight=False)
@@ -279,12 +279,12 @@ def dataset_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a training dataset."""
-    with _errors(path):
+    with errors(path):
         from orienteer.data.datasets import import_dataset
 
-        info = import_dataset(_ws(), path, name, fmt, replace, images=images)
+        info = import_dataset(current_workspace(), path, name, fmt, replace, images=images)
         if as_json:
-            _print_json(info.as_json() | {"images_missing": info.images_missing})
+            print_json(info.as_json() | {"images_missing": info.images_missing})
             return
         console.print(f"imported dataset {safe(info.name)}: {info.n_examples:,} examples", highlight=False)
         if info.images_missing:
@@ -299,10 +299,10 @@ def dataset_export(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
 ) -> None:
     """Export a training dataset as JSONL for fine-tuning tools."""
-    with _errors():
+    with errors():
         from orienteer.data.datasets import export_dataset
 
-        n = export_dataset(_ws(), name, path, fmt, force)
+        n = export_dataset(current_workspace(), name, path, fmt, force)
         console.print(f"wrote {n:,} examples to {safe(path)}", highlight=False)
 
 
@@ -314,12 +314,12 @@ def dataset_concat(
     as_json: JsonOpt = False,
 ) -> None:
     """Join datasets into one (e.g. originals + their flipped copies); the result records its parts."""
-    with _errors():
+    with errors():
         from orienteer.data.datasets import concat_datasets
 
-        info = concat_datasets(_ws(), parts, name, replace=replace)
+        info = concat_datasets(current_workspace(), parts, name, replace=replace)
         if as_json:
-            _print_json(info.as_json())
+            print_json(info.as_json())
             return
         sizes = " + ".join(f"{p['n_examples']:,}" for p in info.composition["concat"])
         console.print(text(f"dataset {info.name}: {sizes} = {info.n_examples:,} examples"), highlight=False)
@@ -335,12 +335,12 @@ def dataset_overlap(
     as_json: JsonOpt = False,
 ) -> None:
     """Items the dataset shares with a benchmark (id, parent id, image content): what train refuses."""
-    with _errors():
+    with errors():
         from orienteer.data.overlap import check_dataset_against
 
-        overlap = check_dataset_against(_ws(), name, bench, allow=True)
+        overlap = check_dataset_against(current_workspace(), name, bench, allow=True)
         if as_json:
-            _print_json(overlap.as_json() | {"family": overlap.family, "images_unread": overlap.images_unread})
+            print_json(overlap.as_json() | {"family": overlap.family, "images_unread": overlap.images_unread})
             return
         message = overlap.message() if overlap else (f"dataset {name!r} shares no item, parent item or image with "
                                                      f"{', '.join(overlap.family)}")
@@ -354,17 +354,17 @@ def dataset_overlap(
 @job_app.command("models")
 def models(as_json: JsonOpt = False) -> None:
     """Registered models (train outputs and the demo's tiny model): names the eval job accepts."""
-    with _errors():
+    with errors():
         from orienteer.data.models import list_models
 
-        ws = _ws()
+        ws = current_workspace()
         if not ws.exists():
             rows = []
         else:
             with ws.read() as con:
                 rows = list_models(con)
         if as_json:
-            _print_json([r.__dict__ for r in rows])
+            print_json([r.__dict__ for r in rows])
             return
         if not rows:
             console.print("no registered models yet (a train job registers its output)", highlight=False)

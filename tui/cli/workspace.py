@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from orienteer.tui.cli import JsonOpt, _errors, _print_json, _safe, _ws, console, err
+from orienteer.tui.cli.common import JsonOpt, console, current_workspace, err, errors, one_line, print_json
 
 workspace_app = typer.Typer(help="Check the workspace for damage, or back it up (safe while the app runs).",
                             no_args_is_help=True)
@@ -23,21 +23,21 @@ def check(as_json: JsonOpt = False) -> None:
 
     Exit status: 0 all well, 1 problems listed (e.g. a missing dataset file), 2 the database is damaged.
     """
-    with _errors():
+    with errors():
         from orienteer.data.workspace_tools import check_workspace
 
-        report = check_workspace(_ws())
+        report = check_workspace(current_workspace())
         if as_json:
-            _print_json(report.as_json())
+            print_json(report.as_json())
         else:
             rows = sum(report.tables.values())
             state = "[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]"
-            console.print(f"workspace {_safe(str(report.root))}: {state}; read {len(report.tables)} tables, "
+            console.print(f"workspace {one_line(str(report.root))}: {state}; read {len(report.tables)} tables, "
                           f"{rows:,} rows", highlight=False)
             for problem in report.problems:
-                err.print(f"[red]problem:[/] {_safe(problem)}", highlight=False, soft_wrap=True)
+                err.print(f"[red]problem:[/] {one_line(problem)}", highlight=False, soft_wrap=True)
             for note in report.notes:
-                console.print(f"[dim]note:[/] {_safe(note)}", highlight=False, soft_wrap=True)
+                console.print(f"[dim]note:[/] {one_line(note)}", highlight=False, soft_wrap=True)
         if not report.ok:
             raise typer.Exit(1)
 
@@ -52,15 +52,15 @@ def backup(
     Restore: stop the app and jobs, move the damaged orienteer.duckdb aside, copy PATH/orienteer.duckdb
     into the workspace and PATH/datasets/* into its datasets folder (README: Reliability).
     """
-    with _errors():
+    with errors():
         from orienteer.data.workspace_tools import backup_workspace
 
-        result = backup_workspace(_ws(), path)
+        result = backup_workspace(current_workspace(), path)
         if as_json:
-            _print_json(result.as_json())
+            print_json(result.as_json())
             return
         rows = sum(result.tables.values())
-        console.print(f"backed up {_safe(str(_ws().root))} to {_safe(str(result.path))}: {len(result.tables)} tables, "
+        console.print(f"backed up {one_line(str(current_workspace().root))} to {one_line(str(result.path))}: {len(result.tables)} tables, "
                       f"{rows:,} rows, {result.datasets} dataset file(s), {result.bytes / 1e6:.1f} MB", highlight=False)
 
 

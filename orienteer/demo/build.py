@@ -39,7 +39,7 @@ def is_demo(path: Path) -> bool:
 
 
 def build_demo_workspace(target: Path, seed: int = 7, n_items: int = 1000, rebuild: bool = False) -> DemoSummary:
-    from orienteer.data.demo_bench import generate_demo_files
+    from orienteer.demo.bench import generate_demo_files
     from orienteer.data.ingest_bench import import_benchmark
     from orienteer.data.ingest_preds import import_predictions
 
