@@ -178,7 +178,8 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--pixels", type=int, default=640 * 480, help="max_pixels per image")
     parser.add_argument("--workers", type=int, default=0, help="encoder threads (0: the eval job's default)")
-    parser.add_argument("--e2e-workers", default="2,4", help="also time end to end at the best batch size with these thread counts")
+    parser.add_argument("--e2e-workers", default="2,4",
+                        help="also time end to end at the best batch size with these thread counts")
     parser.add_argument("--profile", action="store_true",
                         help="after each fast figure, profile one more pass: top CUDA kernels and the GPU's busy share; "
                              "for model-only score, also where the host waits for the GPU")
@@ -199,15 +200,15 @@ def main() -> int:
     import transformers
 
     from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
+    from orienteer.jobs.model.fused_norm import patch_rms_norm
+    from orienteer.jobs.model.fused_swiglu import patch_swiglu
     from orienteer.jobs.model.images import PixelBudget, UpstreamResize, load_images
+    from orienteer.jobs.model.loading import set_fast_path
+    from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
     from orienteer.jobs.model.prompt import build_messages, chat_text
     from orienteer.jobs.model.saliency import saliency_batch
     from orienteer.jobs.model.score import score_batch
     from orienteer.jobs.model.score_pipeline import score_stream
-    from orienteer.jobs.model.fused_norm import patch_rms_norm
-    from orienteer.jobs.model.fused_swiglu import patch_swiglu
-    from orienteer.jobs.model.patch_embed import patch_embed_mode, patch_patch_embed
-    from orienteer.jobs.model.loading import set_fast_path
     from orienteer.jobs.model.vision_attention import vision_attention_mode
 
     cuda = args.device.startswith("cuda")
@@ -487,8 +488,9 @@ def main() -> int:
 
     # summary ------------------------------------------------------------------------------------
     base = figures.get("official_generate4", {}).get("items_per_s")
-    fast_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_") and "e2e" in k and "reference" not in k
-                   and "cpu_prep" not in k and "threads" not in k and "upstream" not in k}  # the eval job on the 640x480 workload
+    # the eval job on the 640x480 workload
+    fast_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_") and "e2e" in k
+                   and "reference" not in k and "cpu_prep" not in k and "threads" not in k and "upstream" not in k}
     ref_scores = {k: v["items_per_s"] for k, v in figures.items() if k.startswith("score_reference")}
     summary: dict[str, Any] = {}
     if fast_scores:

@@ -159,8 +159,14 @@ def time_method(model: Any, method: str, batch: dict[str, Any], device: str, war
     """Prepare ``model`` for ``method`` (train kind code), run warm-up steps, then time ``steps`` steps."""
     import torch
 
-    from orienteer.jobs.model.train import (TrainConfig, answer_loss_sum, make_optimizer, prepare_model,
-                                            trainable_parameters, upcast_trainable)
+    from orienteer.jobs.model.train import (
+        TrainConfig,
+        answer_loss_sum,
+        make_optimizer,
+        prepare_model,
+        trainable_parameters,
+        upcast_trainable,
+    )
 
     cuda = device.startswith("cuda")
     model = prepare_model(model, method, lora_r=16, lora_alpha=32, lora_dropout=lora_dropout)
@@ -194,7 +200,8 @@ def time_method(model: Any, method: str, batch: dict[str, Any], device: str, war
             f"loss {losses[-1]:.3f}")
     peak_mem = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else None
     if profile:
-        from torch.profiler import ProfilerActivity, profile as torch_profile
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         with torch_profile(activities=activities) as prof:
@@ -244,8 +251,15 @@ def check_loop(device: str) -> bool:
     from orienteer.jobs.model.loading import load_model
     from orienteer.jobs.model.score import score_batch
     from orienteer.jobs.model.tiny import build_tiny_qwen25vl
-    from orienteer.jobs.model.train import (Stopped, TrainConfig, example_item, load_for_training, save_trained,
-                                            train_loop, trainable_parameters)
+    from orienteer.jobs.model.train import (
+        Stopped,
+        TrainConfig,
+        example_item,
+        load_for_training,
+        save_trained,
+        train_loop,
+        trainable_parameters,
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="orienteer-loop-"))
     atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the generated images

@@ -208,7 +208,6 @@ def stage_pilot(args: argparse.Namespace) -> dict[str, Any]:
     import_s = time.perf_counter() - t0
 
     import cProfile
-
     import gc
 
     collected: dict[str, Any] = {"ms": 0.0, "gen2": 0, "start": 0.0}

@@ -198,8 +198,9 @@ def _sql_list(values: tuple[str, ...]) -> str:
 def replies_sql(n_runs: int, n_items: int, first_run: int = 0) -> str:
     """SELECT run, id, pred for runs x items, all in DuckDB (no Python loop over rows).
 
-    Items have 2 or 4 options (ViewSpatial has 173 left/right items). Each run gets an accuracy in [0.30, 0.60] (ViewSpatial models score 30-50%) and a
-    house style (one template for 80% of its replies); 4% of replies are unparsable.
+    Items have 2 or 4 options (ViewSpatial has 173 left/right items). Each run gets an accuracy in
+    [0.30, 0.60] (ViewSpatial models score 30-50%) and a house style (one template for 80% of its
+    replies); 4% of replies are unparsable.
     """
     n_t, n_u = len(TEMPLATES), len(UNPARSABLE)
     return f"""
@@ -291,8 +292,8 @@ def stage_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_queries(args: argparse.Namespace) -> dict[str, Any]:
     """Open the workspace and run each query --repeat times (after one cold call)."""
-    from orienteer.data.queries import confusion, failures, report
     from orienteer.data.filters import PredictionFilter
+    from orienteer.data.queries import confusion, failures, report
     from orienteer.data.workspace import Workspace
 
     ws = Workspace(Path(args.ws))

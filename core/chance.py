@@ -229,7 +229,7 @@ def poisson_binomial_p(observed: int, probabilities: dict[tuple[int, int], int])
     return min(1.0, 2.0 * min(lower, upper))
 
 
-def _binomial_pmf(n: int, p: float):  # type: ignore[no-untyped-def]
+def _binomial_pmf(n: int, p: float):  # numpy arrays: numpy is imported lazily here
     """Binomial(n, p) probabilities for 0..n, from log-gamma (no overflow for any n)."""
     import numpy as np
 
@@ -239,7 +239,7 @@ def _binomial_pmf(n: int, p: float):  # type: ignore[no-untyped-def]
                             for k in range(n + 1)]))
 
 
-def _convolve(a, b):  # type: ignore[no-untyped-def]
+def _convolve(a, b):  # numpy arrays, as above
     import numpy as np
 
     if min(len(a), len(b)) <= _DIRECT_MAX:

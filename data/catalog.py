@@ -50,7 +50,8 @@ def get_bench(con: duckdb.DuckDBPyConnection, name: str, catalog: str = "") -> B
     ).fetchone()
     if row is None:
         raise WorkspaceError(f"no benchmark named {name!r}; {_listing(bench_names(con, catalog), 'benchmark')}")
-    return BenchInfo(*row)
+    bench_id, found, n_items, image_root = row
+    return BenchInfo(bench_id=bench_id, name=found, n_items=n_items, image_root=image_root)
 
 
 def find_bench(con: duckdb.DuckDBPyConnection, name: str, catalog: str = "") -> BenchInfo | None:
@@ -69,4 +70,5 @@ def get_run(con: duckdb.DuckDBPyConnection, name: str, catalog: str = "") -> Run
     ).fetchone()
     if row is None:
         raise WorkspaceError(f"no run named {name!r}; {_listing(run_names(con, catalog), 'run')}")
-    return RunInfo(*row)
+    run_id, found, bench_id, bench_name, parser = row
+    return RunInfo(run_id=run_id, name=found, bench_id=bench_id, bench_name=bench_name, parser=parser)

@@ -36,14 +36,15 @@ from typing import Any
 import duckdb
 
 from orienteer.core.answers import split_option_line
+from orienteer.data import names
 from orienteer.data.errors import FileAccessError, InputError, OrienteerError, WorkspaceError
 from orienteer.data.faults import pause_point
 from orienteer.data.fileio import os_reason, output_target
-from orienteer.data import names
 from orienteer.data.formats import sharegpt
 from orienteer.data.formats.common import iter_jsonl, load_json, read_text, require_nonempty
 from orienteer.data.items import Item, parse_bbox_frame
 from orienteer.data.job_outputs import atomic_file
+from orienteer.data.single import single_value
 from orienteer.data.workspace import Workspace
 
 ITEMS = "items"
@@ -296,7 +297,8 @@ def _read_examples(path: Path, fmt: str | None, image_root: Path | None) -> tupl
         if fmt is None:
             fmt = style or ITEMS
         if fmt == ITEMS and style is not None:
-            raise InputError(path, f"a {style} conversation record in an item-format file (expected {ITEMS} records)", where=where)
+            raise InputError(path, f"a {style} conversation record in an item-format file (expected {ITEMS} records)",
+                             where=where)
         if fmt != ITEMS:
             if style is None:
                 key = "messages" if fmt == sharegpt.SHAREGPT else "conversations"
@@ -375,7 +377,8 @@ def get_dataset(ws: Workspace, name: str) -> DatasetInfo:
         names = _names(con) if info is None else []
     if info is None:
         listing = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
-        raise WorkspaceError(f"no dataset named {name!r}; " + (f"datasets are: {listing}" if names else "there are no datasets yet"))
+        known = f"datasets are: {listing}" if names else "there are no datasets yet"
+        raise WorkspaceError(f"no dataset named {name!r}; {known}")
     return info
 
 
@@ -391,7 +394,7 @@ def _insert(
 
 
 def _next_id(con: duckdb.DuckDBPyConnection, prefix: str) -> int:
-    return int(con.execute(f"SELECT COALESCE(max(dataset_id), 0) + 1 FROM {prefix}datasets").fetchone()[0])
+    return int(single_value(con, f"SELECT COALESCE(max(dataset_id), 0) + 1 FROM {prefix}datasets"))
 
 
 def dataset_version_file(con: duckdb.DuckDBPyConnection, ws: Workspace, name: str, prefix: str = "") -> Path:
@@ -446,7 +449,8 @@ def import_dataset(
     check_name(name)
     path = Path(path)
     if images is not None and not Path(images).is_dir():
-        raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
+        raise OrienteerError(f"images root {images} does not exist or is not a folder "
+                             "(expected the folder the image paths are relative to)")
     fmt, examples = _read_examples(path, fmt, images)
     missing = sum(1 for ex in examples for p in ex["images"] if not os.path.isfile(p))
     composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples)}

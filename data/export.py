@@ -12,6 +12,7 @@ import duckdb
 from orienteer.data.errors import FileAccessError, OrienteerError
 from orienteer.data.fileio import fsync_dir, os_reason, output_target
 from orienteer.data.filters import PredictionFilter, compile_filter
+from orienteer.data.single import single_row, single_value
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -42,7 +43,8 @@ def export_predictions(
         raise OrienteerError(f"{path}: unknown export type {path.suffix!r} (expected .csv, .jsonl or .parquet)")
     target = output_target(path, force)
     if fmt == "csv":
-        options = "array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), lambda x: x[1] || '. ' || x[2]), ' | ')"
+        options = ("array_to_string(list_transform(list_zip(i.option_letters, i.option_labels), "
+                   "lambda x: x[1] || '. ' || x[2]), ' | ')")
         images = "array_to_string(i.images, ';')"
         bbox = "array_to_string(i.bbox, ',')"  # "x1,y1,x2,y2", as the generic benchmark reader takes it
     else:
@@ -60,14 +62,14 @@ def export_predictions(
                JOIN runs r ON r.name = k.run JOIN items i ON i.bench_id = r.bench_id AND i.item_id = k.item_id""",
             [[k[0] for k in item_keys], [k[1] for k in item_keys]],
         )
-        low, high = con.execute("SELECT COALESCE(min(run_id), -1), COALESCE(max(run_id), -1) FROM export_keys").fetchone()
+        low, high = single_row(con, "SELECT COALESCE(min(run_id), -1), COALESCE(max(run_id), -1) FROM export_keys")
         where += (f" AND p.run_id BETWEEN {int(low)} AND {int(high)} AND EXISTS "
                   "(SELECT 1 FROM export_keys k WHERE k.run_id = p.run_id AND k.item_idx = p.item_idx)")
     select = (
         f"SELECT {_COLUMNS.format(options=options, images=images, bbox=bbox)} {cf.from_sql(with_items=True)} "
         f"JOIN benchmarks b ON b.bench_id = r.bench_id WHERE {where} ORDER BY p.run_id, p.item_idx"
     )
-    count = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()[0]
+    count = single_value(con, f"SELECT count(*) FROM ({select})", params)
     tmp = target.with_name(f".{target.name[:200]}.{uuid.uuid4().hex[:12]}.partial")
     copy_opts = {"csv": "FORMAT CSV, HEADER", "jsonl": "FORMAT JSON", "parquet": "FORMAT PARQUET"}[fmt]
     try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
-
-import re
 
 from orienteer.data.catalog import find_bench
 from orienteer.data.errors import OrienteerError, WorkspaceError
@@ -16,9 +16,9 @@ from orienteer.data.formats import bench_generic, bench_viewspatial
 from orienteer.data.formats.detect import BENCH_FORMATS, detect_bench_format
 from orienteer.data.images import count_present
 from orienteer.data.items import Item
+from orienteer.data.single import single_value
 from orienteer.data.staging import load_columns
 from orienteer.data.workspace import Workspace
-
 
 # The prefix of padded ids a benchmark's prediction files may use: "viewspatial_test_" + "000123" is
 # item 123. It is data stored with the benchmark (``import bench --id-prefix``), not a table in code;
@@ -73,7 +73,7 @@ ITEM_TYPES: dict[str, str] = {
 
 def stage_items(con: duckdb.DuckDBPyConnection, items: Sequence[Item], bench_id: int, table: str = "new_items") -> None:
     """The items as a temp table with the workspace's ``items`` columns (inserted by name, not position)."""
-    columns = {
+    columns: dict[str, list[Any]] = {
         "bench_id": [bench_id] * len(items),
         "item_idx": list(range(len(items))),
         "item_id": [i.item_id for i in items],
@@ -110,7 +110,8 @@ def import_benchmark(
     files (None: the format's default, e.g. viewspatial_test_ for ViewSpatial JSON; "": none)."""
     prefix = check_id_prefix(id_prefix) if id_prefix is not None else None
     if images is not None and not images.is_dir():
-        raise OrienteerError(f"images root {images} does not exist or is not a folder (expected the folder the image paths are relative to)")
+        raise OrienteerError(f"images root {images} does not exist or is not a folder "
+                             "(expected the folder the image paths are relative to)")
     if not name.strip():
         raise OrienteerError("benchmark name must not be empty")
     fmt, items = read_benchmark(path, fmt, mapping)
@@ -162,7 +163,7 @@ def write_benchmark(
         con.execute("DELETE FROM ws.items WHERE bench_id = ?", [bench_id])
         con.execute("DELETE FROM ws.benchmarks WHERE bench_id = ?", [bench_id])
     else:
-        bench_id = con.execute("SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks").fetchone()[0]
+        bench_id = single_value(con, "SELECT COALESCE(max(bench_id), 0) + 1 FROM ws.benchmarks")
     con.execute(
         """INSERT INTO ws.benchmarks (bench_id, name, source_path, source_format, image_root, n_items,
                                       parent_bench_id, notes, created_at, id_prefix)
@@ -178,7 +179,7 @@ def write_benchmark(
 
 def _check_replaceable(con: duckdb.DuckDBPyConnection, bench_id: int, name: str, items: Sequence[Item]) -> None:
     """A benchmark with runs may be replaced only by the same questions (e.g. to fix image paths)."""
-    n_runs = con.execute("SELECT count(*) FROM ws.runs WHERE bench_id = ?", [bench_id]).fetchone()[0]
+    n_runs = single_value(con, "SELECT count(*) FROM ws.runs WHERE bench_id = ?", [bench_id])
     if not n_runs:
         return
     old = con.execute(

@@ -16,11 +16,12 @@ import duckdb
 from orienteer.core.answers import PARSERS, split_option_line
 from orienteer.data.catalog import BenchInfo, get_bench
 from orienteer.data.errors import InputError, OrienteerError
-from orienteer.data.formats.detect import PRED_FORMATS, detect_pred_format
 from orienteer.data.formats.common import probs_json, shown
+from orienteer.data.formats.detect import PRED_FORMATS, detect_pred_format
 from orienteer.data.formats.predictions import COLUMN_TYPES, READERS, RawPredictions
 from orienteer.data.names import check_name
 from orienteer.data.scoring import score_staged
+from orienteer.data.single import single_value
 from orienteer.data.staging import stage_batches
 from orienteer.data.store import RunSpec, write_runs
 from orienteer.data.workspace import Workspace
@@ -51,6 +52,19 @@ def read_predictions(path: Path, fmt: str | None = None, mapping: Mapping[str, s
     return READERS[fmt](path, mapping)
 
 
+@dataclass(frozen=True)
+class PredictionOptions:
+    """How one predictions file is read and recorded (the CLI's import flags; a job's run output)."""
+
+    fmt: str | None = None  # None: detected from the file
+    parser: str = "viewspatial"
+    replace: bool = False
+    model: str | None = None
+    notes: str | None = None
+    mapping: Mapping[str, str] | None = None  # field -> column, for files whose columns are named otherwise
+    created_by_job: str | None = None
+
+
 def import_predictions(
     ws: Workspace,
     path: Path,
@@ -65,11 +79,11 @@ def import_predictions(
     mapping: Mapping[str, str] | None = None,
     created_by_job: str | None = None,
 ) -> list[RunImport]:
+    """Import a predictions file as run(s) of ``bench`` in one transaction (keywords: :class:`PredictionOptions`)."""
+    options = PredictionOptions(fmt=fmt, parser=parser, replace=replace, model=model, notes=notes, mapping=mapping,
+                                created_by_job=created_by_job)
     with ws.staging() as con:
-        prepared = prepare_predictions(
-            con, ws, path, bench, run, fmt=fmt, parser=parser, replace=replace, model=model, notes=notes,
-            mapping=mapping, created_by_job=created_by_job,
-        )
+        prepared = prepare_predictions(con, ws, path, bench, run, options)
         with ws.attach_for_write(con):
             return write_prepared(con, prepared)
 
@@ -95,21 +109,15 @@ def prepare_predictions(
     path: Path,
     bench: str,
     run: str | None = None,
-    *,
-    fmt: str | None = None,
-    parser: str = "viewspatial",
-    replace: bool = False,
-    model: str | None = None,
-    notes: str | None = None,
-    mapping: Mapping[str, str] | None = None,
-    created_by_job: str | None = None,
+    options: PredictionOptions = PredictionOptions(),
 ) -> PreparedRuns:
     """Everything that can fail about a predictions file, done on the staging connection ``con``."""
+    parser, replace = options.parser, options.replace
     if parser not in PARSERS:
         raise OrienteerError(f"unknown parser {parser!r} (expected one of {', '.join(PARSERS)})")
     if run is not None:
         check_name(run, "run")
-    raw = read_predictions(path, fmt, mapping)
+    raw = read_predictions(path, options.fmt, options.mapping)
     info = _stage(con, ws, raw, bench)
     names = _run_names(con, raw, run)
     ids = _resolve_keys(con, raw, bench, run, info)
@@ -120,8 +128,8 @@ def prepare_predictions(
     if clash and not replace:
         raise OrienteerError(f"run {', '.join(clash)} already exists; pass --replace to replace it")
     specs = [
-        RunSpec(name=n, model=model, notes=notes, parser=parser, source_path=str(path.resolve()),
-                source_format=raw.format, created_by_job=created_by_job)
+        RunSpec(name=n, model=options.model, notes=options.notes, parser=parser, source_path=str(path.resolve()),
+                source_format=raw.format, created_by_job=options.created_by_job)
         for n in names
     ]
     return PreparedRuns(bench, info.bench_id, info.n_items, names, specs, replace, ids, gold_rows,
@@ -174,7 +182,7 @@ def _stage(con: duckdb.DuckDBPyConnection, ws: Workspace, raw: RawPredictions, b
             [info.bench_id],
         )
         run_names = frozenset(r[0] for r in con.execute("SELECT name FROM src.runs").fetchall())
-        id_prefix = con.execute("SELECT id_prefix FROM src.benchmarks WHERE bench_id = ?", [info.bench_id]).fetchone()[0]
+        id_prefix = single_value(con, "SELECT id_prefix FROM src.benchmarks WHERE bench_id = ?", [info.bench_id])
     if raw.batches is not None:
         stage_batches(con, "raw", raw.batches, COLUMN_TYPES)
     else:
@@ -183,7 +191,7 @@ def _stage(con: duckdb.DuckDBPyConnection, ws: Workspace, raw: RawPredictions, b
         except duckdb.Error as exc:
             raise InputError(raw.path, f"unreadable: {str(exc).splitlines()[0]}") from None
         _check_sql_probs(con, raw)
-    if con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
+    if single_value(con, "SELECT count(*) FROM raw") == 0:
         raise InputError(raw.path, "no prediction records found")
     return _Target(info.bench_id, info.n_items, run_names, id_prefix or None)
 
@@ -208,7 +216,7 @@ def _check_sql_probs(con: duckdb.DuckDBPyConnection, raw: RawPredictions) -> Non
 
 def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | None) -> list[str]:
     in_file = [r[0] for r in con.execute("SELECT DISTINCT run FROM raw WHERE run IS NOT NULL ORDER BY run").fetchall()]
-    missing = con.execute("SELECT min(line) FROM raw WHERE run IS NULL").fetchone()[0]
+    missing = single_value(con, "SELECT min(line) FROM raw WHERE run IS NULL")
     if run is not None:
         if len(in_file) > 1:
             raise InputError(raw.path, f"holds {len(in_file)} runs ({', '.join(shown(n, 30) for n in in_file[:5])}...); "
@@ -222,7 +230,7 @@ def _run_names(con: duckdb.DuckDBPyConnection, raw: RawPredictions, run: str | N
         try:
             check_name(name, "run")
         except OrienteerError as exc:
-            line = con.execute("SELECT min(line) FROM raw WHERE run = ?", [name]).fetchone()[0]
+            line = single_value(con, "SELECT min(line) FROM raw WHERE run = ?", [name])
             raise InputError(raw.path, str(exc), where=raw.location(line)) from None
     return in_file
 
@@ -241,13 +249,14 @@ def _resolve_keys(
     ``run`` names every row's run when given. Returns the rows per id form (``position_id``:
     an exact item id that is also the item's index, as in the ViewSpatial JSON).
     """
-    missing = con.execute("SELECT min(line) FROM raw WHERE key IS NULL OR trim(key) = ''").fetchone()[0]
+    missing = single_value(con, "SELECT min(line) FROM raw WHERE key IS NULL OR trim(key) = ''")
     if missing is not None:
         raise InputError(raw.path, "missing item id", where=raw.location(missing))
     # Item ids that are numbers other than their own index make a bare number ambiguous: no index then.
-    index_ok = not con.execute(
+    index_ok = not single_value(
+        con,
         f"SELECT count(*) FROM items WHERE regexp_full_match(item_id, '{_DIGITS}') AND item_id <> item_idx::VARCHAR"
-    ).fetchone()[0]
+    )
     prefix = target.id_prefix
     con.execute(
         f"""
@@ -276,7 +285,7 @@ def _resolve_keys(
         """SELECT r.line, r.key FROM raw r JOIN keymap m USING (key) WHERE m.item_idx IS NULL ORDER BY r.line LIMIT 1"""
     ).fetchone()
     if unknown:
-        n = con.execute("SELECT count(*) FROM raw r JOIN keymap m USING (key) WHERE m.item_idx IS NULL").fetchone()[0]
+        n = single_value(con, "SELECT count(*) FROM raw r JOIN keymap m USING (key) WHERE m.item_idx IS NULL")
         raise InputError(
             raw.path,
             f"id {shown(unknown[1])} matches no item of benchmark {bench!r} "
@@ -364,4 +373,4 @@ def _check_gold(con: duckdb.DuckDBPyConnection, raw: RawPredictions, bench: str)
             "is this file for another benchmark?",
             where=raw.location(first[6]),
         )
-    return int(con.execute("SELECT count(*) FROM keyed WHERE gold IS NOT NULL AND trim(gold) <> ''").fetchone()[0])
+    return int(single_value(con, "SELECT count(*) FROM keyed WHERE gold IS NOT NULL AND trim(gold) <> ''"))

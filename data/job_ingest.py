@@ -24,7 +24,8 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.formats.common import iter_jsonl, read_text
 from orienteer.data.images import count_present
 from orienteer.data.ingest_bench import read_benchmark, stage_items, write_benchmark
-from orienteer.data.ingest_preds import PreparedRuns, prepare_predictions, write_prepared
+from orienteer.data.ingest_preds import PredictionOptions, PreparedRuns, prepare_predictions, write_prepared
+from orienteer.data.items import Item
 from orienteer.data.job_outputs import (
     ArtifactsOutput,
     BenchmarkOutput,
@@ -33,7 +34,7 @@ from orienteer.data.job_outputs import (
     RunOutput,
     read_manifest,
 )
-from orienteer.data.items import Item
+from orienteer.data.single import single_value
 from orienteer.data.workspace import Workspace
 
 
@@ -55,7 +56,7 @@ def already_ingested(ws: Workspace, job_id: str) -> bool:
     if not ws.exists():
         return False
     with ws.read() as con:
-        return con.execute("SELECT count(*) FROM job_ingests WHERE job_id = ?", [job_id]).fetchone()[0] > 0
+        return single_value(con, "SELECT count(*) FROM job_ingests WHERE job_id = ?", [job_id]) > 0
 
 
 def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestResult:
@@ -78,10 +79,8 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
         prepared: PreparedRuns | None = None
         if runs:
             r = runs[0]
-            prepared = prepare_predictions(
-                con, ws, out_dir / r.predictions_file, r.bench, r.name, fmt="jsonl", parser=r.parser,
-                model=r.model, notes=r.notes, created_by_job=job_id,
-            )
+            options = PredictionOptions(fmt="jsonl", parser=r.parser, model=r.model, notes=r.notes, created_by_job=job_id)
+            prepared = prepare_predictions(con, ws, out_dir / r.predictions_file, r.bench, r.name, options)
         # Every benchmark is read, checked and staged (one table each) before the workspace is touched.
         staged: list[tuple[BenchmarkOutput, str, list[Item], Path, tuple[int, int], str]] = []
         for k, b in enumerate(benches):
@@ -94,23 +93,24 @@ def ingest_job(ws: Workspace, job_id: str, kind: str, out_dir: Path) -> IngestRe
         examples = {id(o): read_examples(out_dir / o.file, ITEMS) for o in outputs if isinstance(o, DatasetOutput)}
         try:
             with ws.attach_for_write(con):
-                if con.execute("SELECT count(*) FROM ws.job_ingests WHERE job_id = ?", [job_id]).fetchone()[0]:
+                if single_value(con, "SELECT count(*) FROM ws.job_ingests WHERE job_id = ?", [job_id]):
                     raise _AlreadyIngested
                 for b, fmt, bench_items, image_root, present, table in staged:
-                    info = write_benchmark(
+                    bench_info = write_benchmark(
                         con, bench_items, b.name, source_path=out_dir / b.items_file, fmt=fmt, image_root=image_root,
                         present=present, notes=b.notes, parent=b.parent, table=table,
                     )
-                    summary.append(f"benchmark {b.name} ({info.n_items} items)")
+                    summary.append(f"benchmark {b.name} ({bench_info.n_items} items)")
                 if prepared is not None:
                     for run in write_prepared(con, prepared):
                         summary.append(f"run {run.name} ({run.rows} answers, {run.correct} correct)")
                         if runs[0].random_weights:
                             con.execute("UPDATE ws.runs SET random_weights = TRUE WHERE run_id = ?", [run.run_id])
-                        if runs[0].config:
-                            con.execute("UPDATE ws.runs SET config = ? WHERE run_id = ?",
-                                        [json.dumps(runs[0].config, sort_keys=True), run.run_id])
                             summary[-1] += " [random weights]"
+                        if runs[0].config:
+                            config = with_training_composition(con, runs[0].config)
+                            con.execute("UPDATE ws.runs SET config = ? WHERE run_id = ?",
+                                        [json.dumps(config, sort_keys=True), run.run_id])
                 for o in outputs:
                     if isinstance(o, ArtifactsOutput):
                         n = _write_artifacts(con, ws, job_id, out_dir, o, artifacts[id(o)])
@@ -155,14 +155,28 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(path, read_text(path))]
 
 
+def with_training_composition(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings with the composition of the dataset its model was trained on (``trained_on``),
+    as the workspace records it now: the run keeps what it was trained on even if the dataset is
+    deleted or replaced later. Unchanged when there is no such dataset."""
+    name = config.get("trained_on")
+    if not isinstance(name, str):
+        return config
+    row = con.execute("SELECT n_examples, composition FROM ws.datasets WHERE name = ?", [name]).fetchone()
+    if row is None:
+        return config
+    composition = json.loads(row[1]) if row[1] else {}
+    return {**config, "trained_on_examples": int(row[0]), "trained_on_composition": composition}
+
+
 def _write_artifacts(
     con: duckdb.DuckDBPyConnection, ws: Workspace, job_id: str, out_dir: Path, o: ArtifactsOutput,
     rows: list[dict[str, Any]],
 ) -> int:
     run = get_run(con, o.run, catalog="ws")
     index = dict(con.execute("SELECT item_id, item_idx FROM ws.items WHERE bench_id = ?", [run.bench_id]).fetchall())
-    next_id = con.execute("SELECT COALESCE(max(artifact_id), 0) + 1 FROM ws.artifacts").fetchone()[0]
-    records = []
+    next_id = single_value(con, "SELECT COALESCE(max(artifact_id), 0) + 1 FROM ws.artifacts")
+    records: list[tuple[Any, ...]] = []
     for row in rows:
         item_id = str(row.get("item_id"))
         if item_id not in index:

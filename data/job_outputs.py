@@ -161,7 +161,7 @@ def read_manifest(out_dir: Path) -> list[Output] | None:
         raise OrienteerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     outputs: list[Output] = []
     for number, entry in enumerate(raw.get("outputs", []) if isinstance(raw, dict) else [], 1):
-        cls = _TYPES.get(entry.get("type")) if isinstance(entry, dict) else None
+        cls = _TYPES.get(str(entry.get("type"))) if isinstance(entry, dict) else None
         if cls is None:
             raise OrienteerError(f"{path}: output {number} has no known type (expected one of {', '.join(_TYPES)})")
         try:

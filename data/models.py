@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 
 from orienteer.data.errors import OrienteerError
+from orienteer.data.single import single_value
 from orienteer.data.workspace import Workspace
-
 
 _COLUMNS = "name, path, base_model, method, notes, created_by_job"
 
@@ -35,9 +35,9 @@ def insert_model(con: duckdb.DuckDBPyConnection, name: str, path: str, base_mode
 
     check_name(name, "model")
     prefix = f"{catalog}." if catalog else ""
-    if con.execute(f"SELECT count(*) FROM {prefix}models WHERE name = ?", [name]).fetchone()[0]:
+    if single_value(con, f"SELECT count(*) FROM {prefix}models WHERE name = ?", [name]):
         raise OrienteerError(f"a model named {name!r} is already registered")
-    model_id = con.execute(f"SELECT COALESCE(max(model_id), 0) + 1 FROM {prefix}models").fetchone()[0]
+    model_id = single_value(con, f"SELECT COALESCE(max(model_id), 0) + 1 FROM {prefix}models")
     con.execute(
         f"""INSERT INTO {prefix}models (model_id, name, path, base_model, method, notes, created_by_job, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, now())""",

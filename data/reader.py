@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import duckdb
@@ -20,24 +21,36 @@ T = TypeVar("T")
 
 
 class WorkspaceReader:
+    """One read-only connection, opened on demand and closed when idle; queries run one at a time."""
+
     def __init__(self, ws: Workspace, idle_s: float = 2.0) -> None:
         self.ws = ws
         self.idle_s = idle_s
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._ctx = None
+        self._ctx: AbstractContextManager[duckdb.DuckDBPyConnection] | None = None
         self._last_used = 0.0
 
     def run(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``query`` on a read-only connection (opened on demand, kept for the burst)."""
         with self._lock:
             if self._con is None:
-                self._ctx = self.ws.read()
-                self._con = self._ctx.__enter__()
+                ctx = self.ws.read()
+                self._con = ctx.__enter__()
+                self._ctx = ctx
             try:
                 return query(self._con)
             finally:
                 self._last_used = time.monotonic()
+
+    def interrupt(self) -> None:
+        """Interrupt the query in flight, from any thread (never waits for the lock)."""
+        con = self._con
+        if con is not None:
+            try:
+                con.interrupt()
+            except duckdb.Error:  # closed meanwhile
+                pass
 
     def release_if_idle(self) -> bool:
         """Close the connection when idle long enough; returns True when it closed one.

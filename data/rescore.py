@@ -6,6 +6,7 @@ from orienteer.core.answers import PARSERS
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.scoring import score_staged
+from orienteer.data.single import single_value
 from orienteer.data.store import PREDICTION_COLUMNS, refresh_stats
 from orienteer.data.workspace import Workspace
 
@@ -30,12 +31,13 @@ def rescore_run(ws: Workspace, run: str, parser: str) -> tuple[int, int]:
                    FROM src.predictions WHERE run_id = ?""",
                 [run, info.run_id],
             )
-            before = int(con.execute(
+            before = int(single_value(
+                con,
                 "SELECT count(*) FROM src.predictions WHERE run_id = ? AND correct", [info.run_id]
-            ).fetchone()[0])
+            ))
         score_staged(con, parser)
         con.execute("CREATE TEMP TABLE rescored AS SELECT * FROM scored")
-        after = int(con.execute("SELECT count(*) FROM rescored WHERE correct").fetchone()[0])
+        after = int(single_value(con, "SELECT count(*) FROM rescored WHERE correct"))
         with ws.attach_for_write(con):
             current = con.execute("SELECT run_id FROM ws.runs WHERE name = ?", [run]).fetchone()
             if current is None or current[0] != info.run_id:

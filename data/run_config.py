@@ -28,14 +28,18 @@ class RunConfig:
     model: str | None = None
     source_format: str | None = None
     random_weights: bool = False
+    created_by_job: str | None = None
 
     @classmethod
     def from_row(cls, config: str | None, parser: str | None = None, model: str | None = None,
-                 source_format: str | None = None, random_weights: bool = False) -> RunConfig:
-        return cls(stored_settings(config), parser, model, source_format, bool(random_weights))
+                 source_format: str | None = None, random_weights: bool = False,
+                 created_by_job: str | None = None) -> RunConfig:
+        return cls(stored_settings(config), parser, model, source_format, bool(random_weights), created_by_job)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A stored setting (``mode``, ``prompt``, ``resize``, ``truncated``...)."""
+        """A stored setting (``mode``, ``prompt``, ``resize``, ``truncated``...); ``engine`` as the property says."""
+        if key == "engine":
+            return self.engine if self.engine is not None else default
         return self.settings.get(key, default)
 
     @property
@@ -44,10 +48,21 @@ class RunConfig:
         value = self.settings.get("truncated")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    @property
+    def engine(self) -> str | None:
+        """What produced the answers: the recorded engine of a job run (``hf``: Orienteer's own eval on
+        transformers), ``imported`` for a run read from a file (its ``source_format`` says which),
+        ``None`` for a job's run that recorded none (a fixed-letter baseline)."""
+        recorded = self.settings.get("engine")
+        if isinstance(recorded, str) and recorded:
+            return recorded
+        return "imported" if self.created_by_job is None and self.source_format else None
+
     def as_json(self) -> dict[str, Any]:
         """The settings and the columns, as ``runs --json`` and ``report --json`` print them."""
-        return {**self.settings, "parser": self.parser, "model": self.model, "source_format": self.source_format,
-                "random_weights": self.random_weights}
+        return {**self.settings, "engine": self.engine, "parser": self.parser, "model": self.model,
+                "source_format": self.source_format, "random_weights": self.random_weights,
+                "created_by_job": self.created_by_job}
 
 
 def stored_settings(text: str | None) -> dict[str, Any]:

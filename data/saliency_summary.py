@@ -27,6 +27,7 @@ import duckdb
 from orienteer.core.stats import holm
 from orienteer.data.catalog import RunInfo, get_run
 from orienteer.data.errors import WorkspaceError
+from orienteer.data.single import single_value
 
 OVERALL = "overall"
 KIND = "saliency"
@@ -271,7 +272,7 @@ def saliency_summary(con: duckdb.DuckDBPyConnection, run: str, vs: str | None = 
                           sum(scan.outdated.values()), sum(scan.no_mass.values()))
     tasks, overall = with_holm(tasks, overall)
     comparison = _compare(con, info, scan, get_run(con, vs)) if vs is not None else None
-    random_weights = bool(con.execute("SELECT random_weights FROM runs WHERE run_id = ?", [info.run_id]).fetchone()[0])
+    random_weights = bool(single_value(con, "SELECT random_weights FROM runs WHERE run_id = ?", [info.run_id]))
     return SaliencySummary(info.name, info.bench_name, tasks, overall, comparison, random_weights=random_weights)
 
 

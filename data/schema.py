@@ -7,10 +7,11 @@ records how many have run. Later issues append migrations; never edit a shipped 
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable
 
 import duckdb
+
+from orienteer.data.single import single_value
 
 
 def _add_correct_bits(con: duckdb.DuckDBPyConnection) -> None:
@@ -167,11 +168,12 @@ def _backfill_run_settings(con: duckdb.DuckDBPyConnection) -> None:
 def current_version(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> int:
     """The number of migrations already applied (0 for an empty database)."""
     prefix = f"{catalog}." if catalog else ""
-    has_meta = con.execute(
+    has_meta = single_value(
+        con,
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'"
         + (" AND database_name = ?" if catalog else ""),
         [catalog] if catalog else [],
-    ).fetchone()[0]
+    )
     if not has_meta:
         return 0
     row = con.execute(f"SELECT value FROM {prefix}meta WHERE key = 'schema_version'").fetchone()

@@ -11,6 +11,8 @@ from typing import Any
 
 import duckdb
 
+from orienteer.data.single import single_value
+
 
 def load_columns(
     con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, Sequence[Any]], types: Mapping[str, str]
@@ -68,7 +70,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, table: str, head: list[Mappin
     arrow_types = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(),
                    "DOUBLE": pa.float64()}
     schema = pa.schema([(name, arrow_types[sql_type]) for name, sql_type in types.items()])
-    folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or tempfile.gettempdir()
+    folder = single_value(con, "SELECT current_setting('temp_directory')") or tempfile.gettempdir()
     os.makedirs(folder, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix=f"{table}-", suffix=".parquet", dir=folder)
     os.close(fd)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from orienteer.data.workspace import Workspace
 
 from orienteer.data.errors import WorkspaceError
+from orienteer.data.single import single_value
 
 RUN_TABLES = ("predictions", "run_task_stats", "artifacts", "runs")
 PREDICTION_COLUMNS = (
@@ -39,7 +40,9 @@ def existing_runs(con: duckdb.DuckDBPyConnection, names: list[str], catalog: str
     return dict(rows)
 
 
-def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpec], replace: bool, catalog: str = "ws") -> dict[str, int]:
+def write_runs(
+    con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpec], replace: bool, catalog: str = "ws"
+) -> dict[str, int]:
     """Insert the staged ``scored`` rows as runs; must run inside the caller's transaction.
 
     Returns run name -> new run id. Existing runs of the same names are removed first when
@@ -56,7 +59,7 @@ def write_runs(con: duckdb.DuckDBPyConnection, bench_id: int, specs: list[RunSpe
         old = list(existing.values())
         for table in RUN_TABLES:
             con.execute(f"DELETE FROM {catalog}.{table} WHERE list_contains(?, run_id)", [old])
-    next_id = con.execute(f"SELECT COALESCE(max(run_id), 0) + 1 FROM {catalog}.runs").fetchone()[0]
+    next_id = single_value(con, f"SELECT COALESCE(max(run_id), 0) + 1 FROM {catalog}.runs")
     ids = {spec.name: next_id + i for i, spec in enumerate(specs)}
     con.execute(
         f"""INSERT INTO {catalog}.runs (run_id, name, bench_id, model, created_by_job, notes, parser,
@@ -96,10 +99,11 @@ def refresh_stats(con: duckdb.DuckDBPyConnection, run_ids: list[int], bench_id: 
         return
     db = f"{catalog}." if catalog else ""
     low, high = min(run_ids), max(run_ids)
-    width = con.execute(
+    width = single_value(
+        con,
         f"SELECT COALESCE(max(n), 1) FROM (SELECT count(*) AS n FROM {db}items WHERE bench_id = ? GROUP BY task)",
         [bench_id],
-    ).fetchone()[0]
+    )
     con.execute(f"DELETE FROM {db}run_task_stats WHERE run_id BETWEEN ? AND ? AND list_contains(?, run_id)",
                 [low, high, run_ids])
     con.execute(

@@ -188,7 +188,7 @@ class Workspace:
             delay = min(delay * 2, 0.25)
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        config = {"memory_limit": READ_MEMORY_LIMIT} if read_only else {}
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": READ_MEMORY_LIMIT} if read_only else {}
         try:
             con = self._with_lock_retry(lambda: duckdb.connect(str(self.db_path), read_only=read_only, config=config))
         except duckdb.Error as exc:

@@ -22,7 +22,8 @@ import duckdb
 from orienteer.data.errors import OrienteerError, WorkspaceDamagedError, WorkspaceError
 from orienteer.data.fileio import fsync_dir, os_reason
 from orienteer.data.schema import SCHEMA_VERSION, current_version
-from orienteer.data.workspace import DB_FILENAME, SUBDIRS, Workspace, _DATASET_FILE, classify_error
+from orienteer.data.single import single_row
+from orienteer.data.workspace import _DATASET_FILE, DB_FILENAME, SUBDIRS, Workspace, classify_error
 
 
 @dataclass
@@ -58,7 +59,7 @@ def _scan_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, int]
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ? ORDER BY column_index",
             [catalog, table]).fetchall()]
         hashed = ", ".join(f'"{c}"' for c in columns)
-        row = con.execute(f'SELECT count(*), bit_xor(hash({hashed})) FROM {catalog}."{table}"').fetchone()
+        row = single_row(con, f'SELECT count(*), bit_xor(hash({hashed})) FROM {catalog}."{table}"')
         counts[table] = int(row[0])
     return counts
 

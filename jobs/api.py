@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.gpu_queue import normalize_gpu
-from orienteer.jobs.kinds import KindInfo, get_kind
+from orienteer.jobs.kinds import get_kind
+from orienteer.jobs.kinds.base import KindDef, NewName
 from orienteer.jobs.params import complete, parse_args, to_args
 from orienteer.jobs.runner import get_runner
 from orienteer.jobs.store import JobDir, create_job, find_job
 
 
-def resolve_params(kind: KindInfo, values: dict[str, Any]) -> dict[str, Any]:
+def resolve_params(kind: KindDef, values: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled, required checked, GPU normalised: the params a job's spec records."""
     if not kind.available:
         raise OrienteerError(f"job kind {kind.name!r} is not implemented yet")
@@ -25,7 +26,7 @@ def resolve_params(kind: KindInfo, values: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def command_argv(kind: KindInfo, params: dict[str, Any], workspace: Workspace | None = None) -> list[str]:
+def command_argv(kind: KindDef, params: dict[str, Any], workspace: Workspace | None = None) -> list[str]:
     """The exact ``orienteer job run`` command for these params (what the TUI shows before starting)."""
     argv = ["orienteer"]
     if workspace is not None:
@@ -36,7 +37,7 @@ def command_argv(kind: KindInfo, params: dict[str, Any], workspace: Workspace | 
     return argv + ["job", "run", kind.name, *to_args(kind.params, shown)]
 
 
-def command_line(kind: KindInfo, params: dict[str, Any], workspace: Workspace | None = None) -> str:
+def command_line(kind: KindDef, params: dict[str, Any], workspace: Workspace | None = None) -> str:
     return shlex.join(command_argv(kind, params, workspace))
 
 
@@ -44,68 +45,41 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     """Validate, create the job folder, start it detached; returns as soon as it is started."""
     kind = get_kind(kind_name)
     params = resolve_params(kind, params)
-    module = kind.load()
     if not ws.exists():
         ws.ensure()
-    params = resolve_model_names(ws, params)
+    params = resolve_model_names(ws, params, kind.models)
     check_inputs(ws, kind, params)
-    check = getattr(module, "check", None)
-    if check is not None:
-        check(params)
-    preflight = getattr(module, "preflight", None)  # checks that read the workspace (e.g. train's test overlap)
-    if preflight is not None:
-        preflight(ws, params)
-    _refuse_taken_names(ws, kind.name, params)
-    _refuse_live_clash(ws, kind.name, params)
+    spec = kind.make_spec(params)
+    if kind.check is not None:
+        kind.check(spec)
+    if kind.preflight is not None:  # checks that read the workspace (e.g. train's test overlap)
+        kind.preflight(ws, spec)
+    _refuse_taken_names(ws, kind, params)
+    _refuse_live_clash(ws, kind, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
     get_runner(runner).submit(job)
     return job
 
 
-MODEL_PARAMS = ("model", "teacher")
-# Where each kind's output names land: a name already taken would fail the ingest after all the work.
-OUTPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
-    "eval": (("run", "runs"),),
-    "train": (("name", "models"), ("eval_run", "runs")),
-    "box-prompt": (("name", "benchmarks"),),
-    "hard-negatives": (("name", "datasets"),),
-    "replay": (("name", "datasets"),),
-    "cot": (("name", "datasets"),),
-    "sleep": (("emit_run", "runs"),),
-}
-
-
-# Parameters that name something the job reads: it must exist before the job is created, not fail an
-# hour in. ``pools`` is a benchmark or a dataset.
-INPUT_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
-    "eval": (("bench", "benchmarks"),),
-    "saliency": (("run", "runs"),),
-    "flip": (("bench", "benchmarks"),),
-    "box-prompt": (("bench", "benchmarks"),),
-    "hard-negatives": (("run", "runs"), ("pool", "pools")),
-    "replay": (("new", "datasets"), ("old", "datasets")),
-    "train": (("dataset", "datasets"), ("eval_bench", "benchmarks")),
-    "cot": (("dataset", "datasets"), ("bench", "benchmarks")),
-}
 NOUN = {"runs": "run", "benchmarks": "benchmark", "datasets": "dataset", "models": "model"}
 
 
-def check_inputs(ws: Workspace, kind: KindInfo, params: dict[str, Any]) -> None:
+def check_inputs(ws: Workspace, kind: KindDef, params: dict[str, Any]) -> None:
     """Before a job exists: every output name follows the one name rule (``data.names``), every
     workspace name it reads exists, every model it loads is a model folder or a hub id, and every
     path parameter names an existing file or folder. One line each, naming the option."""
     from orienteer.data.names import check_name
 
-    for name, table, flag in output_names(kind.name, params):
+    for name, table, flag in kind.output_names(params):
         try:
             check_name(name, NOUN.get(table, "output"))
         except OrienteerError as exc:
             raise OrienteerError(f"{flag}: {exc}") from None
-    for key, table in INPUT_NAMES.get(kind.name, ()):
+    for key, table in kind.reads:
         value = params.get(key)
         if value:
             _require_name(ws, str(value), table, "--" + key.replace("_", "-"))
-    for key in MODEL_PARAMS:
+    for key in kind.models:
         if params.get(key):
             from orienteer.jobs.model.loading import resolve_model_ref
 
@@ -120,12 +94,13 @@ def check_inputs(ws: Workspace, kind: KindInfo, params: dict[str, Any]) -> None:
 
 
 def _require_name(ws: Workspace, value: str, table: str, flag: str) -> None:
+    from orienteer.data.service import WorkspaceService
+
     tables = ("benchmarks", "datasets") if table == "pools" else (table,)
     if ws.exists():
-        with ws.read() as con:
-            for t in tables:
-                if con.execute(f"SELECT count(*) FROM {t} WHERE name = ?", [value]).fetchone()[0]:
-                    return
+        with WorkspaceService(ws) as service:
+            if service.first_table_with(tables, value) is not None:
+                return
     what = " or ".join(NOUN[t] for t in tables)
     raise OrienteerError(f"{flag}: no {what} named {value!r} in this workspace")
 
@@ -144,51 +119,50 @@ def _require_path(value: str, flag: str) -> None:
         raise OrienteerError(f"{flag}: {value!r}: {reason}") from None
 
 
-def resolve_model_names(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
-    """A registered model's name (``orienteer job models``) becomes its folder, so the spec is exact."""
-    from orienteer.data.models import list_models
+def resolve_model_names(ws: Workspace, params: dict[str, Any], keys: Sequence[str] = ("model",)) -> dict[str, Any]:
+    """A registered model's name (``orienteer job models``) in one of the options ``keys`` becomes its
+    folder, so the spec is exact."""
+    from orienteer.data.service import WorkspaceService
 
-    if not any(isinstance(params.get(key), str) and params.get(key) for key in MODEL_PARAMS) or not ws.exists():
+    if not any(isinstance(params.get(key), str) and params.get(key) for key in keys) or not ws.exists():
         return dict(params)
-    with ws.read() as con:
-        folders = {m.name: m.path for m in list_models(con)}
-    return with_model_folders(params, folders)
+    with WorkspaceService(ws) as service:
+        folders = {m.name: m.path for m in service.models()}
+    return with_model_folders(params, folders, keys)
 
 
-def with_model_folders(params: dict[str, Any], folders: dict[str, str]) -> dict[str, Any]:
-    """``params`` with every model parameter that names a registered model replaced by its folder."""
+def with_model_folders(params: dict[str, Any], folders: dict[str, str], keys: Sequence[str] = ("model",)) -> dict[str, Any]:
+    """``params`` with every option of ``keys`` that names a registered model replaced by its folder."""
     out = dict(params)
-    for key in MODEL_PARAMS:
+    for key in keys:
         if out.get(key) in folders:
             out[key] = folders[out[key]]
     return out
 
 
-def output_names(kind: str, params: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(name, table, option)`` for every catalog name a job of ``kind`` with ``params`` will create."""
-    checks = list(OUTPUT_NAMES.get(kind, ()))
-    if kind == "flip":
-        checks.append(("name", "datasets" if params.get("to") == "dataset" else "benchmarks"))
-    names = [(str(params[key]), table, "--" + key.replace("_", "-")) for key, table in checks if params.get(key)]
-    if kind == "box-prompt" and params.get("control") and params.get("name"):
-        from orienteer.jobs.kinds.box_prompt import control_name
-
-        names.append((control_name(str(params["name"])), "benchmarks", "--name (--control also makes NAME-nodraw)"))
-    return names
+def output_names(kind: str, params: dict[str, Any]) -> list[NewName]:
+    """Every catalog name a job of ``kind`` with ``params`` will create; none for a spec that is no
+    longer valid (an older version's, or another kind's that is gone)."""
+    try:
+        return get_kind(kind).output_names(params)
+    except OrienteerError:
+        return []
 
 
-def _refuse_taken_names(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
-    names = output_names(kind, params)
+def _refuse_taken_names(ws: Workspace, kind: KindDef, params: dict[str, Any]) -> None:
+    from orienteer.data.service import WorkspaceService
+
+    names = kind.output_names(params)
     if not names or not ws.exists():
         return
-    with ws.read() as con:
+    with WorkspaceService(ws) as service:
         for name, table, flag in names:
-            if con.execute(f"SELECT count(*) FROM {table} WHERE name = ?", [name]).fetchone()[0]:
+            if service.name_taken(table, name):
                 noun = table.rstrip("s")
                 raise OrienteerError(f"a {noun} named {name!r} already exists; choose another {flag}")
 
 
-def _refuse_live_clash(ws: Workspace, kind: str, params: dict[str, Any]) -> None:
+def _refuse_live_clash(ws: Workspace, kind: KindDef, params: dict[str, Any]) -> None:
     """Refuse a job that would clash with a live one.
 
     Two live jobs with one spec would share a resume folder (partial results, checkpoints); two
@@ -198,8 +172,8 @@ def _refuse_live_clash(ws: Workspace, kind: str, params: dict[str, Any]) -> None
     from orienteer.jobs.status import job_view
     from orienteer.jobs.store import list_job_dirs, spec_key
 
-    key = spec_key(kind, params)
-    mine = {(name, table): flag for name, table, flag in output_names(kind, params)}
+    key = spec_key(kind.name, params)
+    mine = {(name, table): flag for name, table, flag in kind.output_names(params)}
     for job in list_job_dirs(ws)[:200]:
         try:
             spec = job.spec()

@@ -1,9 +1,11 @@
 """What a job kind's code sees while it runs: its parameters, folders, progress and outputs.
 
 A kind is a function ``run(ctx: JobContext) -> None`` in ``orienteer.jobs.kinds.<module>``.
-It reads the workspace read-only (``ctx.workspace.read()``), writes files only under
-``ctx.out_dir`` (final outputs) and ``ctx.resume_dir`` (partial results and checkpoints that a
-re-run of the same spec picks up), reports progress, checks ``ctx.should_stop()`` between
+``ctx.spec`` is the kind's options as its typed spec dataclass (``ctx.params``, the raw dict the
+job folder records, stays for the runtime). It reads the workspace read-only
+(``ctx.workspace.read()``), writes files only under ``ctx.out_dir`` (final outputs) and
+``ctx.resume_dir`` (partial results and checkpoints that a re-run of the same spec picks up),
+reports progress, checks ``ctx.should_stop()`` between
 batches, and lists what it produced with ``ctx.add_output``. The runtime writes the manifest
 when ``run`` returns and ingests it into the workspace in one transaction.
 """
@@ -15,10 +17,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from orienteer.data.job_outputs import Output
 from orienteer.data.workspace import Workspace
+
+S = TypeVar("S")
 
 
 class JobCancelled(Exception):
@@ -39,6 +43,23 @@ class JobContext:
     _stop_requested: bool = False
     _progress_path: Path | None = None
     _started: float = field(default_factory=time.time)
+    _spec: Any = field(default=None, init=False, repr=False, compare=False)  # not copied by dataclasses.replace
+
+    @property
+    def spec(self) -> Any:
+        """The kind's typed spec, built from ``params`` on first use (defaults filled, types checked)."""
+        if self._spec is None:
+            from orienteer.jobs.kinds import get_kind
+
+            self._spec = get_kind(self.kind).make_spec(self.params)
+        return self._spec
+
+    def spec_of(self, cls: type[S]) -> S:
+        """``spec``, typed as the kind's spec class ``cls`` (a kind's ``run`` knows its own)."""
+        spec = self.spec
+        if not isinstance(spec, cls):
+            raise TypeError(f"job {self.job_id}: a {self.kind} job's spec is a {type(spec).__name__}, not {cls.__name__}")
+        return spec
 
     def log(self, message: str) -> None:
         """One line in the job's log (stdout of the job process is the log file)."""

@@ -6,7 +6,8 @@ model so the eval form offers it. Its answers are noise; runs made with it say "
 
 from __future__ import annotations
 
-from orienteer.data.models import list_models, register_model
+from orienteer.data.models import register_model
+from orienteer.data.service import WorkspaceService
 from orienteer.data.workspace import Workspace
 
 DEMO_MODEL_NAME = "tiny-random-qwen2.5-vl"
@@ -14,20 +15,15 @@ DEMO_MODEL_NAME = "tiny-random-qwen2.5-vl"
 
 def add_demo_model(ws: Workspace) -> str:
     """Build and register the tiny model unless it is there; returns a line saying what happened."""
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
+    from orienteer.jobs.model.tiny import build_tiny_qwen25vl, model_stack_installed, quiet_transformers
+
+    if not model_stack_installed():
         return "tiny model skipped: torch and transformers are not installed (pip install -e '.[ml]')"
-    from transformers.utils import logging as hf_logging
-
-    from orienteer.jobs.model.tiny import build_tiny_qwen25vl
-
-    hf_logging.disable_progress_bar()  # "Writing model shards" bars would clutter the demo's output
+    quiet_transformers()
 
     folder = ws.root / "models" / "tiny-qwen2.5-vl-random"
-    with ws.read() as con:
-        known = {m.name: m for m in list_models(con)}
+    with WorkspaceService(ws) as service:
+        known = {m.name: m for m in service.models()}
     if DEMO_MODEL_NAME in known and (folder / "config.json").is_file():
         return f"tiny model: {folder} (registered as {DEMO_MODEL_NAME})"
     build_tiny_qwen25vl(folder)

@@ -1,12 +1,18 @@
-"""Declared job parameters: one list per kind drives the CLI parser, the TUI form and validation.
+"""A job kind's options, declared once as the fields of a frozen dataclass: its spec.
 
-``orienteer job run KIND --batch-size 8 --run base`` is parsed against the kind's ``Param`` list
-into ``{"batch_size": 8, "run": "base"}``; the TUI form shows the same list and builds the same
-argument vector, so the command it shows is exactly the one that runs.
+``option(8, help=...)`` puts the help text and choices on a field; ``spec_params`` reads the
+fields back as ``Param`` rows, and those rows drive the CLI parser (``orienteer job run KIND
+--batch-size 8 --run base`` into ``{"batch_size": 8, "run": "base"}``), ``--help`` and ``job
+kinds``, the app's form and the command it previews. The job's folder keeps the params dict (the
+on-disk spec); the job itself gets the dataclass built from it (``spec_from_params``), typed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +20,15 @@ from typing import Any
 from orienteer.data.errors import OrienteerError
 
 _TYPES = ("str", "int", "float", "bool", "choice", "path")
+_PY_TYPES = {str: "str", int: "int", float: "float", bool: "bool"}
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str = "", choices: Sequence[str] = (),
+           path: bool = False) -> Any:
+    """A spec field with its help text and choices; no ``default`` makes the option required.
+    ``path``: the value names a file or folder that must exist when the job is submitted."""
+    metadata = {"help": help, "choices": tuple(choices), "path": path}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -54,12 +69,76 @@ class Param:
             raise OrienteerError(f"{self.flag} expects one of {', '.join(self.choices)}, got {text!r}")
         return text
 
+    def coerce(self, value: Any) -> Any:
+        """A recorded value (JSON from a job folder, or given in code) as the field's type."""
+        if isinstance(value, str) and self.type in ("int", "float", "bool"):
+            return self.convert(value)
+        try:
+            if self.type == "int":
+                return int(value)
+            if self.type == "float":
+                return float(value)
+        except (TypeError, ValueError):
+            raise OrienteerError(f"{self.flag} expects a number, got {value!r}") from None
+        if self.type == "bool":
+            return bool(value)
+        return value if isinstance(value, str) else str(value)
+
 
 # Options every kind accepts, handled by the runtime rather than the kind.
 COMMON_PARAMS: tuple[Param, ...] = (
     Param("gpu", "str", None, help="GPU index to run on (queues behind other jobs on it), or 'none' for the CPU"),
     Param("note", "str", None, help="free text recorded with the job"),
 )
+
+
+def _field_type(hint: Any) -> str:
+    """``int | None`` -> ``int``: the option's type from the field's annotation."""
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else ()
+    if args:
+        kept = [a for a in args if a is not type(None)]
+        hint = kept[0] if len(kept) == 1 else hint
+    try:
+        return _PY_TYPES[hint]
+    except (KeyError, TypeError):
+        raise TypeError(f"a spec field must be str, int, float or bool (or one of them | None), not {hint!r}") from None
+
+
+@functools.cache
+def spec_params(spec: type) -> tuple[Param, ...]:
+    """The options of a kind's spec dataclass, in field order."""
+    hints = typing.get_type_hints(spec)
+    out = []
+    for f in dataclasses.fields(spec):
+        kind = _field_type(hints[f.name])
+        choices = tuple(f.metadata.get("choices", ()))
+        if f.metadata.get("path"):
+            kind = "path"
+        elif choices:
+            kind = "choice"
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        out.append(Param(f.name, kind, None if required else f.default, required, f.metadata.get("help", ""), choices))
+    return tuple(out)
+
+
+def spec_from_params(spec: type, params: Mapping[str, Any], kind: str = "") -> Any:
+    """The typed spec from a params dict (a job folder's, or ``complete``'s): values as the fields'
+    types, a missing or ``None`` value the field's default, the runtime's own keys (gpu, note) and
+    keys an older version recorded left out."""
+    values: dict[str, Any] = {}
+    for p in spec_params(spec):
+        value = params.get(p.name)
+        if value is None:
+            if p.required:
+                raise OrienteerError(f"job {kind or spec.__name__}: {p.flag} is required ({p.help})")
+            continue
+        values[p.name] = p.coerce(value)
+    return spec(**values)
+
+
+def spec_values(spec: Any) -> dict[str, Any]:
+    """A spec's options as a params dict (the inverse of ``spec_from_params``)."""
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
 
 
 def parse_args(kind: str, params: Sequence[Param], args: Sequence[str]) -> dict[str, Any]:

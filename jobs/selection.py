@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import duckdb
-
-from orienteer.data.catalog import get_bench, get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
+from orienteer.data.service import WorkspaceService
 from orienteer.data.workspace import Workspace
 
 CLAUSES = ("task", "ids", "ids-file", "failures", "source", "limit")
@@ -86,82 +83,13 @@ def _read_ids_file(path: str) -> list[str]:
 def load_items(ws: Workspace, bench: str, spec: str | None = None) -> tuple[list[Item], Path]:
     """The benchmark's items chosen by ``spec``, in benchmark order, and its image root."""
     selection = parse_spec(spec)
-    with ws.read() as con:
-        info = get_bench(con, bench)
-        where = ["i.bench_id = ?"]
-        args: list[Any] = [info.bench_id]
-        if selection.tasks:
-            where.append("list_contains(?, i.task)")
-            args.append(list(selection.tasks))
-        if selection.sources:
-            where.append("list_contains(?, i.source)")
-            args.append(list(selection.sources))
-        if selection.ids is not None:
-            where.append("list_contains(?, i.item_id)")
-            args.append(list(selection.ids))
-        if selection.failures_of is not None:
-            run = get_run(con, selection.failures_of)
-            if run.bench_id != info.bench_id:
-                raise OrienteerError(
-                    f"item filter failures:{run.name}: that run is on benchmark {run.bench_name!r}, not {bench!r}"
-                )
-            where.append(
-                "NOT EXISTS (SELECT 1 FROM predictions p WHERE p.run_id = ? AND p.item_idx = i.item_idx AND p.correct)"
-            )
-            args.append(run.run_id)
-        sql = f"SELECT {_ITEM_COLUMNS} FROM items i WHERE {' AND '.join(where)} ORDER BY i.item_idx"
-        if selection.limit is not None:
-            sql += f" LIMIT {max(0, selection.limit)}"
-        rows = con.execute(sql, args).fetchall()
-    root = Path(info.image_root) if info.image_root else ws.root
-    return [_item(row) for row in rows], root
+    with WorkspaceService(ws) as service:
+        return service.load_items(bench, tasks=selection.tasks, sources=selection.sources, ids=selection.ids,
+                                  failures_of=selection.failures_of, limit=selection.limit)
 
 
 def load_item(ws: Workspace, bench: str, item_id: str) -> tuple[Item | None, Path]:
     """The item whose id is exactly ``item_id`` (no cast, no prefix, no trimming), or None, and the
     benchmark's image root."""
-    with ws.read() as con:
-        info = get_bench(con, bench)
-        row = con.execute(f"SELECT {_ITEM_COLUMNS} FROM items i WHERE i.bench_id = ? AND i.item_id = ?",
-                          [info.bench_id, item_id]).fetchone()
-    root = Path(info.image_root) if info.image_root else ws.root
-    return (_item(row) if row is not None else None), root
-
-
-_ITEM_COLUMNS = (
-    "i.item_id, i.task, i.question, i.option_letters, i.option_labels, i.answer_letter, i.images, "
-    "i.source, i.reference_object, i.bbox, i.parent_item_id, i.bbox_frame"
-)
-
-
-def _item(row: tuple[Any, ...]) -> Item:
-    return Item(
-        item_id=row[0], task=row[1], question=row[2], option_letters=list(row[3]), option_labels=list(row[4]),
-        answer_letter=row[5], images=list(row[6]), source=row[7], reference_object=row[8],
-        bbox=list(row[9]) if row[9] is not None else None, parent_item_id=row[10], bbox_frame=int(row[11]),
-    )
-
-
-def run_info(ws: Workspace, run: str) -> dict[str, Any]:
-    """A run's benchmark, model, notes and settings (``config``, a ``RunConfig``), and its answers by item id
-    (letter, correct, probs)."""
-    from orienteer.data.run_config import RunConfig
-
-    with ws.read() as con:
-        info = get_run(con, run)
-        model, notes, config, parser, fmt, random_weights = con.execute(
-            "SELECT model, notes, config, parser, source_format, random_weights FROM runs WHERE run_id = ?",
-            [info.run_id]).fetchone()
-        answers = _answers(con, info.run_id)
-    return {"run": info.name, "bench": info.bench_name, "model": model, "notes": notes,
-            "config": RunConfig.from_row(config, parser, model, fmt, bool(random_weights)), "answers": answers}
-
-
-def _answers(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, dict[str, Any]]:
-    rows = con.execute(
-        """SELECT i.item_id, p.letter, p.correct, p.probs FROM predictions p
-           JOIN items i ON i.item_idx = p.item_idx AND i.bench_id = (SELECT bench_id FROM runs WHERE run_id = ?)
-           WHERE p.run_id = ?""",
-        [run_id, run_id],
-    ).fetchall()
-    return {r[0]: {"letter": r[1], "correct": bool(r[2]), "probs": r[3]} for r in rows}
+    with WorkspaceService(ws) as service:
+        return service.load_item(bench, item_id)

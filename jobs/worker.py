@@ -34,11 +34,12 @@ def _record_state(job: JobDir, phase: str, gpu: str | None, started_at: float, d
 def _device(gpu: str | None, needs_gpu: bool) -> str:
     if gpu is None or not needs_gpu:
         return "cpu"
-    try:
-        import torch
-    except ImportError:
+    from orienteer.jobs.model.loading import cuda_available
+
+    available = cuda_available()
+    if available is None:  # no torch: nothing but the CPU
         return "cpu"
-    if torch.cuda.is_available():
+    if available:
         return "cuda"
     print(f"note: no CUDA device is visible (CUDA_VISIBLE_DEVICES={gpu}); running on the CPU", flush=True)
     return "cpu"

@@ -3,16 +3,97 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import inspect
 import json
 import random
 import re
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orienteer.data.workspace import Workspace
+
+TESTS = Path(__file__).resolve().parent
+MODEL_STACK = ("torch", "transformers", "peft", "ultralytics")
+_ML_SKIP = r"importorskip\(\s*[\"'](?:torch|transformers|peft|ultralytics|triton|qwen_vl_utils)[\"']"
+# A module that imports the model stack at its top (or skips without it there) needs the ml extra.
+_ML_IMPORT = re.compile(r"^(?:import|from)\s+(?:torch|transformers|peft|ultralytics)\b|^\S.*" + _ML_SKIP, re.MULTILINE)
+_ML_TOP_IMPORT = re.compile(r"^(?:import|from)\s+(?:torch|transformers|peft|ultralytics)\b", re.MULTILINE)
+ML_FOLDERS = (TESTS / "jobs" / "model",)
+# Fixtures that build the tiny random Qwen2.5-VL (torch + transformers), and tests that run scripts needing torch.
+ML_FIXTURES = {"tiny_model", "tiny_model_dir"}
+ML_TESTS = {
+    "tests/test_bench_scripts.py::test_gpu_check_runs_both_scripts_on_the_cpu",
+    "tests/test_bench_scripts.py::test_census_counts_what_a_score_batch_moves",
+}
+# A test whose own body imports the model stack (the rest of its module may not).
+_ML_BODY_IMPORT = re.compile(r"^\s*(?:import|from)\s+(?:torch|transformers|peft|ultralytics)\b|" + _ML_SKIP, re.MULTILINE)
+# Tests that take more than about 20 s on a laptop (measured with --durations): left out of `make test-fast`.
+SLOW_MODULES = {"test_readme_workflow.py"}  # 170 s
+SLOW_TESTS = {
+    "tests/jobs/model/test_cli_e2e.py::test_eval_both_modes_then_saliency_via_cli",  # 45 s
+    "tests/test_bench_scripts.py::test_gpu_check_runs_both_scripts_on_the_cpu",  # 43 s
+    "tests/jobs/model/test_fused_rotary.py::test_triton_kernel_matches_under_the_interpreter",  # 23 s
+}
+
+
+@cache
+def model_stack_installed() -> bool:
+    """Whether every package of the ml extra that the tests import can be found (without importing torch)."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in MODEL_STACK)
+    except ImportError:
+        return False
+
+
+@cache
+def _module_source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _needs_ml(item: pytest.Item, path: Path) -> bool:
+    if any(path.is_relative_to(folder) for folder in ML_FOLDERS) or _ML_IMPORT.search(_module_source(path)):
+        return True
+    if ML_FIXTURES.intersection(getattr(item, "fixturenames", ())) or item.nodeid.split("[")[0] in ML_TESTS:
+        return True
+    function = getattr(item, "function", None)
+    try:
+        body = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        body = ""
+    return bool(_ML_BODY_IMPORT.search(body))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without the ml extra, the model tests (and any module importing torch at its top) cannot even be
+    collected: leave them out rather than fail collection."""
+    if model_stack_installed():
+        return None
+    if any(collection_path.is_relative_to(folder) for folder in ML_FOLDERS):
+        return True
+    if collection_path.suffix == ".py" and _ML_TOP_IMPORT.search(_module_source(collection_path)):
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests ml / tmux / slow by folder, module and name, so that `make test-fast` can leave them out."""
+    for item in items:
+        path = Path(str(item.path))
+        if _needs_ml(item, path):
+            item.add_marker(pytest.mark.ml)
+        if "tmux" in path.stem or "tmux" in item.name:
+            item.add_marker(pytest.mark.tmux)
+        if path.name in SLOW_MODULES or item.nodeid.split("[")[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
 
 TASKS = (
     "Camera perspective - Relative Direction",
@@ -25,7 +106,8 @@ LABELS = (
     "front", "back", "left", "right", "front-left", "front-right", "back-left", "back-right", "above", "down",
     "front-up", "front-down", "back-up", "back-down", "above-left", "above-right", "down-left", "down-right",
 )
-REAL_BENCH = Path(__file__).resolve().parents[2] / "shared/reference/viewspatial/official_ZJU-REAL_ViewSpatial-Bench/ViewSpatial-Bench.json"
+REAL_BENCH = (Path(__file__).resolve().parents[2]
+              / "shared/reference/viewspatial/official_ZJU-REAL_ViewSpatial-Bench/ViewSpatial-Bench.json")
 OFFICIAL_HEADER = ["ID", "Question", "Question_Type", "Predicted Answer", "Correct Answer", "IsCorrect"]
 
 

@@ -35,14 +35,46 @@ def _project(mods: set[str]) -> set[str]:
     ],
 )
 def test_package_imports_only_what_it_may(package, allowed):
-    import pkgutil
     import importlib
+    import pkgutil
 
     pkg = importlib.import_module(package)
     names = [package] + [m.name for m in pkgutil.walk_packages(pkg.__path__, package + ".")]
     mods = _modules_after("\n".join(f"import {n}" for n in names))
     assert _project(mods) <= allowed, (package, _project(mods) - allowed)
     assert "textual" not in mods
+    assert not {m for m in mods if m.split(".")[0] in ML}
+
+
+def _kind_modules() -> list[str]:
+    """Every module of the kinds package (the registry, the kinds, their shared pieces)."""
+    import pkgutil
+
+    import orienteer.jobs.kinds as kinds
+
+    return ["orienteer.jobs.kinds"] + [m.name for m in pkgutil.iter_modules(kinds.__path__, "orienteer.jobs.kinds.")]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import orienteer.tui.cli.main",
+        "import orienteer.tui.app",
+        "from orienteer.jobs.kinds import all_kinds; all_kinds()",
+        "import orienteer.tui.screens.launch, orienteer.tui.screens.jobs, orienteer.tui.cli.jobs",
+    ],
+)
+def test_the_cli_the_app_and_the_kinds_table_never_load_the_model_code(statement):
+    """``orienteer.jobs.model`` may import torch at the top of its modules: only running a job loads it."""
+    mods = _modules_after(statement)
+    assert not {m for m in mods if m.startswith("orienteer.jobs.model")}
+    assert not {m for m in mods if m.split(".")[0] in ML}
+
+
+def test_no_kind_module_loads_the_model_code_at_import():
+    mods = _modules_after("\n".join(f"import {name}" for name in _kind_modules()))
+    assert len(_kind_modules()) > 9  # the registry, base, shared and the nine kinds
+    assert not {m for m in mods if m.startswith("orienteer.jobs.model")}
     assert not {m for m in mods if m.split(".")[0] in ML}
 
 

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = "## The fix loop, without leaks"
 
@@ -57,3 +56,6 @@ def test_the_readme_loop_runs_on_the_demo(tmp_path: Path) -> None:
     datasets = {d["name"]: d for d in json.loads(run(["-w", "orienteer-demo", "dataset", "list", "--json"]).stdout)}
     assert datasets["hn"]["composition"]["pool"] == {"name": "demo-train", "kind": "dataset"}
     assert datasets["hn"]["composition"]["mined_from_test"] is False
+    # the eval run keeps what its model was trained on, as the workspace recorded the dataset then
+    assert runs["fix-1"]["config"]["trained_on_composition"] == datasets["hn-replay"]["composition"]
+    assert runs["fix-1"]["config"]["trained_on_examples"] == datasets["hn-replay"]["n_examples"]

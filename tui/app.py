@@ -2,9 +2,10 @@
 
 Screens are Textual modes (1 runs and tasks, 2 confusion, 3 failures, 4 compare, 5 jobs); the
 case view is pushed on top of any of them. A timer watches the background jobs: it notifies
-when one ends and reloads the views when its outputs (a run, a benchmark, a dataset) arrive. All data comes from ``orienteer.data`` through one
-``WorkspaceReader``, which lets go of the database whenever the app is idle so imports and
-jobs in other processes can write.
+when one ends and reloads the views when its outputs (a run, a benchmark, a dataset) arrive.
+All data comes from ``orienteer.data`` through one ``WorkspaceService`` (typed rows, no SQL
+here), whose reader lets go of the database whenever the app is idle so imports and jobs in
+other processes can write.
 """
 
 from __future__ import annotations
@@ -14,27 +15,26 @@ import importlib
 import threading
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-import duckdb
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.reader import WorkspaceReader
+from orienteer.data.service import WorkspaceService
 from orienteer.data.workspace import Workspace
 from orienteer.tui.jobs_monitor import JobsMonitor
 from orienteer.tui.prefetch import CasePrefetcher
 from orienteer.tui.safe_text import notice
+from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.state import ViewState
 
 if TYPE_CHECKING:
     from orienteer.jobs.status import JobView
     from orienteer.tui.jobs_monitor import JobEvent
 
-T = TypeVar("T")
 
 SCREEN_KEYS = {"1": "runs", "2": "confusion", "3": "failures", "4": "compare", "5": "jobs"}
 JOBS_POLL_S = 2.0
@@ -62,19 +62,14 @@ def _screen_factory(module: str, name: str, app: App[None]) -> Callable[[], Scre
     each time): about 120 ms of each view's first visit on this machine.
     """
 
+    from orienteer.tui.textual_compat import mark_styled
+
     def make() -> Screen[None]:
         screen: Screen[None] = getattr(importlib.import_module(f"orienteer.tui.screens.{module}"), name)()
-        if isinstance(getattr(app, "_css_update_count", None), int):
-            screen._css_update_count = app._css_update_count  # type: ignore[attr-defined]
+        mark_styled(screen, app)
         return screen
 
     return make
-
-
-def _case_detail(con: duckdb.DuckDBPyConnection, run: str, item_id: str) -> object:
-    from orienteer.data.queries.case import case_detail
-
-    return case_detail(con, run, item_id)
 
 
 # Imported in a background thread once the first screen is painted, so that the first visit of
@@ -133,11 +128,11 @@ class OrienteerApp(App[None]):
         super().__init__()
         self.theme = resolve_theme(theme, self.available_themes)
         self.workspace = workspace
-        self.reader = WorkspaceReader(workspace)
+        self.service = WorkspaceService(workspace)
         self.state = ViewState()
         self.image_mode = image_mode if image_mode in IMAGE_MODES else "auto"
         self._history: list[str] = []
-        self.cases = CasePrefetcher(workspace, _case_detail)
+        self.cases = CasePrefetcher(WorkspaceService(workspace))  # its own reader: never holds up the UI's
         self._case_screen: Screen[None] | None = None
         self.jobs = JobsMonitor(workspace)
         self.jobs_generation = 0
@@ -146,17 +141,13 @@ class OrienteerApp(App[None]):
         for name, factory in _modes(self).items():
             self.add_mode(name, factory)
 
-    # --- data ---------------------------------------------------------------------------------
-
-    def db(self, query: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run a query on the workspace (read-only, connection kept only while busy)."""
-        return self.reader.run(query)
+    # --- life cycle ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         # A table screen holds tens of thousands of small objects; with CPython's default threshold
         # (700) the collector re-walks them many times a second while screens are built.
         gc.set_threshold(50_000, 20, 20)
-        self.set_interval(0.25, self.reader.release_if_idle)
+        self.set_interval(0.25, self.service.release_if_idle)
         self.switch_mode("runs")
         self.set_timer(0.3, self._start_warm_up)
         self.set_interval(JOBS_POLL_S, self._poll_jobs)
@@ -176,7 +167,7 @@ class OrienteerApp(App[None]):
 
     def on_unmount(self) -> None:
         self.cases.close()
-        self.reader.close()
+        self.service.close()
 
     def case_key(self, run: str, item_id: str) -> tuple[int, str, str]:
         """The key of a case in ``self.cases`` (new data makes every cached case stale)."""
@@ -241,8 +232,8 @@ class OrienteerApp(App[None]):
         if new_data:
             self.state.generation += 1
         screen = self.screen
-        if hasattr(screen, "_reload_if_stale") and (new_data or self.current_mode == "jobs"):
-            screen._reload_if_stale()  # type: ignore[attr-defined]
+        if isinstance(screen, OrienteerScreen) and (new_data or self.current_mode == "jobs"):
+            screen.reload_if_stale()
 
     def job_started(self, job_id: str) -> None:
         self.notify(f"started job {job_id} (5 shows its progress)", title="Job started", timeout=5)
@@ -266,13 +257,14 @@ class OrienteerApp(App[None]):
         self._pop_to_mode_screen()
         if self.current_mode == mode:
             # switch_mode to the current mode does nothing: reload here if a drill-down changed the state
-            self.screen._reload_if_stale()  # type: ignore[attr-defined]
+            if isinstance(self.screen, OrienteerScreen):
+                self.screen.reload_if_stale()
             return
         self._history.append(self.current_mode)
         del self._history[:-20]
         self.switch_mode(mode)
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # sync: screens call it directly
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self._history:
@@ -312,8 +304,8 @@ class OrienteerApp(App[None]):
     def action_refresh_data(self) -> None:
         self.state.generation += 1
         screen = self.screen
-        if hasattr(screen, "_reload_if_stale"):
-            screen._reload_if_stale()  # type: ignore[attr-defined]
+        if isinstance(screen, OrienteerScreen):
+            screen.reload_if_stale()
         self.notify("reloaded")
 
     # --- command palette: every key of the current screen, plus navigation -----------------------
@@ -333,7 +325,7 @@ class OrienteerApp(App[None]):
             yield SystemCommand(
                 binding.description,
                 f"{binding.description} (key {binding.key})",
-                (lambda t=target, a=name: self.call_later(t.run_action, a)),  # type: ignore[misc]
+                (lambda t=target, a=name: self.call_later(t.run_action, a)),
             )
 
 

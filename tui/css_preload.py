@@ -7,8 +7,9 @@ own included (about 6,000 tokens here). So the first visit of each view paid tha
 source up front and parsing once, in the idle time after the first paint, makes those later
 registrations no-ops: ``Stylesheet.add_source`` returns early for a source it already holds.
 
-The CSS a class contributes, and where it is recorded, is exactly what Textual's own
-``Widget._post_register`` adds, so the parsed rules are the same as on the lazy path.
+The CSS a class contributes, and where it is recorded, is exactly what Textual itself adds when
+it registers a widget (``textual_compat.default_css``), so the parsed rules are the same as on the
+lazy path. Outside the tested Textual versions nothing is preloaded.
 """
 
 from __future__ import annotations
@@ -19,22 +20,16 @@ from types import ModuleType
 from textual.css.stylesheet import Stylesheet
 from textual.widget import Widget
 
-# Modules of widgets that Textual mounts on its own (notifications, scroll bars, tooltips, the
-# command palette and what it composes): the views never name them, yet each would trigger the same
-# re-parse when first shown. Scanned like the views' modules.
-TEXTUAL_MODULES = ("textual.widgets._toast", "textual.scrollbar", "textual.widgets._tooltip", "textual.command")
+from orienteer.tui import textual_compat
 
 
 def widget_classes(modules: Iterable[ModuleType]) -> list[type[Widget]]:
-    """Every widget (and screen) class that the given modules (and ``TEXTUAL_MODULES``) define or import."""
-    import importlib
+    """Every widget (and screen) class that the given modules define or import.
 
-    extras = []
-    for name in TEXTUAL_MODULES:
-        try:
-            extras.append(importlib.import_module(name))
-        except ImportError:  # a later Textual moved it: that widget is then parsed lazily, as before
-            continue
+    With the modules of the widgets Textual mounts on its own (``textual_compat.TEXTUAL_WIDGET_MODULES``):
+    the views never name them, yet each would trigger the same re-parse when first shown.
+    """
+    extras = textual_compat.textual_widget_modules()
     seen: dict[type[Widget], None] = {}
     for module in [*modules, *extras]:
         for value in vars(module).values():
@@ -48,12 +43,13 @@ def preload_css(stylesheet: Stylesheet, classes: Iterable[type[Widget]]) -> int:
 
     Nothing is added (and nothing parsed) when every source is already there. A parse error is
     left for Textual to report as it would on the lazy path: the sources are then removed again.
+    Nothing is added either on Textual's stock path (``textual_compat.enabled()`` false).
     """
+    if not textual_compat.enabled():
+        return 0
     added: list[tuple[str, str]] = []
     for cls in classes:
-        # _get_default_css reads nothing but the class (via _node_bases): an uninitialised instance will do
-        node = cls.__new__(cls)
-        for read_from, css, tie_breaker, scope in node._get_default_css():
+        for read_from, css, tie_breaker, scope in textual_compat.default_css(cls):
             if not stylesheet.has_source(*read_from):
                 stylesheet.add_source(css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker, scope=scope)
                 added.append(read_from)

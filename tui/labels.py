@@ -37,6 +37,10 @@ def settings_line(config: Any) -> str:
     template hash, frame sizing, the generate cap and "truncated: N" (replies that hit it), the training set,
     and an allowed test overlap. Plain text: the caller escapes it for markup."""
     parts: list[str] = []
+    engine = config.get("engine")
+    # Orienteer's own eval (transformers) is the default, and an imported run shows its file format elsewhere
+    if engine and engine not in ("hf", "imported"):
+        parts.append(f"engine {engine}")
     if config.get("mode"):
         parts.append(str(config.get("mode")))
     if config.get("prompt"):
@@ -51,7 +55,8 @@ def settings_line(config: Any) -> str:
     if config.get("truncated") is not None:
         parts.append(f"truncated: {config.get('truncated')}")
     if config.get("trained_on"):
-        parts.append(f"trained on {config.get('trained_on')}")
+        examples = config.get("trained_on_examples")
+        parts.append(f"trained on {config.get('trained_on')}" + (f" ({examples} examples)" if examples is not None else ""))
     if config.get("allow_overlap"):
         overlap = config.get("overlap")
         items = overlap.get("items") if isinstance(overlap, dict) else None

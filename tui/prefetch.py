@@ -3,8 +3,8 @@
 ``case_detail`` (an item in every run) takes 100-300 ms on a workspace of ten million
 predictions, longer than a key may take to repaint. The lists that open cases say which
 case is likely next (the failures list: the row under the cursor; the case view: the items
-before and after), and a daemon thread fetches those on a read-only connection of its own,
-so the UI thread's reader is never held by it. A key that needs a case still being fetched
+before and after), and a daemon thread fetches those through a ``WorkspaceService`` of its
+own (its own read-only connection), so the UI thread's reader is never held by it. A key that needs a case still being fetched
 waits for that fetch instead of starting a second one; a case nobody asked for is fetched on
 the UI thread as before. Results are keyed by the app's data generation, so new data is
 never hidden behind an old answer.
@@ -16,10 +16,10 @@ import atexit
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orienteer.data.reader import WorkspaceReader
-from orienteer.data.workspace import Workspace
+if TYPE_CHECKING:
+    from orienteer.data.service import WorkspaceService
 
 Key = tuple[Hashable, str, str]  # (data generation, run, item id)
 
@@ -27,18 +27,15 @@ Key = tuple[Hashable, str, str]  # (data generation, run, item id)
 class CasePrefetcher:
     """A small LRU cache of ``case_detail`` results, filled ahead of time by a background thread."""
 
-    def __init__(self, ws: Workspace, query: Callable[[Any, str, str], Any], size: int = 64,
-                 idle_s: float = 2.0) -> None:
-        self._query = query
+    def __init__(self, service: WorkspaceService, size: int = 64) -> None:
+        self._service = service  # this prefetcher's own: closed with it
         self._size = size
-        self._reader = WorkspaceReader(ws, idle_s=idle_s)
         self._cond = threading.Condition()
         self._cache: OrderedDict[Key, Any] = OrderedDict()
         self._wanted: list[Key] = []
         self._busy: Key | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._active_con: Any = None  # the connection of the fetch in flight (close interrupts it)
         self.fetched_ahead = 0  # how many fetches the thread made (for tests and the benchmark)
 
     # --- the UI thread's side ---------------------------------------------------------------------
@@ -81,17 +78,13 @@ class CasePrefetcher:
         with self._cond:
             self._closed = True
             self._wanted = []
-            thread, con = self._thread, self._active_con
+            thread = self._thread
             self._cond.notify_all()
-        if con is not None:
-            try:
-                con.interrupt()
-            except Exception:  # noqa: BLE001 - already finished or closed
-                pass
+        self._service.interrupt()  # a fetch in flight stops now
         if thread is not None:
             thread.join(timeout)
         else:
-            self._reader.close()
+            self._service.close()
 
     # --- the background thread ------------------------------------------------------------------
 
@@ -102,24 +95,13 @@ class CasePrefetcher:
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
 
-    def _fetch(self, con: Any, run: str, item_id: str) -> Any:
-        with self._cond:
-            if self._closed:
-                return None
-            self._active_con = con
-        try:
-            return self._query(con, run, item_id)
-        finally:
-            with self._cond:
-                self._active_con = None
-
     def _loop(self) -> None:
         try:
             while True:
                 with self._cond:
                     while not self._wanted and not self._closed:
                         if not self._cond.wait(timeout=0.5):
-                            self._reader.release_if_idle()  # let writers in while nothing is wanted
+                            self._service.release_if_idle()  # let writers in while nothing is wanted
                     if self._closed:
                         return
                     key = self._wanted.pop(0)
@@ -127,7 +109,7 @@ class CasePrefetcher:
                 detail = None
                 try:
                     _generation, run, item_id = key
-                    detail = self._reader.run(lambda con: self._fetch(con, run, item_id))
+                    detail = self._service.case_detail(run, item_id)
                 except Exception:  # noqa: BLE001 - the UI thread fetches it again and reports the error
                     detail = None
                 with self._cond:
@@ -139,4 +121,4 @@ class CasePrefetcher:
                             self._cache.popitem(last=False)
                     self._cond.notify_all()
         finally:
-            self._reader.close()
+            self._service.close()

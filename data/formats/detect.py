@@ -63,7 +63,8 @@ def detect_pred_format(path: Path) -> str:
     if suffix == ".json":
         return "results-json"
     raise InputError(
-        path, f"cannot tell the format of a {suffix or 'suffix-less'} file (expected .csv, .json, .jsonl, .tsv, .xlsx or .parquet; or pass --format)"
+        path, f"cannot tell the format of a {suffix or 'suffix-less'} file "
+        "(expected .csv, .json, .jsonl, .tsv, .xlsx or .parquet; or pass --format)"
     )
 
 

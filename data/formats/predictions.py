@@ -120,9 +120,7 @@ def _columns(path: Path, unit: str, fields: tuple[str, ...], batch: list[tuple[A
                     break
         out["verdict"] = verdicts
     col = raw.get("letter")
-    letters = [None] * n if col is None else [
-        (v.strip().upper() or None) if type(v) is str else (None if as_text(v) is None else as_text(v).strip().upper() or None)
-        for v in col]
+    letters = [None] * n if col is None else [_letter(v) for v in col]
     col = raw.get("probs")
     probs: list[str | None] = [None] * n
     if col is not None:
@@ -154,11 +152,18 @@ def _table(path: Path, expected: str) -> tuple[list[str], str, Iterator[tuple[in
     return iter_rows(path, expected)
 
 
+def _letter(value: Any) -> str | None:
+    """A letter cell upper-cased; blank or missing is None."""
+    text = value if type(value) is str else as_text(value)
+    return None if text is None else (text.strip().upper() or None)
+
+
 def _picked(columns: list[str], chosen: Mapping[str, str | None],
             rows: Iterator[tuple[int, Any]]) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
     """The fields that have a column, and rows as ``(line, *their cells)``."""
-    fields = tuple(f for f in FIELDS if chosen.get(f))
-    names = [chosen[f] for f in fields]
+    pairs = [(f, name) for f in FIELDS if (name := chosen.get(f))]
+    fields = tuple(f for f, _ in pairs)
+    names = [name for _, name in pairs]
     index = [columns.index(c) for c in names]
 
     def gen() -> Iterator[tuple[Any, ...]]:
@@ -214,7 +219,8 @@ def _resolve(path: Path, columns: list[str], mapping: Mapping[str, str]) -> dict
         chosen["gold"] = None
     if chosen["key"] is None:
         raise InputError(
-            path, f"no item id column (expected one of {', '.join(ALIASES['key'])}, or --map key=COLUMN); columns are: {', '.join(columns)}"
+            path, f"no item id column (expected one of {', '.join(ALIASES['key'])}, or --map key=COLUMN); "
+            f"columns are: {', '.join(columns)}"
         )
     if chosen["reply"] is None and chosen["letter"] is None and chosen["probs"] is None:
         raise InputError(
@@ -238,8 +244,9 @@ def read_lmms_eval(path: Path) -> RawPredictions:
     def rows() -> Iterator[tuple[Any, ...]]:
         for number, obj in iter_jsonl_file(path, "lmms-eval samples (one JSON object per line)"):
             if not looks_like_lmms_eval(obj):
-                raise InputError(path, "expected an lmms-eval sample with doc_id and resps/filtered_resps", where=f"line {number}")
-            doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+                raise InputError(path, "expected an lmms-eval sample with doc_id and resps/filtered_resps",
+                                 where=f"line {number}")
+            doc = obj["doc"] if isinstance(obj.get("doc"), dict) else {}
             yield (
                 number,
                 obj["doc_id"],

@@ -55,15 +55,15 @@ def iter_rows(path: Path, expected: str) -> tuple[list[str], str, Iterator[tuple
         head = list(islice(rows, _COLUMN_SAMPLE))
         return _columns([("", r) for _, r in head]), "line", chain(head, rows)
     if suffix == ".json":
-        columns, rows = _json_list(path, expected)
-        return columns, "record", ((int(w.split(" ")[1]), r) for w, r in rows)
+        columns, records = _json_list(path, expected)
+        return columns, "record", ((int(w.split(" ")[1]), r) for w, r in records)
     if suffix in (".parquet", ".pq"):
-        columns, rows = _frame(path, _read_parquet(path))
+        columns, records = _frame(path, _read_parquet(path))
     elif suffix in (".xlsx", ".xls"):
-        columns, rows = _frame(path, _read_excel(path))
+        columns, records = _frame(path, _read_excel(path))
     else:
         raise InputError(path, f"unsupported file type {suffix!r} (expected .json, .jsonl, .csv, .tsv, .parquet or .xlsx)")
-    return columns, "row", ((int(w.split(" ")[1]), r) for w, r in rows)
+    return columns, "row", ((int(w.split(" ")[1]), r) for w, r in records)
 
 
 _CHUNK = 1 << 20

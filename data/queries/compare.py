@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
+
 from orienteer.core.stats import (
     holm,
     mcnemar_exact,
@@ -15,14 +16,14 @@ from orienteer.data.errors import WorkspaceError
 from orienteer.data.queries.failures import ITEM_JOIN, ROW_COLUMNS
 from orienteer.data.queries.lookups import run_names_of
 from orienteer.data.queries.report import OVERALL
+from orienteer.data.single import single_value
 
 
 def audit(con: duckdb.DuckDBPyConnection, run: str, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Items where the file's own verdict disagrees with Orienteer's scoring: (with a verdict, rows)."""
     info = get_run(con, run)
-    checked = con.execute(
-        "SELECT count(*) FROM predictions WHERE run_id = ? AND file_verdict IS NOT NULL", [info.run_id]
-    ).fetchone()[0]
+    checked = single_value(con, "SELECT count(*) FROM predictions WHERE run_id = ? AND file_verdict IS NOT NULL",
+                           [info.run_id])
     cursor = con.execute(
         f"""SELECT {ROW_COLUMNS}, p.file_verdict, p.source_line {ITEM_JOIN}
             WHERE p.run_id = ? AND p.file_verdict IS NOT NULL AND p.file_verdict <> p.correct

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+
 from orienteer.core.chance import (
     FINE,
     ChanceRow,
@@ -21,6 +22,18 @@ from orienteer.data.chance import offer_counts
 from orienteer.data.errors import WorkspaceError
 
 
+@dataclass(frozen=True, slots=True)
+class MatrixCell:
+    """How many answered items with gold label ``gold`` got ``pred`` (a label, "(unparsed)" or "(invalid)")."""
+
+    gold: str
+    pred: str
+    n: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"gold": self.gold, "pred": self.pred, "n": self.n}
+
+
 @dataclass
 class Confusion:
     """One run's gold x predicted counts and its error categories, each category against chance.
@@ -33,7 +46,7 @@ class Confusion:
     run: str
     task: str | None
     categories: dict[str, int]
-    matrix: list[dict[str, Any]]
+    matrix: list[MatrixCell]
     labels: list[str]
     errors: int
     answered: int
@@ -60,7 +73,8 @@ class Confusion:
                 "chance": {key: row.as_json() for key, row in self.chance.items()},
                 "chance_computed_on": f"{self.wrong_picks} answered wrong items (a wrong option picked); "
                                       "unparsed and invalid replies are not picks",
-                "matrix": self.matrix, "labels": self.labels, "errors": self.errors, "answered": self.answered}
+                "matrix": [m.as_json() for m in self.matrix], "labels": self.labels, "errors": self.errors,
+                "answered": self.answered}
 
 
 UNPARSED_LABEL = "(unparsed)"
@@ -104,7 +118,7 @@ def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None,
                     key=_label_sort_key)
     return Confusion(
         run=run, task=task, categories=categories,
-        matrix=[{"gold": g, "pred": p, "n": int(n)} for g, p, n in rows],
+        matrix=[MatrixCell(gold=g, pred=p, n=int(n)) for g, p, n in rows],
         labels=labels, errors=sum(categories.values()), answered=sum(int(n) for _, _, n in rows),
         grouping=grouping, chance=chance_from_counts(offer_counts(con, info.run_id, info.bench_id, task, grouping), grouping),
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.filters import CompiledFilter, PredictionFilter, compile_filter
+from orienteer.data.single import single_value
 
 # Each sort orders by its leading column(s), then run and item: a stable, total order.
 SORTS: dict[str, tuple[str, ...]] = {
@@ -73,14 +75,12 @@ def _keys_by_value(
             index += 1
         else:
             after = f" AND {column} > ?" if previous is not None else ""
-            value = con.execute(
-                f"SELECT min({column}) {cf.from_sql()} WHERE {cf.where}{after}",
-                cf.params + ([previous] if previous is not None else []),
-            ).fetchone()[0]
+            value = single_value(con, f"SELECT min({column}) {cf.from_sql()} WHERE {cf.where}{after}",
+                                 cf.params + ([previous] if previous is not None else []))
         same = f"{column} IS NULL" if value is None else f"{column} = ?"
         args = cf.params + ([] if value is None else [value])
         if skip:
-            n = con.execute(f"SELECT count(*) {cf.from_sql()} WHERE {cf.where} AND {same}", args).fetchone()[0]
+            n = single_value(con, f"SELECT count(*) {cf.from_sql()} WHERE {cf.where} AND {same}", args)
             if skip >= n:
                 skip -= n
                 if value is None:
@@ -174,7 +174,7 @@ def rows_for_keys(con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]) -
 
 def count_predictions(con: duckdb.DuckDBPyConnection, filt: PredictionFilter) -> int:
     cf = compile_filter(con, filt)
-    return int(con.execute(f"SELECT count(*) {cf.from_sql()} WHERE {cf.where}", cf.params).fetchone()[0])
+    return int(single_value(con, f"SELECT count(*) {cf.from_sql()} WHERE {cf.where}", cf.params))
 
 
 def filtered_item_ids(con: duckdb.DuckDBPyConnection, filt: PredictionFilter, run: str, limit: int = 10_000) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+
 from orienteer.data.catalog import get_run
 from orienteer.data.errors import WorkspaceError
 

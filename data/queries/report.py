@@ -1,4 +1,5 @@
-"""Runs and the per-task report: accuracy with Wilson intervals, paired deltas against a baseline with McNemar p Holm-corrected across the table."""
+"""Runs and the per-task report: accuracy with Wilson intervals, paired deltas against a baseline with
+McNemar p Holm-corrected across the table."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import duckdb
+
 from orienteer.core.stats import (
     holm,
     holm_rejects,
@@ -43,18 +45,19 @@ class RunRow:
 def list_runs(con: duckdb.DuckDBPyConnection, bench: str | None = None) -> list[RunRow]:
     rows = con.execute(
         """SELECT r.name, b.name, sum(s.n_items), sum(s.answered), sum(s.correct), r.parser, r.model,
-                  r.source_format, r.created_at, r.random_weights, r.config
+                  r.source_format, r.created_at, r.random_weights, r.config, r.created_by_job
            FROM runs r JOIN benchmarks b USING (bench_id) JOIN run_task_stats s USING (run_id)
            WHERE ? IS NULL OR b.name = ?
-           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at, r.random_weights, r.config
+           GROUP BY r.run_id, r.name, b.name, r.parser, r.model, r.source_format, r.created_at, r.random_weights, r.config,
+                    r.created_by_job
            ORDER BY r.run_id""",
         [bench, bench],
     ).fetchall()
     return [
         RunRow(run=name, benchmark=bname, items=int(n), answered=int(a), coverage=a / n if n else 0.0, correct=int(c),
                accuracy=c / n if n else 0.0, parser=parser, model=model, source_format=fmt, created=created,
-               random_weights=bool(rw), config=RunConfig.from_row(config, parser, model, fmt, bool(rw)).as_json())
-        for name, bname, n, a, c, parser, model, fmt, created, rw, config in rows
+               random_weights=bool(rw), config=RunConfig.from_row(config, parser, model, fmt, bool(rw), job).as_json())
+        for name, bname, n, a, c, parser, model, fmt, created, rw, config, job in rows
     ]
 
 
@@ -176,7 +179,7 @@ def task_report(
         get_run(con, name)
     rows = con.execute(
         """SELECT b.name, r.run_id, r.name, s.task, s.n_items, s.correct, s.answered, r.random_weights, r.config,
-                  r.parser, r.model, r.source_format
+                  r.parser, r.model, r.source_format, r.created_by_job
            FROM run_task_stats s JOIN runs r USING (run_id) JOIN benchmarks b USING (bench_id)
            WHERE (? IS NULL OR b.name = ?) AND (? IS NULL OR list_contains(?, r.name))
            ORDER BY b.bench_id, r.run_id, s.task""",
@@ -185,13 +188,13 @@ def task_report(
     by_bench: dict[str, dict[int, RunReport]] = {}
     order: dict[str, list[str]] = {}
     run_ids: dict[str, int] = {}
-    for bname, run_id, rname, task, n, correct, answered, random_weights, config, parser, model, fmt in rows:
+    for bname, run_id, rname, task, n, correct, answered, random_weights, config, parser, model, fmt, job in rows:
         reports = by_bench.setdefault(bname, {})
         report = reports.get(run_id)
         if report is None:
             report = reports[run_id] = RunReport(rname, bname, {}, Cell.of(0, 0, 0), random_weights=bool(random_weights),
                                                  config=RunConfig.from_row(config, parser, model, fmt,
-                                                                           bool(random_weights)))
+                                                                           bool(random_weights), job))
             run_ids[rname] = run_id
         report.tasks[task] = Cell.of(n, correct, answered)
         order.setdefault(bname, [])

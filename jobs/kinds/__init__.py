@@ -1,73 +1,53 @@
-"""The job kinds: a static table, so listing them never imports model code.
+"""The job kinds: name -> the module that defines it, imported only when the kind is asked for.
 
-Each kind lives in ``orienteer.jobs.kinds.<module>`` and defines ``PARAMS: tuple[Param, ...]``,
-``SUMMARY: str`` and ``run(ctx: JobContext) -> None``. Kind modules import torch, transformers,
-peft and ultralytics only inside functions, so loading ``PARAMS`` for a form or the CLI is cheap.
-A kind whose module does not exist yet is listed as not available, never hidden or faked.
+Each module defines ``KIND`` (a ``base.KindDef``: its spec dataclass, summary, hooks and ``run``).
+Kind modules stay torch-free at import (torch, transformers, peft and ultralytics are imported
+inside ``run``), so listing kinds, the CLI and the app's forms never load the model stack. A name
+whose module is relative is looked up in this package; a dotted one is imported as written, so a
+kind can live anywhere on the path. A kind whose module does not exist yet is listed as not
+available, never hidden or faked.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from types import ModuleType
 
 from orienteer.data.errors import OrienteerError
-from orienteer.jobs.params import Param
+from orienteer.jobs.kinds.base import KindDef, missing_kind
 
-
-@dataclass(frozen=True)
-class KindInfo:
-    name: str
-    module: str
-    summary: str
-    needs_gpu: bool
-
-    def load(self) -> ModuleType | None:
-        """The kind's module, or ``None`` when its code does not exist yet."""
-        full = f"{__name__}.{self.module}"
-        try:
-            return importlib.import_module(full)
-        except ModuleNotFoundError as exc:
-            if exc.name == full:
-                return None
-            raise
-
-    @property
-    def available(self) -> bool:
-        return self.load() is not None
-
-    @property
-    def params(self) -> tuple[Param, ...]:
-        module = self.load()
-        return tuple(getattr(module, "PARAMS", ())) if module else ()
-
-    def entry(self) -> Callable[..., None]:
-        module = self.load()
-        if module is None:
-            raise OrienteerError(f"job kind {self.name!r} is not implemented yet")
-        return module.run
-
-
-KINDS: dict[str, KindInfo] = {
-    k.name: k
-    for k in (
-        KindInfo("flip", "flip", "mirror images and swap left/right in answers, options and question", False),
-        KindInfo("hard-negatives", "hard_negatives", "training set that over-samples a run's commonest confusions", False),
-        KindInfo("replay", "replay", "mix a share of an earlier training set into a new one", False),
-        KindInfo("eval", "eval", "evaluate a model on a benchmark (score or generate mode)", True),
-        KindInfo("saliency", "saliency", "input-gradient saliency maps for chosen items of a run", True),
-        KindInfo("train", "train", "LoRA or full language-model fine-tuning on a dataset", True),
-        KindInfo("box-prompt", "box_prompt", "draw a box on the reference object (YOLO-World) and point the question at it", True),
-        KindInfo("cot", "cot", "distil chain-of-thought rationales from a teacher model", True),
-        KindInfo("sleep", "sleep", "a test job: counts to N, for trying the runtime", False),
-    )
+# The order is the order ``job kinds`` and the app's picker list them in.
+KINDS: dict[str, str] = {
+    "flip": "flip",
+    "hard-negatives": "hard_negatives",
+    "replay": "replay",
+    "eval": "eval",
+    "saliency": "saliency",
+    "train": "train",
+    "box-prompt": "box_prompt",
+    "cot": "cot",
+    "sleep": "sleep",
 }
 
 
-def get_kind(name: str) -> KindInfo:
+def get_kind(name: str) -> KindDef:
+    """The kind called ``name`` (its module imported now); a kind with no module yet comes back
+    with ``available`` false."""
     try:
-        return KINDS[name]
+        module = KINDS[name]
     except KeyError:
         raise OrienteerError(f"unknown job kind {name!r} (expected one of {', '.join(KINDS)})") from None
+    full = module if "." in module else f"{__name__}.{module}"
+    try:
+        kind = importlib.import_module(full).KIND
+    except ModuleNotFoundError as exc:
+        if exc.name == full:
+            return missing_kind(name)
+        raise
+    if kind.name != name:
+        raise OrienteerError(f"job kind {name!r}: module {full} defines the kind {kind.name!r}")
+    return kind
+
+
+def all_kinds() -> list[KindDef]:
+    """Every registered kind, in listing order."""
+    return [get_kind(name) for name in KINDS]

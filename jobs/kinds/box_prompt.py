@@ -27,32 +27,35 @@ linked (or copied) into the outputs folder.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
-from orienteer.jobs.model.job_files import append_records, link_tree, read_records, safe_name
-from orienteer.jobs.params import Param
+from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
+from orienteer.jobs.params import option
 
 if TYPE_CHECKING:
     from orienteer.jobs.model.detector import Detector
 
-SUMMARY = "draw a box on the reference object (YOLO-World) and point the question at it"
-PARAMS = (
-    Param("bench", "str", required=True, help="benchmark to derive from"),
-    Param("name", "str", required=True, help="name of the new (derived) benchmark"),
-    Param("weights", "path", None, help="YOLO-World weights file (.pt), e.g. yolov8s-worldv2.pt; nothing is downloaded"),
-    Param("detector", "choice", "yolo-world", choices=("yolo-world", "center"),
-          help="yolo-world (needs --weights and CLIP), or center: a fixed box on the middle of each image, "
-               "only for trying the pipeline"),
-    Param("items", "str", None, help="item filter (task:NAME; ids:A,B; failures:RUN; limit:N; joined with ;)"),
-    Param("conf", "float", 0.1, help="lowest detection score that counts as found"),
-    Param("keep_unboxed", "bool", False, help="keep items with no phrase or no detection, unchanged"),
-    Param("control", "bool", False,
-          help="also write NAME-nodraw: the same boxed items and questions on the undrawn images (the control)"),
-)
+
+@dataclass(frozen=True, kw_only=True)
+class BoxPromptSpec:
+    bench: str = option(help="benchmark to derive from")
+    name: str = option(help="name of the new (derived) benchmark")
+    weights: str | None = option(None, path=True,
+                                 help="YOLO-World weights file (.pt), e.g. yolov8s-worldv2.pt; nothing is downloaded")
+    detector: str = option("yolo-world", choices=("yolo-world", "center"),
+                           help="yolo-world (needs --weights and CLIP), or center: a fixed box on the middle of each "
+                                "image, only for trying the pipeline")
+    items: str | None = option(None, help="item filter (task:NAME; ids:A,B; failures:RUN; limit:N; joined with ;)")
+    conf: float = option(0.1, help="lowest detection score that counts as found")
+    keep_unboxed: bool = option(False, help="keep items with no phrase or no detection, unchanged")
+    control: bool = option(
+        False, help="also write NAME-nodraw: the same boxed items and questions on the undrawn images (the control)")
+
 
 DONE_FILE = "boxed.jsonl"
 LOGGED_MISSES = 20
@@ -78,6 +81,7 @@ def prompt_item(item: Item, image_root: Path, detector: Detector, work_dir: Path
     from orienteer.data.images import open_rgb, resolve_image
     from orienteer.jobs.model.boxes import clamp_box, draw_box, save_png
     from orienteer.jobs.model.detector import best_box
+    from orienteer.jobs.model.job_files import safe_name
 
     absolute = [str(resolve_image(image_root, rel).resolve()) for rel in item.images]
     base = {**item_record(item), "images": absolute, "parent_item_id": item.item_id}
@@ -131,16 +135,17 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
     from orienteer.data.datasets import write_examples
     from orienteer.data.job_outputs import BenchmarkOutput
     from orienteer.jobs.model.detector import make_detector
+    from orienteer.jobs.model.job_files import append_records, link_tree, read_records
     from orienteer.jobs.selection import load_items
 
-    p = ctx.params
-    items, image_root = load_items(ctx.workspace, p["bench"], p.get("items"))
+    p = ctx.spec_of(BoxPromptSpec)
+    items, image_root = load_items(ctx.workspace, p.bench, p.items)
     if not items:
-        raise OrienteerError(f"box-prompt: no items of benchmark {p['bench']!r} match {p.get('items')!r}")
-    conf = float(p.get("conf") if p.get("conf") is not None else 0.1)
-    detector_name = p.get("detector") or "yolo-world"
+        raise OrienteerError(f"box-prompt: no items of benchmark {p.bench!r} match {p.items!r}")
+    conf = p.conf
+    detector_name = p.detector
     if detector is None:
-        detector = make_detector(detector_name, p.get("weights"), conf=conf, device=ctx.device)
+        detector = make_detector(detector_name, p.weights, conf=conf, device=ctx.device)
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     done_path = ctx.resume_dir / DONE_FILE
     done = {entry["item_id"]: entry for entry in read_records(done_path)}
@@ -165,39 +170,58 @@ def run(ctx: JobContext, detector: Detector | None = None) -> None:
         ctx.log(f"item {e['item_id']}: {why}")
     if len(misses) > LOGGED_MISSES:
         ctx.log(f"... and {len(misses) - LOGGED_MISSES} more items without a box (see box_report.json)")
-    keep = bool(p.get("keep_unboxed"))
+    keep = p.keep_unboxed
     records = [e["record"] for e in entries if e["status"] == "boxed" or keep]
     if not records:
-        raise OrienteerError(f"box-prompt: no item of {p['bench']!r} got a box ({len(misses)} without one); "
+        raise OrienteerError(f"box-prompt: no item of {p.bench!r} got a box ({len(misses)} without one); "
                              "nothing to write")
-    control = bool(p.get("control"))
+    control = p.control
     boxed = [(item, e) for item, e in zip(items, entries) if e["status"] == "boxed"]
     if control and not boxed:
-        raise OrienteerError(f"box-prompt --control: no item of {p['bench']!r} got a box, so the undrawn control "
-                             f"{control_name(p['name'])!r} would be empty; nothing to write")
+        raise OrienteerError(f"box-prompt --control: no item of {p.bench!r} got a box, so the undrawn control "
+                             f"{control_name(p.name)!r} would be empty; nothing to write")
 
     link_tree(ctx.resume_dir / "images", ctx.out_dir / "images")
     n_written = write_examples(ctx.out_dir / "items.jsonl", records)
     counts = {s: sum(e["status"] == s for e in entries) for s in ("boxed", "no_phrase", "no_detection")}
-    report = {**counts, "kept_unboxed": keep, "detector": detector_name, "weights": p.get("weights"), "conf": conf,
+    report = {**counts, "kept_unboxed": keep, "detector": detector_name, "weights": p.weights, "conf": conf,
               "misses": [{"item_id": e["item_id"], "status": e["status"], "phrase": e.get("phrase")} for e in misses]}
     (ctx.out_dir / "box_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    detector_text = f"{detector_name} ({p['weights']})" if p.get("weights") else detector_name
-    notes = (f"box-prompt of {p['bench']} with {detector_text}, conf >= {conf}: boxed {counts['boxed']} of {len(items)}; "
+    detector_text = f"{detector_name} ({p.weights})" if p.weights else detector_name
+    notes = (f"box-prompt of {p.bench} with {detector_text}, conf >= {conf}: boxed {counts['boxed']} of {len(items)}; "
              f"no phrase {counts['no_phrase']}, nothing detected {counts['no_detection']} "
              f"({'kept unboxed' if keep else 'skipped'})"
-             + (f"; undrawn control: {control_name(p['name'])}" if control else ""))
+             + (f"; undrawn control: {control_name(p.name)}" if control else ""))
     ctx.log(notes)
-    ctx.add_output(BenchmarkOutput(name=p["name"], items_file="items.jsonl", image_root="images", parent=p["bench"],
+    ctx.add_output(BenchmarkOutput(name=p.name, items_file="items.jsonl", image_root="images", parent=p.bench,
                                    notes=notes))
     ctx.log(f"wrote {n_written} items to {ctx.out_dir / 'items.jsonl'}")
     if control:
         n_control = write_examples(ctx.out_dir / NODRAW_FILE, [nodraw_record(e["record"], item, image_root)
                                                                for item, e in boxed])
-        name = control_name(p["name"])
+        name = control_name(p.name)
         ctx.add_output(BenchmarkOutput(
-            name=name, items_file=NODRAW_FILE, image_root="images", parent=p["bench"],
-            notes=(f"undrawn control of {p['name']}: its {n_control} boxed items with the same questions, boxes and "
+            name=name, items_file=NODRAW_FILE, image_root="images", parent=p.bench,
+            notes=(f"undrawn control of {p.name}: its {n_control} boxed items with the same questions, boxes and "
                    f"bbox_frame, on the original images (no box drawn)"),
         ))
         ctx.log(f"wrote {n_control} items of the undrawn control {name} to {ctx.out_dir / NODRAW_FILE}")
+
+
+def outputs(spec: BoxPromptSpec) -> list[NewName]:
+    names = new_names(spec, name="benchmarks")
+    if spec.control and spec.name:
+        names.append(NewName(control_name(spec.name), "benchmarks", "--name (--control also makes NAME-nodraw)"))
+    return names
+
+
+def prefill(here: Here) -> dict[str, Any]:
+    return {"bench": here.bench, "name": unique_name(f"{here.bench}-box") if here.bench else None,
+            "items": here.selection or (f"task:{here.task}" if here.task else None)}
+
+
+KIND = KindDef(
+    name="box-prompt", spec=BoxPromptSpec,
+    summary="draw a box on the reference object (YOLO-World) and point the question at it", run=run, needs_gpu=True,
+    reads=(("bench", "benchmarks"),), outputs=outputs, prefill=prefill,
+)

@@ -28,38 +28,39 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
-from orienteer.jobs.model.job_files import append_records, read_records
-from orienteer.jobs.model.prompt import PROMPT_NAMES
-from orienteer.jobs.params import Param
+from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
+from orienteer.jobs.params import option
+from orienteer.jobs.settings import COT_MODES, PROMPT_NAMES, RATIONALIZE, SOLVE
 
-SUMMARY = "distil chain-of-thought rationales from a teacher model"
-MODES = ("solve", "rationalize")  # jobs.model.cot.MODES, without importing it for the form
-PARAMS = (
-    Param("teacher", "str", required=True, help="teacher model: a folder (save_pretrained), adapter folder or cached hub id"),
-    Param("name", "str", required=True, help="name of the dataset to write"),
-    Param("dataset", "str", None, help="take the items from this training dataset"),
-    Param("bench", "str", None, help="or from this benchmark (with --items)"),
-    Param("items", "str", None, help="item filter for --bench (task:NAME; ids:A,B; limit:N; ...)"),
-    Param("mode", "choice", "solve", choices=MODES,
-          help="solve: the teacher answers, kept when it reaches the gold letter; rationalize: the teacher is told "
-               "the gold option and explains it (the student still trains on the plain prompt)"),
-    Param("prompt", "choice", "think", choices=PROMPT_NAMES,
-          help="the student's prompt style (and the teacher's in solve mode); think asks for step-by-step reasoning "
-               "ending in the letter"),
-    Param("samples", "int", 1, help="teacher replies per item; an item is kept when more than half reach the gold letter"),
-    Param("temperature", "float", None,
-          help="sampling temperature, no top-k/top-p (default 0.7 when --samples > 1, else greedy; 0: greedy)"),
-    Param("seed", "int", 0, help="seed of the sampled replies (re-runs and resumes draw the same ones)"),
-    Param("max_new_tokens", "int", 256, help="longest rationale the teacher may write (tokens)"),
-    Param("batch_size", "int", 8, help="items per generate call"),
-    Param("max_pixels", "int", 640 * 480, help="pixel cap per image"),
-)
+
+@dataclass(frozen=True, kw_only=True)
+class CotSpec:
+    teacher: str = option(help="teacher model: a folder (save_pretrained), adapter folder or cached hub id")
+    name: str = option(help="name of the dataset to write")
+    dataset: str | None = option(None, help="take the items from this training dataset")
+    bench: str | None = option(None, help="or from this benchmark (with --items)")
+    items: str | None = option(None, help="item filter for --bench (task:NAME; ids:A,B; limit:N; ...)")
+    mode: str = option(SOLVE, choices=COT_MODES,
+                       help="solve: the teacher answers, kept when it reaches the gold letter; rationalize: the teacher "
+                            "is told the gold option and explains it (the student still trains on the plain prompt)")
+    prompt: str = option("think", choices=PROMPT_NAMES,
+                         help="the student's prompt style (and the teacher's in solve mode); think asks for step-by-step "
+                              "reasoning ending in the letter")
+    samples: int = option(1, help="teacher replies per item; an item is kept when more than half reach the gold letter")
+    temperature: float | None = option(
+        None, help="sampling temperature, no top-k/top-p (default 0.7 when --samples > 1, else greedy; 0: greedy)")
+    seed: int = option(0, help="seed of the sampled replies (re-runs and resumes draw the same ones)")
+    max_new_tokens: int = option(256, help="longest rationale the teacher may write (tokens)")
+    batch_size: int = option(8, help="items per generate call")
+    max_pixels: int = option(640 * 480, help="pixel cap per image")
+
 
 REPLIES = "teacher_replies.jsonl"
 DATASET = "dataset.jsonl"
@@ -70,29 +71,22 @@ DEFAULT_SAMPLED_TEMPERATURE = 0.7
 Generate = Callable[..., Sequence[Any]]
 
 
-def check(params: dict[str, Any]) -> None:
+def check(spec: CotSpec) -> None:
     """Refuse impossible sampling settings before a job is created."""
-    samples = params.get("samples")
-    if samples is not None and int(samples) < 1:
-        raise OrienteerError(f"cot: --samples must be at least 1, got {samples}")
-    temperature = params.get("temperature")
-    if temperature is not None and float(temperature) < 0:
-        raise OrienteerError(f"cot: --temperature must be 0 or more, got {temperature}")
+    if spec.samples < 1:
+        raise OrienteerError(f"cot: --samples must be at least 1, got {spec.samples}")
+    if spec.temperature is not None and spec.temperature < 0:
+        raise OrienteerError(f"cot: --temperature must be 0 or more, got {spec.temperature}")
     for name in ("max_new_tokens", "batch_size"):
-        if params.get(name) is not None and int(params[name]) < 1:
-            raise OrienteerError(f"cot: --{name.replace('_', '-')} must be at least 1, got {params[name]}")
+        if getattr(spec, name) < 1:
+            raise OrienteerError(f"cot: --{name.replace('_', '-')} must be at least 1, got {getattr(spec, name)}")
 
 
-def n_samples(params: dict[str, Any]) -> int:
-    return int(params.get("samples") or 1)
-
-
-def temperature(params: dict[str, Any]) -> float | None:
+def temperature(spec: CotSpec) -> float | None:
     """The sampling temperature, or None for greedy decoding (one sample and no --temperature, or 0)."""
-    given = params.get("temperature")
-    if given is None:
-        return DEFAULT_SAMPLED_TEMPERATURE if n_samples(params) > 1 else None
-    return float(given) or None
+    if spec.temperature is None:
+        return DEFAULT_SAMPLED_TEMPERATURE if spec.samples > 1 else None
+    return spec.temperature or None
 
 
 def call_seed(seed: int, batch: int, sample: int) -> int:
@@ -104,21 +98,21 @@ def source_items(ctx: JobContext) -> tuple[list[Item], Path, str, int, dict[str,
     """The items to ask about, their image root, a description of the source, how many free-form
     dataset examples were left out (they have no gold letter to check against), and the benchmark
     each item came from where known (kept on the examples, so a train job can see test overlap)."""
-    p = ctx.params
-    if bool(p.get("dataset")) == bool(p.get("bench")):
+    p = ctx.spec_of(CotSpec)
+    if bool(p.dataset) == bool(p.bench):
         raise OrienteerError("cot: give exactly one of --dataset NAME or --bench NAME (with --items)")
-    if p.get("bench"):
+    if p.bench:
         from orienteer.jobs.selection import load_items
 
-        items, root = load_items(ctx.workspace, p["bench"], p.get("items"))
-        where = f"bench {p['bench']}" + (f" ({p['items']})" if p.get("items") else "")
-        return items, root, where, 0, {it.item_id: str(p["bench"]) for it in items}
-    if p.get("items"):
+        chosen, root = load_items(ctx.workspace, p.bench, p.items)
+        where = f"bench {p.bench}" + (f" ({p.items})" if p.items else "")
+        return chosen, root, where, 0, {it.item_id: p.bench for it in chosen}
+    if p.items:
         raise OrienteerError("cot: --items filters a --bench; a --dataset is used whole")
     from orienteer.data.datasets import get_dataset, read_examples
     from orienteer.jobs.model.train import example_item
 
-    examples = read_examples(Path(get_dataset(ctx.workspace, p["dataset"]).path))
+    examples = read_examples(Path(get_dataset(ctx.workspace, str(p.dataset)).path))
     seen: set[str] = set()
     items: list[Item] = []
     benches: dict[str, str] = {}
@@ -133,7 +127,7 @@ def source_items(ctx: JobContext) -> tuple[list[Item], Path, str, int, dict[str,
         items.append(example_item(example))
         if example.get("bench"):
             benches[example["item_id"]] = str(example["bench"])
-    return items, Path("/"), f"dataset {p['dataset']}", free, benches
+    return items, Path("/"), f"dataset {p.dataset}", free, benches
 
 
 Samples = dict[str, dict[int, dict[str, Any]]]  # item id -> sample number -> {"reply", "truncated"}
@@ -141,6 +135,8 @@ Samples = dict[str, dict[int, dict[str, Any]]]  # item id -> sample number -> {"
 
 def read_samples(path: Path) -> Samples:
     """The replies a resume file holds (records from before ``--samples`` count as sample 0)."""
+    from orienteer.jobs.model.job_files import read_records
+
     out: Samples = {}
     for rec in read_records(path):
         out.setdefault(rec["item_id"], {})[int(rec.get("sample", 0))] = {
@@ -159,11 +155,12 @@ def source_benches(ctx: JobContext, benches: dict[str, str]) -> list[str]:
     """The benchmarks the examples came from, plus those a source dataset's composition names: the
     train job's test-overlap check reads them."""
     names = set(benches.values())
-    if ctx.params.get("dataset"):
+    dataset = ctx.spec_of(CotSpec).dataset
+    if dataset:
         from orienteer.data.datasets import get_dataset
         from orienteer.data.overlap import composition_benches
 
-        names.update(composition_benches(get_dataset(ctx.workspace, ctx.params["dataset"]).composition))
+        names.update(composition_benches(get_dataset(ctx.workspace, dataset).composition))
     return sorted(names)
 
 
@@ -173,16 +170,17 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
     The calls follow a fixed plan: batches of ``--batch-size`` items in order, and for each batch
     sample 0, 1, ... K-1, each seeded by ``call_seed``; a call's replies are appended when it returns.
     """
-    from orienteer.jobs.model.cot import RATIONALIZE, rationalize_text
+    from orienteer.jobs.model.cot import rationalize_text
+    from orienteer.jobs.model.job_files import append_records
 
-    p = ctx.params
-    k_samples = n_samples(p)
+    p = ctx.spec_of(CotSpec)
+    k_samples = p.samples
     temp = temperature(p)
-    style = p.get("prompt") or "think"
+    style = p.prompt
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.resume_dir / REPLIES
     samples = read_samples(path)
-    batch_size = int(p.get("batch_size") or 8)
+    batch_size = p.batch_size
     plan = [list(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
 
     def missing(batch: Sequence[Item], k: int) -> list[Item]:
@@ -203,13 +201,15 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
     from orienteer.jobs.model.loading import load_model
 
     if generate is None:
-        from orienteer.jobs.model.generate import generate_replies as generate
-    loaded = load_model(str(p["teacher"]), device=ctx.device)
+        from orienteer.jobs.model.generate import generate_replies
+
+        generate = generate_replies
+    loaded = load_model(p.teacher, device=ctx.device)
     ctx.log(f"teacher {loaded.name} on {ctx.device}" + ("; RANDOM WEIGHTS" if loaded.random_weights else "")
             + f"; {k_samples} sample{'s' if k_samples > 1 else ''} per item, "
-            + (f"temperature {temp:g}, seed {int(p.get('seed') or 0)}" if temp else "greedy"))
-    text_for = (lambda it: rationalize_text(it, style)) if p.get("mode") == RATIONALIZE else None
-    encode = item_encoder(loaded.processor, root, style, PixelBudget(int(p.get("max_pixels") or 640 * 480)),
+            + (f"temperature {temp:g}, seed {p.seed}" if temp else "greedy"))
+    text_for = (lambda it: rationalize_text(it, style)) if p.mode == RATIONALIZE else None
+    encode = item_encoder(loaded.processor, root, style, PixelBudget(p.max_pixels or 640 * 480),
                           text_for=text_for)
     for b, (encoded, failed) in zip(todo, Prefetcher([plan[b] for b in todo], encode)):
         ctx.check_stop()
@@ -221,8 +221,8 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
                 continue
             ctx.check_stop()
             batch = to_device(collate(rows, loaded.pad_id), ctx.device, loaded.dtype)
-            replies = generate(loaded.model, batch, loaded.tokenizer, int(p.get("max_new_tokens") or 256),
-                               temperature=temp, seed=call_seed(int(p.get("seed") or 0), b, k))
+            replies = generate(loaded.model, batch, loaded.tokenizer, p.max_new_tokens,
+                               temperature=temp, seed=call_seed(p.seed, b, k))
             records = []
             for e, value in zip(rows, replies):
                 text, cut = _as_reply(value)
@@ -240,13 +240,13 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
     from orienteer.data.datasets import example_from_item, write_examples
     from orienteer.data.images import resolve_image
     from orienteer.data.job_outputs import DatasetOutput
-    from orienteer.jobs.model.cot import KEPT, RATIONALIZE, SOLVE, filter_rationales
+    from orienteer.jobs.model.cot import KEPT, filter_rationales
 
-    check(ctx.params)
-    p = ctx.params
-    style = p.get("prompt") or "think"
-    mode = p.get("mode") or SOLVE
-    k_samples = n_samples(p)
+    p = ctx.spec_of(CotSpec)
+    check(p)
+    style = p.prompt
+    mode = p.mode
+    k_samples = p.samples
     items, root, source, n_free, benches = source_items(ctx)
     if not items:
         raise OrienteerError(f"cot: {source} has no multiple-choice items to ask about")
@@ -266,11 +266,11 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
                                      "letter": viewspatial_letter(sample["reply"].rstrip()), "gold": judged.gold,
                                      "status": judged.status, "used": judged.used == k}, ensure_ascii=False) + "\n")
     temp = temperature(p)
-    composition: dict[str, Any] = {"teacher": str(p["teacher"]), "source": source, "prompt": style, "mode": mode,
+    composition: dict[str, Any] = {"teacher": p.teacher, "source": source, "prompt": style, "mode": mode,
                                    "samples": k_samples, "temperature": temp, **report.composition(),
                                    "n_truncated_replies": n_truncated}
     if temp:
-        composition["seed"] = int(p.get("seed") or 0)
+        composition["seed"] = p.seed
     composition["benches"] = source_benches(ctx, benches)
     if mode == RATIONALIZE:
         composition["teacher_prompt"] = "rationalize: the gold option given (teacher only)"
@@ -278,7 +278,7 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
         composition["n_free_form_skipped"] = n_free
     agreement = f", agreement {report.agreement:.2f}" if k_samples > 1 and report.agreement is not None else ""
     others = ", ".join(f"{k} {v}" for k, v in report.counts.items() if k != KEPT and v)
-    summary = (f"teacher {p['teacher']} ({mode}, {k_samples} sample{'s' if k_samples > 1 else ''} per item) on {source}: "
+    summary = (f"teacher {p.teacher} ({mode}, {k_samples} sample{'s' if k_samples > 1 else ''} per item) on {source}: "
                f"kept {report.n_kept} of {report.n_items} rationales ({report.kept_share:.1%}){agreement}"
                + (f"; {others}" if others else "")
                + (f"; {n_truncated} replies cut at --max-new-tokens" if n_truncated else ""))
@@ -297,4 +297,19 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
         example["prompt"] = style  # the student's plain prompt (by name: separator and suffix), never the teacher's hint
         examples.append(example)
     write_examples(ctx.out_dir / DATASET, examples)
-    ctx.add_output(DatasetOutput(name=p["name"], file=DATASET, composition=composition, notes=summary))
+    ctx.add_output(DatasetOutput(name=p.name, file=DATASET, composition=composition, notes=summary))
+
+
+def outputs(spec: CotSpec) -> list[NewName]:
+    return new_names(spec, name="datasets")
+
+
+def prefill(here: Here) -> dict[str, Any]:
+    return {"bench": here.bench, "name": unique_name("cot"), "items": here.selection}
+
+
+KIND = KindDef(
+    name="cot", spec=CotSpec, summary="distil chain-of-thought rationales from a teacher model", run=run,
+    needs_gpu=True, reads=(("dataset", "datasets"), ("bench", "benchmarks")), models=("teacher",), outputs=outputs,
+    check=check, prefill=prefill,
+)

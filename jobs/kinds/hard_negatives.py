@@ -26,49 +26,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orienteer.data.catalog import bench_names, get_run
 from orienteer.data.datasets import example_from_item, get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import DatasetOutput
+from orienteer.data.service import WorkspaceService
 from orienteer.jobs.augment.flip import ImageFlipper, MissingImage, UnreadableImage
 from orienteer.jobs.context import JobContext
-from orienteer.jobs.params import Param
+from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
+from orienteer.jobs.params import option
 from orienteer.jobs.selection import load_items
 
-SUMMARY = "training set that over-samples a run's commonest confusions"
-PARAMS = (
-    Param("run", "str", required=True, help="run whose commonest (gold -> predicted) confusions are the pattern"),
-    Param("name", "str", required=True, help="name of the dataset to make"),
-    Param("pool", "str", None, help="benchmark or dataset (a training split) to draw the hard items from by the "
-                                    "run's pattern; without it the run's own test items are mined (exploration only)"),
-    Param("top", "int", 5, help="how many of the commonest (gold -> predicted) confusions to over-sample"),
-    Param("ratio", "float", 3.0, help="copies of each hard item (fractions give a share of them one more copy)"),
-    Param("n_items", "int", 0, help="at most this many distinct hard items, drawn at random (0 = all)"),
-    Param("flipped", "bool", True, help="add as many left-right flipped copies of the hard items"),
-    Param("rest", "bool", True, help="add every other item of the pool (or benchmark) once, so the set is not only negatives"),
-    Param("seed", "int", 0, help="seed for drawing, fractional copies and the shuffle"),
-)
+
+@dataclass(frozen=True, kw_only=True)
+class HardNegativesSpec:
+    run: str = option(help="run whose commonest (gold -> predicted) confusions are the pattern")
+    name: str = option(help="name of the dataset to make")
+    pool: str | None = option(None, help="benchmark or dataset (a training split) to draw the hard items from by the "
+                                         "run's pattern; without it the run's own test items are mined (exploration only)")
+    top: int = option(5, help="how many of the commonest (gold -> predicted) confusions to over-sample")
+    ratio: float = option(3.0, help="copies of each hard item (fractions give a share of them one more copy)")
+    n_items: int = option(0, help="at most this many distinct hard items, drawn at random (0 = all)")
+    flipped: bool = option(True, help="add as many left-right flipped copies of the hard items")
+    rest: bool = option(True, help="add every other item of the pool (or benchmark) once, so the set is not only negatives")
+    seed: int = option(0, help="seed for drawing, fractional copies and the shuffle")
+
 IMAGES = "images"
 DATASET_FILE = "dataset.jsonl"
 
 
 def confusions(ctx: JobContext, run: str) -> tuple[str, list[dict[str, Any]], dict[str, tuple[str, str, str]]]:
     """(benchmark name, confusions commonest first, item id -> (gold, pred, category) of each wrong answer)."""
-    with ctx.workspace.read() as con:
-        info = get_run(con, run)
-        rows = con.execute(
-            """SELECT i.item_id, p.gold_label, p.pred_label, p.category
-               FROM predictions p JOIN items i ON i.bench_id = ? AND i.item_idx = p.item_idx
-               WHERE p.run_id = ? AND NOT p.correct AND p.pred_label IS NOT NULL
-               ORDER BY p.item_idx""",
-            [info.bench_id, info.run_id],
-        ).fetchall()
-    wrong = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    with WorkspaceService(ctx.workspace) as service:
+        bench, answers = service.wrong_answers(run)
+    wrong = {a.item_id: (a.gold, a.pred, a.category) for a in answers}
     counts = Counter(wrong.values())
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1]))
     table = [{"gold": g, "pred": p, "category": c, "count": n} for (g, p, c), n in ranked]
-    return info.bench_name, table, wrong
+    return bench, table, wrong
 
 
 def copies(items: list[Item], ratio: float, rng: random.Random) -> list[Item]:
@@ -95,14 +90,14 @@ class Pool:
 def load_pool(ctx: JobContext, name: str) -> Pool:
     """The pool called ``name``: a benchmark (all its items) or a dataset (each multiple-choice item once)."""
     ws = ctx.workspace
-    with ws.read() as con:
-        is_bench = name in bench_names(con)
-        is_dataset = con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0] > 0
+    with WorkspaceService(ws) as service:
+        is_bench = name in service.bench_names()
+        is_dataset = service.name_taken("datasets", name)
     if is_bench and is_dataset:
         raise OrienteerError(f"hard-negatives: --pool {name!r} names both a benchmark and a dataset; rename one of them")
     if is_bench:
-        items, root = load_items(ws, name, None)
-        return Pool(name, "benchmark", items, root, {item.item_id: name for item in items})
+        bench_items, root = load_items(ws, name, None)
+        return Pool(name, "benchmark", bench_items, root, {item.item_id: name for item in bench_items})
     if not is_dataset:
         raise OrienteerError(f"hard-negatives: --pool {name!r} is neither a benchmark nor a dataset of this workspace")
     from orienteer.jobs.model.train import example_item
@@ -135,8 +130,8 @@ def pool_hard_items(pool: Pool, chosen: list[dict[str, Any]]) -> tuple[list[Item
 
 
 def run(ctx: JobContext) -> None:
-    p = ctx.params
-    top, ratio, n_items, seed = int(p["top"]), float(p["ratio"]), int(p["n_items"] or 0), int(p["seed"] or 0)
+    spec = ctx.spec_of(HardNegativesSpec)
+    top, ratio, n_items, seed = spec.top, spec.ratio, spec.n_items, spec.seed
     if top < 1:
         raise OrienteerError(f"hard-negatives: --top must be at least 1, got {top}")
     if ratio <= 0:
@@ -144,13 +139,13 @@ def run(ctx: JobContext) -> None:
     if n_items < 0:
         raise OrienteerError(f"hard-negatives: --n-items must be 0 (no cap) or more, got {n_items}")
     rng = random.Random(seed)
-    bench, table, wrong = confusions(ctx, p["run"])
+    bench, table, wrong = confusions(ctx, spec.run)
     chosen = table[:top]
     if not chosen:
-        raise OrienteerError(f"hard-negatives: run {p['run']!r} has no wrong answers that name an option; nothing to over-sample")
+        raise OrienteerError(f"hard-negatives: run {spec.run!r} has no wrong answers that name an option; nothing to over-sample")
     keys = {(c["gold"], c["pred"], c["category"]) for c in chosen}
-    if p.get("pool"):
-        pool = load_pool(ctx, p["pool"])
+    if spec.pool:
+        pool = load_pool(ctx, spec.pool)
         hard, matched = pool_hard_items(pool, chosen)
         for c, n in zip(chosen, matched):
             c["pool_items"] = n
@@ -170,8 +165,8 @@ def run(ctx: JobContext) -> None:
         picked = set(rng.sample(range(len(hard)), n_items))
         hard = [item for k, item in enumerate(hard) if k in picked]
     hard_ids = {item.item_id for item in hard}
-    rest = [item for item in pool.items if item.item_id not in hard_ids] if p.get("rest", True) else []
-    with_flips = bool(p.get("flipped", True))
+    rest = [item for item in pool.items if item.item_id not in hard_ids] if spec.rest else []
+    with_flips = spec.flipped
 
     flipper = ImageFlipper(pool.root, ctx.resume_dir / IMAGES)
     final_images = ctx.out_dir / IMAGES
@@ -218,7 +213,7 @@ def run(ctx: JobContext) -> None:
     write_examples(ctx.out_dir / DATASET_FILE, examples)
     benches = sorted({b for b in pool.benches.values() if b is not None})
     composition = {
-        "run": p["run"], "bench": bench, "pattern": {"run": p["run"], "bench": bench},
+        "run": spec.run, "bench": bench, "pattern": {"run": spec.run, "bench": bench},
         "pool": {"name": pool.name, "kind": pool.kind}, "mined_from_test": pool.mined_from_test, "benches": benches,
         "confusions": chosen, "top": top, "ratio": ratio, "seed": seed,
         "n_items": n_items, "n_original": len(hard), "n_oversampled": n_oversampled, "n_flipped": n_flipped,
@@ -229,6 +224,20 @@ def run(ctx: JobContext) -> None:
     ctx.log(f"{len(examples)} examples from {source}: {len(hard)} hard item(s) x {ratio} = {n_oversampled}, "
             f"{n_flipped} flipped, {len(rest)} other item(s) once; {len(skipped)} item(s) skipped for missing images, "
             f"{len(unreadable)} for unreadable ones")
-    notes = (f"hard negatives by the pattern of run {p['run']}: top {top} confusions x {ratio}, from "
+    notes = (f"hard negatives by the pattern of run {spec.run}: top {top} confusions x {ratio}, from "
              + ("the run's own test items (exploration only)" if pool.mined_from_test else f"{pool.kind} {pool.name}"))
-    ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition, notes=notes))
+    ctx.add_output(DatasetOutput(spec.name, DATASET_FILE, composition=composition, notes=notes))
+
+
+def outputs(spec: HardNegativesSpec) -> list[NewName]:
+    return new_names(spec, name="datasets")
+
+
+def prefill(here: Here) -> dict[str, Any]:
+    return {"run": here.run, "name": unique_name(f"{here.run}-hardneg") if here.run else None, "pool": here.pool}
+
+
+KIND = KindDef(
+    name="hard-negatives", spec=HardNegativesSpec, summary="training set that over-samples a run's commonest confusions",
+    run=run, reads=(("run", "runs"), ("pool", "pools")), outputs=outputs, prefill=prefill,
+)

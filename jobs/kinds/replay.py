@@ -12,22 +12,26 @@ The result's composition carries the union of both sets' source benchmarks (``be
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import Any
 
 from orienteer.data.datasets import example_benches, get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import DatasetOutput
 from orienteer.data.overlap import composition_benches
 from orienteer.jobs.context import JobContext
-from orienteer.jobs.params import Param
+from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
+from orienteer.jobs.params import option
 
-SUMMARY = "mix a share of an earlier training set into a new one"
-PARAMS = (
-    Param("new", "str", required=True, help="dataset to keep whole"),
-    Param("old", "str", required=True, help="earlier dataset to replay from"),
-    Param("share", "float", 0.2, help="share of the result drawn from the old dataset (0 to below 1)"),
-    Param("name", "str", required=True, help="name of the mixed dataset"),
-    Param("seed", "int", 0, help="seed for the draw and the shuffle"),
-)
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaySpec:
+    new: str = option(help="dataset to keep whole")
+    old: str = option(help="earlier dataset to replay from")
+    share: float = option(0.2, help="share of the result drawn from the old dataset (0 to below 1)")
+    name: str = option(help="name of the mixed dataset")
+    seed: int = option(0, help="seed for the draw and the shuffle")
+
 DATASET_FILE = "dataset.jsonl"
 
 
@@ -37,11 +41,11 @@ def replay_count(n_new: int, share: float) -> int:
 
 
 def run(ctx: JobContext) -> None:
-    p = ctx.params
-    share, seed = float(p["share"]), int(p["seed"] or 0)
+    spec = ctx.spec_of(ReplaySpec)
+    share, seed = spec.share, spec.seed
     if not 0.0 <= share < 1.0:
         raise OrienteerError(f"replay: --share must be at least 0 and below 1, got {share}")
-    new_info, old_info = get_dataset(ctx.workspace, p["new"]), get_dataset(ctx.workspace, p["old"])
+    new_info, old_info = get_dataset(ctx.workspace, spec.new), get_dataset(ctx.workspace, spec.old)
     new = read_examples(new_info.path)
     old_all = read_examples(old_info.path)
     new_ids = {example["item_id"] for example in new}
@@ -74,5 +78,19 @@ def run(ctx: JobContext) -> None:
     }
     ctx.log(f"{len(examples)} examples: {len(new)} from {new_info.name!r}, {k} replayed from {old_info.name!r} "
             f"({reached:.1%} of the result; asked {share:.1%})")
-    ctx.add_output(DatasetOutput(p["name"], DATASET_FILE, composition=composition,
+    ctx.add_output(DatasetOutput(spec.name, DATASET_FILE, composition=composition,
                                  notes=f"{new_info.name} + {share:.0%} replay of {old_info.name}"))
+
+
+def outputs(spec: ReplaySpec) -> list[NewName]:
+    return new_names(spec, name="datasets")
+
+
+def prefill(here: Here) -> dict[str, Any]:
+    return {"name": unique_name("replay")}
+
+
+KIND = KindDef(
+    name="replay", spec=ReplaySpec, summary="mix a share of an earlier training set into a new one", run=run,
+    reads=(("new", "datasets"), ("old", "datasets")), outputs=outputs, prefill=prefill,
+)

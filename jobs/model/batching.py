@@ -253,7 +253,7 @@ def item_encoder(processor: Any, root: Path, style: str, budget: FrameSizing,
         frames = load_images(item, root)
         text = text_for(item) if text_for is not None else None
         if on_gpu:
-            enc = _encode_on_side_stream(processor, item, frames, style, budget, device, text)
+            enc = _encode_on_side_stream(processor, item, frames, style, budget, str(device), text)
         else:
             enc = encode_item(processor, item, frames, style, budget, device=device, user_text=text)
         if positions is not None:

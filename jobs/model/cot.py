@@ -29,6 +29,9 @@ from typing import Any
 from orienteer.core.answers import viewspatial_letter
 from orienteer.data.items import Item
 from orienteer.jobs.model.prompt import PROMPTS, prompt_text
+from orienteer.jobs.settings import COT_MODES
+from orienteer.jobs.settings import RATIONALIZE as RATIONALIZE  # the mode names live in jobs.settings
+from orienteer.jobs.settings import SOLVE as SOLVE
 
 # Words an answer-only line may hold besides the letter and the option's label.
 _ANSWER_WORDS = re.compile(
@@ -45,9 +48,7 @@ NO_MAJORITY = "no_majority"
 NOT_CHOICE = "not_multiple_choice"
 STATUSES = (KEPT, WRONG, UNPARSED, NO_RATIONALE, NO_MAJORITY, NOT_CHOICE)
 
-SOLVE = "solve"
-RATIONALIZE = "rationalize"
-MODES = (SOLVE, RATIONALIZE)
+MODES = COT_MODES
 NO_TASK = "(no task)"
 RATIONALIZE_HINT = ("\nThe correct answer is {letter}. {label}. Explain step by step, from the viewpoint the question "
                     "asks about, why it is correct, then give the final answer as the option letter on the last line.")
@@ -145,19 +146,21 @@ def judge_samples(item_id: str, samples: Sequence[str], gold: str | None, option
     agreement = n_gold / len(samples)
     parsed = [letter for letter in letters if letter is not None]
     modal = max(parsed, key=parsed.count) if parsed else None  # ties: the first seen
-    extra = {"task": task, "letters": letters, "agreement": agreement}
+    def judged(status: str, letter: str | None, target: str | None = None, used: int | None = None) -> Judged:
+        return Judged(item_id, status, letter, gold, target, task=task, letters=letters, agreement=agreement, used=used)
+
     if 2 * n_gold <= len(samples):
         if len(samples) == 1:
             single = judge(item_id, samples[0], gold, options)
-            return Judged(item_id, single.status, single.letter, gold, **extra)
-        return Judged(item_id, NO_MAJORITY, modal, gold, **extra)
+            return judged(single.status, single.letter)
+        return judged(NO_MAJORITY, modal)
     for k, (reply, letter) in enumerate(zip(samples, letters)):
         if letter != gold:
             continue
         one = judge(item_id, reply, gold, options)
         if one.status == KEPT:
-            return Judged(item_id, KEPT, gold, gold, one.target, used=k, **extra)
-    return Judged(item_id, NO_RATIONALE, gold, gold, **extra)
+            return judged(KEPT, gold, one.target, used=k)
+    return judged(NO_RATIONALE, gold)
 
 
 @dataclass

@@ -13,9 +13,8 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
@@ -23,65 +22,21 @@ from orienteer.data.job_outputs import RunOutput
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.job_files import append_records, read_records
 
+if TYPE_CHECKING:
+    from orienteer.jobs.kinds.eval import EvalSpec
+
 PARTIAL = "predictions.partial.jsonl"
 PLAN = "eval-plan.json"
 SKIPPED = "skipped.jsonl"
 PREDICTIONS = "predictions.jsonl"
 
 
-@dataclass(frozen=True)
-class EvalSpec:
-    model: str
-    bench: str
-    run: str
-    mode: str = "score"
-    batch_size: int = 8
-    max_pixels: int = 640 * 480
-    item_pixels: int | None = None
-    adapter: str | None = None
-    prompt: str = "official"
-    items: str | None = None
-    max_new_tokens: int = 128  # upstream evaluate.py's cap
-    workers: int = 0
-    vision_attention: str = "auto"
-    allow_overlap: bool = False  # scored although a train job trained the model on items of this benchmark
-    resize: str | None = None  # resolved by from_params: upstream / budget (see jobs.model.images)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> EvalSpec:
-        """The checked spec; ``resize`` left open becomes ``budget`` when a pixel budget is given, else
-        ``upstream`` with the official prompt and ``budget`` with any other."""
-        from orienteer.jobs.model.images import BUDGET, RESIZE_MODES, UPSTREAM, default_resize
-
-        fields = cls.__dataclass_fields__
-        values = {k: v for k, v in params.items() if k in fields and v is not None}
-        pixels_given = "max_pixels" in values or "item_pixels" in values
-        resize = values.get("resize")
-        if resize is None:
-            values["resize"] = BUDGET if pixels_given else default_resize(values.get("prompt", "official"))
-        elif resize not in RESIZE_MODES:
-            raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {resize!r}")
-        elif resize == UPSTREAM and pixels_given:
-            raise OrienteerError("--max-pixels and --item-pixels size frames for --resize budget; --resize upstream "
-                                 "sizes them as evaluate.py does (280x420, then 392x560)")
-        spec = cls(**values)
-        if spec.mode not in ("score", "generate"):
-            raise OrienteerError(f"--mode expects score or generate, got {spec.mode!r}")
-        if spec.batch_size < 1:
-            raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
-        if spec.max_pixels < 28 * 28:
-            raise OrienteerError(f"--max-pixels must be at least {28 * 28}, got {spec.max_pixels}")
-        if spec.max_new_tokens < 1:
-            raise OrienteerError(f"--max-new-tokens must be at least 1, got {spec.max_new_tokens}")
-        return spec
-
-
 def run_notes(spec: EvalSpec, loaded: Any, skipped: int) -> str:
     """One readable line for people (``key=value; ...``); what programs read is ``run_config``."""
-    parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"resize={spec.resize}"]
-    if spec.resize != "upstream":
-        parts.append(f"max_pixels={spec.max_pixels}")
-    if spec.resize != "upstream" and spec.item_pixels is not None:
+    parts = [f"eval mode={spec.mode}", f"prompt={spec.prompt}", f"resize={spec.sizing}"]
+    if spec.sizing != "upstream":
+        parts.append(f"max_pixels={spec.pixel_cap}")
+    if spec.sizing != "upstream" and spec.item_pixels is not None:
         parts.append(f"item_pixels={spec.item_pixels}")
     if loaded.adapter:
         parts.append(f"adapter={loaded.adapter}")
@@ -125,15 +80,15 @@ def frame_sizing_of(spec: EvalSpec) -> Any:
     """The spec's frame sizing (``images.UpstreamResize`` or ``images.PixelBudget``)."""
     from orienteer.jobs.model.images import frame_sizing
 
-    return frame_sizing(spec.resize or "budget", spec.max_pixels, spec.item_pixels)
+    return frame_sizing(spec.sizing, spec.pixel_cap, spec.item_pixels)
 
 
 def _fingerprint(spec: EvalSpec, model_name: str, plan_ids: Sequence[Sequence[str]]) -> str:
     from orienteer.jobs.model.prompt import template_hash
 
-    text = json.dumps({"model": model_name, "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.max_pixels,
+    text = json.dumps({"model": model_name, "mode": spec.mode, "prompt": spec.prompt, "max_pixels": spec.pixel_cap,
                        "item_pixels": spec.item_pixels, "max_new_tokens": spec.max_new_tokens, "plan": plan_ids,
-                       "resize": spec.resize, "prompt_hash": template_hash(spec.prompt)})
+                       "resize": spec.sizing, "prompt_hash": template_hash(spec.prompt)})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -147,21 +102,9 @@ def _read_partial(path: Path) -> dict[int, dict[str, dict[str, Any]]]:
 
 def _eta(seconds: float) -> str:
     seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def check_params(params: dict[str, Any]) -> EvalSpec:
-    """Cheap checks (no torch) that the CLI can run before it creates a job; the checked spec."""
-    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
-
-    spec = EvalSpec.from_params(params)
-    resolve_model_ref(spec.model)
-    check_adapter(spec.adapter)
-    from orienteer.jobs.model.prompt import PROMPTS
-
-    if spec.prompt not in PROMPTS:
-        raise OrienteerError(f"--prompt expects one of {', '.join(PROMPTS)}, got {spec.prompt!r}")
-    return spec
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 BatchRecords = tuple[int, list[Any], list[dict[str, Any]]]  # batch number, failed items, result records
@@ -202,9 +145,9 @@ def _batch_records(ctx: JobContext, spec: EvalSpec, loaded: Any,
         yield k, failed, records
 
 
-def run_eval(ctx: JobContext) -> RunOutput:
-    """Evaluate, resuming from ``ctx.resume_dir``; writes ``out_dir/predictions.jsonl`` and adds the run."""
-    spec = check_params(ctx.params)
+def run_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
+    """Evaluate ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; writes
+    ``out_dir/predictions.jsonl`` and adds the run."""
     from orienteer.jobs.selection import load_items
 
     items, root = load_items(ctx.workspace, spec.bench, spec.items)
@@ -252,7 +195,7 @@ def run_eval(ctx: JobContext) -> RunOutput:
     if finished:
         ctx.log(f"resuming: {len(finished)} of {len(plan)} batches ({n_done} items) already done")
     ctx.log(f"{total} items in {len(plan)} batches of up to {spec.batch_size}; mode {spec.mode}, prompt {spec.prompt}, "
-            f"resize {spec.resize}"
+            f"resize {spec.sizing}"
             + (f"; {len(skipped)} skipped (missing images)" if skipped else ""))
     ctx.progress(n_done, total, "items", "resumed" if finished else "starting")
 

@@ -49,7 +49,7 @@ def generate_replies(model: Any, batch: dict[str, Any], tokenizer: Any, max_new_
             **batch,
             max_new_tokens=max_new_tokens,
             do_sample=sample,
-            temperature=float(temperature) if sample else None,
+            temperature=float(temperature) if sample and temperature is not None else None,
             top_p=None,
             top_k=None,
             eos_token_id=stops,

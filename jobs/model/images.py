@@ -26,12 +26,15 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.images import open_rgb, resolve_image
 from orienteer.data.items import Item
 
+# The resize names live in jobs.settings (the kinds' options offer them without loading this package).
+from orienteer.jobs.settings import BUDGET as BUDGET
+from orienteer.jobs.settings import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
+from orienteer.jobs.settings import RESIZE_MODES as RESIZE_MODES
+from orienteer.jobs.settings import UPSTREAM as UPSTREAM
+from orienteer.jobs.settings import default_resize as default_resize
+
 PATCH_FACTOR = 28  # patch 14 x spatial merge 2: processed sides are multiples of this
 MIN_PIXELS = 28 * 28 * 4  # Qwen2-VL's floor (56 x 56)
-DEFAULT_MAX_PIXELS = 640 * 480
-UPSTREAM = "upstream"
-BUDGET = "budget"
-RESIZE_MODES = (UPSTREAM, BUDGET)
 UPSTREAM_HEIGHT, UPSTREAM_WIDTH = 280, 420  # evaluate.py's resized_height / resized_width
 UPSTREAM_MIN_PIXELS = 256 * 28 * 28  # evaluate.py's processor min_pixels (200,704)
 UPSTREAM_MAX_PIXELS = 1280 * 28 * 28  # and max_pixels (1,003,520)
@@ -119,11 +122,6 @@ class UpstreamResize:
 
 
 FrameSizing = Union[PixelBudget, UpstreamResize]
-
-
-def default_resize(prompt: str) -> str:
-    """``upstream`` with the official prompt (the whole upstream protocol), ``budget`` with any other."""
-    return UPSTREAM if prompt == "official" else BUDGET
 
 
 def frame_sizing(resize: str, max_pixels: int = DEFAULT_MAX_PIXELS, item_pixels: int | None = None) -> FrameSizing:

@@ -96,6 +96,22 @@ def check_adapter(adapter: str | None) -> str | None:
     return str(path.resolve())
 
 
+def cuda_available() -> bool | None:
+    """Whether torch sees a CUDA device; None when torch is not installed (the job then runs on the CPU)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return bool(torch.cuda.is_available())
+
+
+def load_processor_offline(base: str) -> Any:
+    """The model's processor from local files only (raises OSError/ValueError when it is not there)."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(base, local_files_only=True)
+
+
 def model_dtype(device: str) -> Any:
     """bf16 on a GPU, fp32 on the CPU (bf16 matmuls on CPUs are slow and imprecise)."""
     import torch
@@ -142,6 +158,7 @@ def load_model(
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar is noise in a job's log (and its tail on the jobs screen)
     dtype = dtype if dtype is not None else model_dtype(device)
+    net: Any  # the transformers model, then maybe a PeftModel around it
     try:
         processor = AutoProcessor.from_pretrained(base)
         net = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, attn_implementation="sdpa")

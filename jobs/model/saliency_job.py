@@ -1,9 +1,10 @@
 """The saliency job's work: maps for chosen items of a run, as artifacts the case view shows.
 
 Defaults come from the run itself: its model, adapter, prompt and frame sizing (``--resize`` and
-pixel budget), read back from the run's settings (``data.run_config``: never from its notes), so the map explains the answer the run actually gave to the very input it saw. Items
-default to the run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at
-the original image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
+pixel budget), read back from the run's settings (``data.run_config``: never from its notes), so
+the map explains the answer the run actually gave to the very input it saw. Items default to the
+run's failures (at most 20). Per item and frame it writes a grayscale heat PNG at the original
+image size (kind ``saliency``, coloured and blended by the TUI), a ready-made overlay
 (``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). The box numbers
 (``saliency.metrics``) go on the frame the box is on, the item's ``bbox_frame``, with that index
 recorded. Finished items are kept in ``resume_dir`` so a re-run of the same spec only computes the rest.
@@ -12,17 +13,22 @@ recorded. Finished items are kept in ``resume_dir`` so a re-run of the same spec
 from __future__ import annotations
 
 import json
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.data.job_outputs import ArtifactsOutput
+from orienteer.data.rows import RunAnswer
+from orienteer.data.run_config import RunConfig
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.job_files import append_records, link_tree, read_records, safe_name
+
+if TYPE_CHECKING:
+    from orienteer.jobs.kinds.saliency import SaliencySpec
 
 ARTIFACTS = "artifacts.jsonl"
 FILES = "saliency"
@@ -30,58 +36,19 @@ PARTIAL = "saliency.partial.jsonl"
 DEFAULT_LIMIT = 20
 
 
-@dataclass(frozen=True)
-class SaliencySpec:
-    run: str
-    items: str | None = None
-    target: str = "predicted"
-    model: str | None = None
-    adapter: str | None = None
-    prompt: str | None = None
-    resize: str | None = None
-    max_pixels: int | None = None
-    item_pixels: int | None = None
-    batch_size: int = 4
-    workers: int = 0
-    vision_attention: str = "auto"
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> SaliencySpec:
-        fields = cls.__dataclass_fields__
-        spec = cls(**{k: v for k, v in params.items() if k in fields and v is not None})
-        if spec.target not in ("predicted", "gold") and not re.fullmatch(r"[A-Z]", spec.target):
-            raise OrienteerError(f"--target expects predicted, gold or an option letter, got {spec.target!r}")
-        if spec.batch_size < 1:
-            raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
-        from orienteer.jobs.model.images import RESIZE_MODES
-
-        if spec.resize is not None and spec.resize not in RESIZE_MODES:
-            raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {spec.resize!r}")
-        return spec
-
-
-def target_letter(item: Item, target: str, answers: dict[str, dict[str, Any]]) -> tuple[str | None, str]:
+def target_letter(item: Item, target: str, answers: Mapping[str, RunAnswer]) -> tuple[str | None, str]:
     """The letter whose logit is explained, and why (or ``None`` and the reason to skip)."""
     if target == "gold":
         return item.answer_letter, "gold"
     if target == "predicted":
-        letter = (answers.get(item.item_id) or {}).get("letter")
-        if letter in item.option_letters:
+        answer = answers.get(item.item_id)
+        letter = answer.letter if answer is not None else None
+        if letter is not None and letter in item.option_letters:
             return letter, "predicted"
         return None, "the run has no valid predicted letter for it (use --target gold or a letter)"
     if target in item.option_letters:
         return target, "fixed"
     return None, f"it has no option {target}"
-
-
-def check_params(params: dict[str, Any]) -> SaliencySpec:
-    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
-
-    spec = SaliencySpec.from_params(params)
-    if spec.model:
-        resolve_model_ref(spec.model)
-    check_adapter(spec.adapter)
-    return spec
 
 
 @dataclass(frozen=True)
@@ -97,7 +64,7 @@ class Inputs:
     warning: str | None = None
 
 
-def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> Inputs:
+def _resolved(spec: SaliencySpec, run_model: str | None, config: RunConfig) -> Inputs:
     """Given settings first, else the run's own (its ``config``; older runs got theirs from their notes
     when the workspace migrated, so notes are never read here).
 
@@ -105,12 +72,10 @@ def _resolved(spec: SaliencySpec, info: dict[str, Any]) -> Inputs:
     the text now called ``official-newline`` and the budget sizing; a run with no recorded prompt at
     all (an imported file) is taken as upstream's protocol.
     """
-    from orienteer.data.run_config import RunConfig
     from orienteer.jobs.model.images import BUDGET, DEFAULT_MAX_PIXELS, default_resize
     from orienteer.jobs.model.prompt import PROMPT_NAMES, template_hash
 
-    config = info.get("config") or RunConfig()
-    model = spec.model or info.get("model")
+    model = spec.model or run_model
     if not model:
         raise OrienteerError(f"run {spec.run} records no model; pass --model")
     adapter = spec.adapter if spec.adapter is not None else config.get("adapter")
@@ -146,17 +111,19 @@ def _read_partial(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {rec["item_id"]: rec["lines"] for rec in read_records(path)}
 
 
-def run_saliency(ctx: JobContext) -> ArtifactsOutput:
-    spec = check_params(ctx.params)
-    from orienteer.jobs.selection import load_items, run_info
+def run_saliency(ctx: JobContext, spec: SaliencySpec) -> ArtifactsOutput:
+    """Maps for ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; adds the artifacts."""
+    from orienteer.data.service import WorkspaceService
+    from orienteer.jobs.selection import load_items
 
-    info = run_info(ctx.workspace, spec.run)
-    inputs = _resolved(spec, info)
+    with WorkspaceService(ctx.workspace) as service:
+        info = service.run_detail(spec.run)
+    inputs = _resolved(spec, info.model, info.config)
     if inputs.warning:
         ctx.warn(inputs.warning)
     prompt = inputs.prompt
     item_spec = spec.items or f"failures:{spec.run};limit:{DEFAULT_LIMIT}"
-    items, root = load_items(ctx.workspace, info["bench"], item_spec)
+    items, root = load_items(ctx.workspace, info.bench, item_spec)
     if not items:
         raise OrienteerError(f"run {spec.run}: no items match {item_spec!r}")
 
@@ -179,7 +146,7 @@ def run_saliency(ctx: JobContext) -> ArtifactsOutput:
     for item in items:
         if item.item_id in done:
             continue
-        letter, why = target_letter(item, spec.target, info["answers"])
+        letter, why = target_letter(item, spec.target, info.answers)
         if letter is None:
             ctx.warn(f"item {item.item_id}: skipped, {why}")
             continue

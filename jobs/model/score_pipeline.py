@@ -110,7 +110,7 @@ def windows_by_length(window_index: Any, cu_window: Any, cu: Any, unit: int) -> 
     moved = torch.repeat_interleave(starts - old_start, size) + torch.arange(int(size.sum()))
     new_cu = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lengths, 0)]).to(cu_window.dtype)
     image_bounds = cu.tolist()
-    segments = {"cu_seqlens": [moved[a:b] for a, b in zip(image_bounds[:-1], image_bounds[1:])],
+    segments: dict[str, list[Any]] = {"cu_seqlens": [moved[a:b] for a, b in zip(image_bounds[:-1], image_bounds[1:])],
                 "cu_window_seqlens": ranges(new_cu.tolist())}
     return new_index, new_cu, segments
 

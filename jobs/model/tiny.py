@@ -180,6 +180,23 @@ def qwen25vl_3b_config(vocab_size: int = 151936) -> Any:
     )
 
 
+def model_stack_installed() -> bool:
+    """Whether torch and transformers import, so the demo can build the tiny model or say why it did not."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' progress bars ("Writing model shards" would clutter the demo's output)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def build_tiny_qwen25vl(folder: Path | str, seed: int = 0) -> Path:
     """Build the tiny random model + processor and ``save_pretrained`` both into ``folder``.
 

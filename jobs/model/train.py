@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orienteer.data.errors import OrienteerError
+from orienteer.jobs.settings import TRAIN_METHODS
 
-METHODS = ("lora", "full-llm")
+METHODS = TRAIN_METHODS
 # Language-model projections only: the vision tower's modules are model.visual.blocks.N.attn.qkv/proj
 # and .mlp.gate_proj/up_proj/down_proj; "language_model" keeps them out.
 LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -476,6 +477,7 @@ def train_loop(
                 if cfg.save_every and step > last_saved:
                     save_checkpoint(resume_dir, step, model, optimizer, scheduler, meta)
                 raise Stopped(step)
+            assert upcoming is not None  # submitted for every step below total
             micro = upcoming.result()
             upcoming = pool.submit(prepare, step + 1) if step + 1 < total else None
             loss, n_tokens, lr = _optimizer_step(model, optimizer, scheduler, micro, cfg, device, autocast,

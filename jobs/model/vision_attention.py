@@ -33,8 +33,9 @@ from itertools import accumulate
 from typing import Any
 
 from orienteer.jobs.model.forward_patch import is_patched, set_forward
+from orienteer.jobs.settings import VISION_ATTENTION_MODES
 
-MODES = ("auto", "grouped", "varlen", "reference")
+MODES = VISION_ATTENTION_MODES  # declared torch-free in jobs.settings, where the kinds read it
 _MAX_PLANS = 4
 
 
@@ -221,7 +222,7 @@ def _varlen_works(device: Any, dtype: Any) -> bool:
         q = torch.randn(8, 2, 16, device=device, dtype=dtype)
         cu = torch.tensor([0, 4, 8], device=device, dtype=torch.int32)
         out = varlen_attn(q, q, q, cu, cu, 4, 4, scale=0.25)
-        return tuple(out.shape) == (8, 2, 16)
+        return isinstance(out, torch.Tensor) and tuple(out.shape) == (8, 2, 16)
     except Exception:  # noqa: BLE001 - any failure means "not usable here"
         return False
 

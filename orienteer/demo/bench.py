@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from orienteer.core.directions import Category, VIEWSPATIAL_LABELS, categorize, direction_vector, mirror_label
+from orienteer.core.answers import viewspatial_letter
+from orienteer.core.directions import VIEWSPATIAL_LABELS, Category, categorize, direction_vector, mirror_label
 from orienteer.demo import render as R
 from orienteer.demo.render import Camera, Thing
 
@@ -600,15 +601,6 @@ REASONING = (
     "From that viewpoint it would be {label}.",
 )
 
-_OFFICIAL_OPTION = re.compile(r"\b([A-D])\b", re.IGNORECASE)
-
-
-def official_letter(reply: str) -> str | None:
-    """The official ViewSpatial rule: last line, first standalone A-D (any case), upper-cased."""
-    match = _OFFICIAL_OPTION.search(reply.split("\n")[-1])
-    return match.group(1).upper() if match else None
-
-
 def _prefix_letter(reply: str) -> str | None:
     """A naive evaluator's rule: the reply starts with the letter (used for flip-aug's verdicts)."""
     match = re.match(r"\s*\(?([A-Da-d])(?![A-Za-z])", reply)
@@ -727,7 +719,7 @@ def _write_official_csv(path: Path, records: Sequence[dict], preds: Sequence[Pre
         writer.writerow(CSV_HEADER)
         for p in preds:
             rec = records[p.index]
-            verdict = official_letter(p.reply) == rec["answer"]
+            verdict = viewspatial_letter(p.reply) == rec["answer"]  # the official evaluate.py verdict
             writer.writerow([p.index, rec["question"] + OFFICIAL_SUFFIX, rec["task"], p.reply, _gold_text(rec), verdict])
 
 

@@ -39,9 +39,9 @@ def is_demo(path: Path) -> bool:
 
 
 def build_demo_workspace(target: Path, seed: int = 7, n_items: int = 1000, rebuild: bool = False) -> DemoSummary:
-    from orienteer.demo.bench import generate_demo_files
     from orienteer.data.ingest_bench import import_benchmark
     from orienteer.data.ingest_preds import import_predictions
+    from orienteer.demo.bench import generate_demo_files
 
     target = target.resolve()
     if target.exists() and not is_demo(target) and any(target.iterdir()):

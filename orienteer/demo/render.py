@@ -273,7 +273,7 @@ def _text_mask(text: str) -> Image.Image:
     """A cached 1-channel stamp of a label; pasting it is 20x faster than drawing text."""
     font = _font(10)
     x0, y0, x1, y1 = font.getbbox(text)
-    mask = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
+    mask = Image.new("L", (int(x1 - x0) + 4, int(y1 - y0) + 4), 0)
     ImageDraw.Draw(mask).text((2 - x0, 2 - y0), text, fill=255, font=font)
     return mask
 
@@ -329,7 +329,8 @@ def _lamp(d: ImageDraw.ImageDraw, b: Box, c: Color) -> None:
     cx = (x0 + x1) / 2
     d.rectangle((cx - w * 0.3, y1 - h * 0.06, cx + w * 0.3, y1), fill=(70, 70, 70))
     d.rectangle((cx - max(w * 0.04, 0.5), y0 + h * 0.35, cx + max(w * 0.04, 0.5), y1), fill=(90, 90, 90))
-    d.polygon([(x0 + w * 0.25, y0), (x1 - w * 0.25, y0), (x1, y0 + h * 0.38), (x0, y0 + h * 0.38)], fill=c, outline=_shade(c, 0.7))
+    d.polygon([(x0 + w * 0.25, y0), (x1 - w * 0.25, y0), (x1, y0 + h * 0.38), (x0, y0 + h * 0.38)],
+              fill=c, outline=_shade(c, 0.7))
 
 
 def _ball(d: ImageDraw.ImageDraw, b: Box, c: Color) -> None:
@@ -341,7 +342,8 @@ def _ball(d: ImageDraw.ImageDraw, b: Box, c: Color) -> None:
 def _plant(d: ImageDraw.ImageDraw, b: Box, c: Color) -> None:
     x0, y0, x1, y1 = b
     w, h = x1 - x0, y1 - y0
-    d.polygon([(x0 + w * 0.25, y1 - h * 0.35), (x1 - w * 0.25, y1 - h * 0.35), (x1 - w * 0.33, y1), (x0 + w * 0.33, y1)], fill=(160, 80, 50))
+    d.polygon([(x0 + w * 0.25, y1 - h * 0.35), (x1 - w * 0.25, y1 - h * 0.35), (x1 - w * 0.33, y1), (x0 + w * 0.33, y1)],
+              fill=(160, 80, 50))
     for fx, fy in ((0.5, 0.0), (0.15, 0.2), (0.85, 0.2), (0.5, 0.3)):
         cx, cy = x0 + w * fx, y0 + h * fy
         d.ellipse((cx - w * 0.22, cy, cx + w * 0.22, cy + h * 0.38), fill=c, outline=_shade(c, 0.7))
@@ -445,7 +447,8 @@ def _person(d: ImageDraw.ImageDraw, b: Box, thing: Thing, camera: Camera) -> Non
         d.ellipse((foot[0] - w * 0.2, foot[1] - h * 0.025, foot[0] + w * 0.2, foot[1] + h * 0.025), fill=(40, 40, 40))
     # torso; a woman's and a girl's clothes flare into a skirt
     if thing.kind in ("woman", "girl"):
-        d.polygon([(cx - half * 0.8, neck), (cx + half * 0.8, neck), (cx + half * 1.1, hip + h * 0.1), (cx - half * 1.1, hip + h * 0.1)], fill=shirt)
+        d.polygon([(cx - half * 0.8, neck), (cx + half * 0.8, neck), (cx + half * 1.1, hip + h * 0.1),
+                   (cx - half * 1.1, hip + h * 0.1)], fill=shirt)
     else:
         d.rectangle((cx - half, neck, cx + half, hip), fill=shirt)
     if bc < -0.2:  # buttons on the chest, shifted toward where the body turns
@@ -460,7 +463,8 @@ def _person(d: ImageDraw.ImageDraw, b: Box, thing: Thing, camera: Camera) -> Non
         held = _held_item(thing, side)
         if held:
             r = max(w * 0.2, 2)
-            d.rectangle((hand[0] - r, hand[1] - r * 0.4, hand[0] + r, hand[1] + r * 1.4), fill=HELD_COLORS.get(held, (90, 90, 90)), outline=(20, 20, 20))
+            d.rectangle((hand[0] - r, hand[1] - r * 0.4, hand[0] + r, hand[1] + r * 1.4),
+                        fill=HELD_COLORS.get(held, (90, 90, 90)), outline=(20, 20, 20))
     # head: skin, hair on the side turned away, eyes and nose on the side turned to us
     hair = HAIR.get(thing.kind, (60, 40, 25))
     box = (cx - head_r, head_cy - head_r, cx + head_r, head_cy + head_r)

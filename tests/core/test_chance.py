@@ -9,7 +9,16 @@ from fractions import Fraction
 import pytest
 
 from orienteer.core.chance import (
-    ADJACENT_ANY, DECK, FINE, OTHER_180, WrongPick, chance_table, fold, key_order, members, poisson_binomial_p,
+    ADJACENT_ANY,
+    DECK,
+    FINE,
+    OTHER_180,
+    WrongPick,
+    chance_table,
+    fold,
+    key_order,
+    members,
+    poisson_binomial_p,
 )
 from orienteer.core.directions import Category
 from orienteer.core.stats import holm

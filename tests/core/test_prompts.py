@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from orienteer.core.prompts import (
-    OFFICIAL_SUFFIX, PROMPT_NAMES, PROMPTS, canonical_template, choices_text, prompt_text, render, style_of,
+    OFFICIAL_SUFFIX,
+    PROMPT_NAMES,
+    PROMPTS,
+    canonical_template,
+    choices_text,
+    prompt_text,
+    render,
+    style_of,
     template_hash,
 )
 

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pytest
 
-
 from orienteer.data.errors import FileAccessError, OrienteerError
 from orienteer.data.job_outputs import atomic_file
 from orienteer.data.workspace import Workspace
-
-
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess:

@@ -110,7 +110,9 @@ def test_generic_jsonl_csv_parquet_agree(ws, vs_items, tmp_path):
                 "WHERE b.name = ? ORDER BY item_idx", [b]).fetchall()
             for b in ("j", "c", "p")
         }
-        bbox = con.execute("SELECT bbox, reference_object FROM items JOIN benchmarks USING (bench_id) WHERE name = 'j' LIMIT 1").fetchone()
+        bbox = con.execute(
+            "SELECT bbox, reference_object FROM items JOIN benchmarks USING (bench_id) WHERE name = 'j' LIMIT 1"
+        ).fetchone()
     assert by_bench["j"] == by_bench["c"] == by_bench["p"]
     assert bbox == ([1.0, 2.0, 30.0, 40.0], "the person")
 

@@ -265,7 +265,8 @@ def test_padded_id_prefix_is_data_stored_with_the_benchmark(ws_with_bench, vs_it
     result = _cli(ws_with_bench, "import", "bench", str(bench), "--name", "k", "--id-prefix", "run7")
     assert result.exit_code == 2 and "id prefix 'run7' is not usable" in result.output
     with ws_with_bench.read() as con:
-        assert dict(con.execute("SELECT name, id_prefix FROM benchmarks").fetchall()) == {"vs": "viewspatial_test_", "g": "demo_", "h": None}
+        prefixes = dict(con.execute("SELECT name, id_prefix FROM benchmarks").fetchall())
+        assert prefixes == {"vs": "viewspatial_test_", "g": "demo_", "h": None}
 
 
 def test_migration_gives_older_viewspatial_benchmarks_their_prefix(tmp_path):
@@ -296,7 +297,8 @@ def test_numeric_item_ids_are_never_read_as_indexes(ws, vs_items, tmp_path):
     assert run.correct == len(vs_items) and run.ids == {"item_id": len(vs_items)}
     by_index = tmp_path / "by_index.jsonl"
     by_index.write_text(json.dumps({"id": 5, "pred": "A"}))
-    with pytest.raises(OrienteerError, match=r"line 1: id '5' matches no item of benchmark 'n' \(expected an item id like '100'\)"):
+    refusal = r"line 1: id '5' matches no item of benchmark 'n' \(expected an item id like '100'\)"
+    with pytest.raises(OrienteerError, match=refusal):
         import_predictions(ws, by_index, "n", "bad")
 
 

@@ -119,10 +119,10 @@ def test_confusion_matrix_and_categories(two_runs, vs_items):
             cat = categorize(gold, pred).value
             expected[cat] = expected.get(cat, 0) + 1
     assert c.categories == dict(sorted(expected.items(), key=lambda kv: -kv[1])) or c.categories == expected
-    assert {(m["gold"], m["pred"]): m["n"] for m in c.matrix} == cells
+    assert {(m.gold, m.pred): m.n for m in c.matrix} == cells
     assert c.errors == sum(expected.values()) and c.answered == len(base)
     assert set(ct.as_json()) >= {"run", "task", "categories", "matrix"}
-    assert ct.task == task and sum(m["n"] for m in ct.matrix) == sum(1 for it in vs_items if it["question_type"] == task)
+    assert ct.task == task and sum(m.n for m in ct.matrix) == sum(1 for it in vs_items if it["question_type"] == task)
     assert all(direction_vector(label) for label in c.labels)
 
 

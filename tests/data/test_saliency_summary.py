@@ -17,7 +17,6 @@ import pytest
 from scipy.stats import wilcoxon
 
 from orienteer.core.stats import holm
-
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.ingest_bench import import_benchmark
 from orienteer.data.ingest_preds import import_predictions

@@ -122,7 +122,7 @@ def test_box_prompt_draws_where_the_detector_says_and_rewrites(tmp_path):
     ws = _mini_bench(tmp_path)
     detector = FrameDetector()
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.05)
-    get_kind("box-prompt").load().run(ctx, detector=detector)
+    get_kind("box-prompt").run(ctx, detector=detector)
 
     [out] = ctx.outputs
     assert isinstance(out, BenchmarkOutput)
@@ -159,7 +159,7 @@ def test_box_prompt_draws_where_the_detector_says_and_rewrites(tmp_path):
 def test_the_derived_benchmark_imports_with_its_parent_ids(tmp_path):
     ws = _mini_bench(tmp_path)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.05)
-    get_kind("box-prompt").load().run(ctx, detector=FrameDetector())
+    get_kind("box-prompt").run(ctx, detector=FrameDetector())
     import_benchmark(ws, ctx.out_dir / "items.jsonl", "mini-box", images=ctx.out_dir / "images", parent="mini")
     from orienteer.jobs.selection import load_items
 
@@ -175,7 +175,7 @@ def test_nothing_detected_and_keep_unboxed(tmp_path):
     ws = _mini_bench(tmp_path)
     detector = FixedDetector({"boy": [Box(1, 1, 20, 20, 0.8, "boy")], "sofa": [Box(1, 1, 20, 20, 0.02, "sofa")]})
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.1, keep_unboxed=True)
-    get_kind("box-prompt").load().run(ctx, detector=detector)
+    get_kind("box-prompt").run(ctx, detector=detector)
     items = _items(ctx)
     assert set(items) == {"q0", "q1", "q2", "q3"}
     assert items["q0"]["item_id"] == "q0#box"
@@ -189,7 +189,7 @@ def test_nothing_detected_and_keep_unboxed(tmp_path):
 def test_a_killed_job_resumes_where_it_stopped(tmp_path):
     ws = _mini_bench(tmp_path)
     resume = tmp_path / "resume"
-    kind = get_kind("box-prompt").load()
+    kind = get_kind("box-prompt")
     with pytest.raises(KeyboardInterrupt):
         kind.run(_ctx(ws, tmp_path, "job1", resume, conf=0.05), detector=FrameDetector(fail_after=2))  # q0, q1
     again = FrameDetector()
@@ -203,13 +203,13 @@ def test_a_killed_job_resumes_where_it_stopped(tmp_path):
 def test_center_detector_through_the_params_and_refusals(tmp_path):
     ws = _mini_bench(tmp_path)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", detector="center")
-    get_kind("box-prompt").load().run(ctx)
+    get_kind("box-prompt").run(ctx)
     assert _items(ctx)["q0"]["bbox"] == [24, 16, 72, 48]
     assert CenterDetector().detect(Image.new("RGB", (100, 40)), "x")[0].as_list() == [25, 10, 75, 30]
     with pytest.raises(OrienteerError, match="--weights is required"):
-        get_kind("box-prompt").load().run(_ctx(ws, tmp_path, "job2", tmp_path / "r2"))
+        get_kind("box-prompt").run(_ctx(ws, tmp_path, "job2", tmp_path / "r2"))
     with pytest.raises(OrienteerError, match="weights .*missing.pt not found"):
-        get_kind("box-prompt").load().run(_ctx(ws, tmp_path, "job3", tmp_path / "r3", weights=str(tmp_path / "missing.pt")))
+        get_kind("box-prompt").run(_ctx(ws, tmp_path, "job3", tmp_path / "r3", weights=str(tmp_path / "missing.pt")))
 
 
 def test_yolo_world_refuses_without_clip(tmp_path, monkeypatch):
@@ -256,11 +256,11 @@ def test_an_ultralytics_yolo_world_built_from_yaml_runs_through_the_adapter(monk
 # --- --control: the undrawn twin, through the real job runtime ---------------------------------------
 
 def test_control_writes_the_undrawn_twin_through_the_job_runtime(tmp_path):
-    from tests.jobs.test_runtime import wait_for
     from orienteer.data.images import resolve_image
     from orienteer.jobs import api
     from orienteer.jobs.selection import load_items
     from orienteer.jobs.status import job_view
+    from tests.jobs.test_runtime import wait_for
 
     ws = _mini_bench(tmp_path)
     job = api.submit(ws, "box-prompt", {"bench": "mini", "name": "mini-box", "detector": "center", "control": True})
@@ -327,7 +327,7 @@ def test_control_with_nothing_boxed_writes_nothing(tmp_path):
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.5, keep_unboxed=True, control=True)
     with pytest.raises(OrienteerError, match=r"--control: no item of 'mini' got a box, so the undrawn control "
                                              r"'mini-box-nodraw' would be empty"):
-        get_kind("box-prompt").load().run(ctx, detector=FixedDetector({}))
+        get_kind("box-prompt").run(ctx, detector=FixedDetector({}))
     assert not ctx.outputs
 
 
@@ -340,7 +340,7 @@ def test_the_stored_box_is_the_drawn_box_so_saliency_measures_the_drawn_pixels(t
     ws = _mini_bench(tmp_path)
     detector = FixedDetector({"boy": [Box(11.46, 12.46, 50.46, 40.46, 0.9, "boy")]})
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.1)
-    get_kind("box-prompt").load().run(ctx, detector=detector)
+    get_kind("box-prompt").run(ctx, detector=detector)
     q0 = _items(ctx)["q0"]
     assert q0["bbox"] == [11.5, 12.5, 50.5, 40.5]
     red = np.all(np.asarray(Image.open(ctx.out_dir / "images" / q0["images"][0]).convert("RGB")) == RED, axis=-1)
@@ -356,7 +356,7 @@ def test_both_benchmarks_enter_in_one_transaction_or_neither_does(tmp_path):
 
     ws = _mini_bench(tmp_path)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", conf=0.05, control=True)
-    get_kind("box-prompt").load().run(ctx, detector=FrameDetector())
+    get_kind("box-prompt").run(ctx, detector=FrameDetector())
     assert [o.name for o in ctx.outputs] == ["mini-box", "mini-box-nodraw"]
     write_manifest(ctx.out_dir, ctx.outputs)
     import_benchmark(ws, tmp_path / "mini.jsonl", "mini-box-nodraw", images=tmp_path / "imgs")

@@ -16,8 +16,17 @@ from orienteer.data.job_outputs import DatasetOutput, ModelOutput
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.kinds import get_kind
-from orienteer.jobs.model.cot import (KEPT, NO_RATIONALE, NOT_CHOICE, UNPARSED, WRONG, filter_rationales,
-                                      is_answer_line, judge, split_rationale)
+from orienteer.jobs.model.cot import (
+    KEPT,
+    NO_RATIONALE,
+    NOT_CHOICE,
+    UNPARSED,
+    WRONG,
+    filter_rationales,
+    is_answer_line,
+    judge,
+    split_rationale,
+)
 from orienteer.jobs.params import complete
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -154,7 +163,7 @@ def test_cot_writes_the_kept_rationales_as_a_trainable_dataset(ws, tmp_path, tin
     teacher = StandIn(_questions(ws))
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="cot1", dataset="base",
                batch_size=3, max_new_tokens=8)
-    get_kind("cot").load().run(ctx, generate=teacher)
+    get_kind("cot").run(ctx, generate=teacher)
     assert teacher.calls == [3, 1]  # four distinct multiple-choice items
     [out] = ctx.outputs
     assert isinstance(out, DatasetOutput) and (out.name, out.file) == ("cot1", "dataset.jsonl")
@@ -188,12 +197,12 @@ def test_cot_writes_the_kept_rationales_as_a_trainable_dataset(ws, tmp_path, tin
     (job / "outputs").mkdir(parents=True)
     train_ctx = JobContext(job_id="train", kind="train", params=values, workspace=ws, job_dir=job,
                            out_dir=job / "outputs", resume_dir=tmp_path / "train-resume")
-    get_kind("train").load().run(train_ctx)
+    get_kind("train").run(train_ctx)
     assert isinstance(train_ctx.outputs[0], ModelOutput)
 
 
 def test_a_killed_cot_job_asks_the_teacher_only_for_the_rest(ws, tmp_path, tiny_model):
-    kind = get_kind("cot").load()
+    kind = get_kind("cot")
     params = {"teacher": str(tiny_model), "name": "cot1", "dataset": "base", "batch_size": 2, "max_new_tokens": 8}
     with pytest.raises(KeyboardInterrupt):
         kind.run(_ctx(ws, tmp_path, "job1", tmp_path / "resume", **params), generate=StandIn(_questions(ws), 1))
@@ -209,7 +218,7 @@ def test_the_real_tiny_teacher_end_to_end(ws, tmp_path, tiny_model):
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="cot1", dataset="base",
                max_new_tokens=6)
     try:
-        get_kind("cot").load().run(ctx)
+        get_kind("cot").run(ctx)
     except OrienteerError as exc:
         assert "none of the teacher's 4 replies" in str(exc)
         assert not ctx.outputs
@@ -224,7 +233,7 @@ def test_the_real_tiny_teacher_end_to_end(ws, tmp_path, tiny_model):
 
 def test_source_must_be_one_of_dataset_or_bench(ws, tmp_path, tiny_model):
     with pytest.raises(OrienteerError, match="exactly one of --dataset"):
-        get_kind("cot").load().run(_ctx(ws, tmp_path, "j", tmp_path / "r", teacher=str(tiny_model), name="x"))
+        get_kind("cot").run(_ctx(ws, tmp_path, "j", tmp_path / "r", teacher=str(tiny_model), name="x"))
 
 
 # --- rationalize, majority of K, per-task composition, resume with samples ------------------------------
@@ -290,7 +299,7 @@ def test_majority_of_k_samples_and_the_per_task_composition(ws, tmp_path, tiny_m
     teacher = Scripted(ws, MAJORITY, samples=4)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="cot4", dataset="base",
                samples=4, batch_size=3, max_new_tokens=8)
-    get_kind("cot").load().run(ctx, generate=teacher)
+    get_kind("cot").run(ctx, generate=teacher)
     from orienteer.jobs.kinds.cot import call_seed
 
     # batch 0 (ex0-ex2) then batch 1 (ex3), each asked 4 times, sampled at the default 0.7, seeded per call
@@ -317,7 +326,7 @@ def test_one_sample_is_greedy_and_judged_as_before(ws, tmp_path, tiny_model):
     teacher = Scripted(ws, {g: [r] for g, r in REPLIES.items()}, samples=1)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="cot1", dataset="base",
                max_new_tokens=8)
-    get_kind("cot").load().run(ctx, generate=teacher)
+    get_kind("cot").run(ctx, generate=teacher)
     assert [t for _, _, t in teacher.calls] == [None]  # greedy
     c = ctx.outputs[0].composition
     assert (c["n_kept"], c["n_wrong"], c["n_unparsed"], c["n_no_majority"]) == (2, 1, 1, 0)
@@ -334,7 +343,7 @@ def test_rationalize_prompts_the_teacher_with_the_gold_and_the_student_without(w
     teacher = Scripted(ws, explain, samples=1)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="why", dataset="base",
                mode="rationalize", max_new_tokens=8)
-    get_kind("cot").load().run(ctx, generate=teacher)
+    get_kind("cot").run(ctx, generate=teacher)
     golds = _questions(ws)
     for text in teacher.prompts:
         gold = next(letter for q, letter in golds.items() if q in text)
@@ -352,7 +361,7 @@ def test_rationalize_prompts_the_teacher_with_the_gold_and_the_student_without(w
 
 
 def test_a_killed_sampled_job_resumes_with_each_sample_recorded(ws, tmp_path, tiny_model):
-    kind = get_kind("cot").load()
+    kind = get_kind("cot")
     params = {"teacher": str(tiny_model), "name": "cot3", "dataset": "base", "batch_size": 3, "samples": 3,
               "temperature": 1.1, "seed": 5, "max_new_tokens": 8}
     script = {g: MAJORITY[g][:3] for g in "ABCD"}
@@ -377,7 +386,7 @@ def test_the_real_tiny_teacher_sampled_is_reproducible_and_resumable(ws, tmp_pat
     """Real sampled decoding: the same spec draws the same replies, and a kill in the middle does not change them."""
     from orienteer.jobs.model.generate import generate_replies
 
-    kind = get_kind("cot").load()
+    kind = get_kind("cot")
     params = {"teacher": str(tiny_model), "name": "s", "dataset": "base", "batch_size": 4, "samples": 3,
               "max_new_tokens": 6}
 
@@ -410,12 +419,12 @@ def test_the_real_tiny_teacher_sampled_is_reproducible_and_resumable(ws, tmp_pat
 
 
 def test_bad_sampling_settings_are_refused_before_a_job_is_made():
-    from orienteer.jobs.kinds.cot import check
+    from orienteer.jobs.kinds.cot import CotSpec, check
 
     with pytest.raises(OrienteerError, match="--samples must be at least 1"):
-        check({"samples": 0})
+        check(CotSpec(teacher="t", name="n", samples=0))
     with pytest.raises(OrienteerError, match="--temperature must be 0 or more"):
-        check({"temperature": -0.5})
+        check(CotSpec(teacher="t", name="n", temperature=-0.5))
 
 
 def test_a_cot_set_built_from_a_benchmark_remembers_it_and_train_refuses_that_benchmark(ws, tmp_path, tiny_model):
@@ -429,7 +438,7 @@ def test_a_cot_set_built_from_a_benchmark_remembers_it_and_train_refuses_that_be
     import_benchmark(ws, bench_file, "testset", images=tmp_path)
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", teacher=str(tiny_model), name="cot-b", bench="testset",
                max_new_tokens=8)
-    get_kind("cot").load().run(ctx, generate=StandIn(_questions(ws)))
+    get_kind("cot").run(ctx, generate=StandIn(_questions(ws)))
     [out] = ctx.outputs
     assert out.composition["benches"] == ["testset"]
     examples = read_examples(ctx.out_dir / "dataset.jsonl")

@@ -15,12 +15,12 @@ from PIL import Image
 from orienteer.core.directions import mirror_label
 from orienteer.core.mirror import mirror_bbox, mirror_text
 from orienteer.data.datasets import get_dataset, read_examples, write_examples
-from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
 from orienteer.data.job_ingest import ingest_job
 from orienteer.data.job_outputs import BenchmarkOutput, DatasetOutput, write_manifest
 from orienteer.data.workspace import Workspace
+from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.kinds import get_kind
 from orienteer.jobs.params import complete
@@ -353,7 +353,7 @@ def _pool_workspace(tmp: Path) -> Workspace:
         path = tmp / "pool" / f"{item_id}.png"
         path.parent.mkdir(exist_ok=True)
         Image.new("RGB", (40, 30), (50 * k, 20, 200)).save(path)
-        letter = next(l for l, lab in options.items() if lab == gold)
+        letter = next(key for key, lab in options.items() if lab == gold)
         records.append({"item_id": item_id, "task": "T", "question": f"Where, seen from the left of {item_id}?",
                         "options": options, "answer": letter, "images": [str(path)]})
     write_examples(tmp / "pool.jsonl", records)

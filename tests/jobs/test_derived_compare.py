@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries.compare import comparable_runs, compare_runs
 from orienteer.data.queries.failures import count_predictions
 from orienteer.data.workspace import Workspace
+from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
 
 ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli.main import main; main()"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orienteer.demo.build import DEMO_BENCH
 from orienteer.data.images import path_problem, resolve_image
 from orienteer.data.workspace import Workspace
+from orienteer.demo.build import DEMO_BENCH
 from orienteer.jobs.selection import load_items
 from tests.jobs.test_data_kinds import RUN, demo, demo_template, hard_item_ids, make_ctx, real_confusions, run_kind
 

@@ -21,7 +21,6 @@ from orienteer.jobs.procinfo import is_alive
 from orienteer.jobs.reconcile import ingest_finished, reconcile
 from orienteer.jobs.status import job_view
 from orienteer.jobs.store import JobDir, find_job
-
 from tests.conftest import snapshot
 
 ORIENTEER = [sys.executable, "-c", "from orienteer.tui.cli.main import main; main()"]
@@ -189,7 +188,6 @@ def test_sigkill_during_ingest_leaves_workspace_unchanged(ws_with_bench: Workspa
 def test_readers_and_a_cli_import_while_a_job_finishes(ws_with_bench: Workspace, tmp_path: Path) -> None:
     """Two app-like readers poll while a job ingests and a CLI import writes: no lock error, one run each."""
     from orienteer.data.queries.report import list_runs
-
     from tests.conftest import make_viewspatial_items, random_replies, write_official_csv
 
     csv_path = write_official_csv(tmp_path / "r.csv", make_viewspatial_items(), random_replies(make_viewspatial_items()))

@@ -159,7 +159,7 @@ def _adapter_weights(folder: Path) -> dict:
 
 def test_two_lora_steps_register_an_adapter_that_eval_loads(ws, tmp_path, tiny_model):
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", **_params(tiny_model, name="tiny-lora"))
-    get_kind("train").load().run(ctx)
+    get_kind("train").run(ctx)
     [out] = ctx.outputs
     assert isinstance(out, ModelOutput)
     assert (out.name, out.path, out.method, out.base_model) == ("tiny-lora", "model", "lora", str(tiny_model.resolve()))
@@ -174,11 +174,11 @@ def test_two_lora_steps_register_an_adapter_that_eval_loads(ws, tmp_path, tiny_m
     lora_b = [v for k, v in _adapter_weights(folder).items() if "lora_B" in k]
     assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # B starts at zero: it trained
 
+    from orienteer.data.datasets import read_examples
     from orienteer.jobs.model.batching import collate, encode_item, to_device
     from orienteer.jobs.model.loading import load_model
     from orienteer.jobs.model.score import score_batch
     from orienteer.jobs.model.train import example_item, load_frames
-    from orienteer.data.datasets import read_examples
 
     trained = load_model(str(folder), device="cpu")  # the adapter folder, as the next eval gets it
     base = _load_base(tiny_model)
@@ -211,12 +211,12 @@ def test_eval_bench_adds_a_run_and_a_rerun_does_not_train_again(ws, tmp_path, ti
     assert not (ws.root / "jobs").exists() or not any((ws.root / "jobs").iterdir())
     refused = _ctx(ws, tmp_path, "job0", tmp_path / "resume0", **params)
     with pytest.raises(OrienteerError, match="--allow-overlap"):
-        get_kind("train").load().run(refused)
+        get_kind("train").run(refused)
     assert not (tmp_path / "resume0").exists() and not refused.outputs
 
     params["allow_overlap"] = True
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", **params)
-    get_kind("train").load().run(ctx)
+    get_kind("train").run(ctx)
     model_out, run_out = ctx.outputs
     assert isinstance(model_out, ModelOutput) and isinstance(run_out, RunOutput)
     assert (run_out.name, run_out.bench, run_out.parser) == ("m-minibench", "minibench", "viewspatial")
@@ -225,16 +225,16 @@ def test_eval_bench_adds_a_run_and_a_rerun_does_not_train_again(ws, tmp_path, ti
                                          "parent_item_id": 0, "image": 6, "built_from": [],
                                          "first": ["ex0", "ex1", "ex2", "ex3", "ex4"]}
     # scoring that model on the benchmark again, outside the train job, is refused the same way
-    eval_kind = get_kind("eval").load()
+    eval_kind = get_kind("eval")
     spec = {"model": str(ctx.out_dir / "model"), "bench": "minibench", "run": "again"}
     with pytest.raises(OrienteerError, match=r"model .*/model was trained on dataset 'mini' overlaps benchmark 'minibench'"):
-        eval_kind.preflight(ws, spec)
-    eval_kind.preflight(ws, {**spec, "allow_overlap": True})
+        eval_kind.preflight(ws, eval_kind.make_spec(spec))
+    eval_kind.preflight(ws, eval_kind.make_spec({**spec, "allow_overlap": True}))
     lines = [json.loads(x) for x in (ctx.out_dir / run_out.predictions_file).read_text().splitlines()]
     assert [x["item_id"] for x in lines] == ["ex0", "ex1", "ex2"] and all(x["reply"] in "ABCD" for x in lines)
 
     again = _ctx(ws, tmp_path, "job2", tmp_path / "resume", **params)  # same spec, same resume folder
-    get_kind("train").load().run(again)
+    get_kind("train").run(again)
     assert not (again.job_dir / "metrics.jsonl").exists()  # nothing trained again
     assert (again.out_dir / "model" / "adapter_model.safetensors").read_bytes() == (
         ctx.out_dir / "model" / "adapter_model.safetensors").read_bytes()
@@ -243,7 +243,7 @@ def test_eval_bench_adds_a_run_and_a_rerun_does_not_train_again(ws, tmp_path, ti
 
 def test_two_full_llm_steps_save_a_model_with_vision_untouched(ws, tmp_path, tiny_model):
     ctx = _ctx(ws, tmp_path, "job1", tmp_path / "resume", **_params(tiny_model, method="full-llm", lr=1e-3))
-    get_kind("train").load().run(ctx)
+    get_kind("train").run(ctx)
     [out] = ctx.outputs
     assert out.name == "job1" and out.method == "full-llm"
     folder = ctx.out_dir / "model"
@@ -261,7 +261,7 @@ def test_two_full_llm_steps_save_a_model_with_vision_untouched(ws, tmp_path, tin
 
 
 def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(ws, tmp_path, tiny_model):
-    kind = get_kind("train").load()
+    kind = get_kind("train")
     params = _params(tiny_model, name="r")
     resume = tmp_path / "resume"
 
@@ -297,7 +297,7 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(ws, tmp_p
 def test_bad_inputs_are_one_line_errors(ws, tmp_path, tiny_model):
     from orienteer.data.errors import OrienteerError
 
-    kind = get_kind("train").load()
+    kind = get_kind("train")
     with pytest.raises(OrienteerError, match="no dataset named 'nope'"):
         kind.run(_ctx(ws, tmp_path, "j1", tmp_path / "r1", **_params(tiny_model, dataset="nope")))
     with pytest.raises(OrienteerError, match="at least 1"):
@@ -307,17 +307,17 @@ def test_bad_inputs_are_one_line_errors(ws, tmp_path, tiny_model):
 
 
 def test_training_sizes_frames_as_the_eval_that_scores_it(tiny_model, tmp_path):
-    from orienteer.jobs.kinds.train import config_from_params, train_resize
+    from orienteer.jobs.kinds.train import TrainSpec, train_config, train_resize
     from orienteer.jobs.model.images import frame_sizing
     from orienteer.jobs.model.loading import load_model
     from orienteer.jobs.model.train import encode_example
 
     base = {"model": str(tiny_model), "dataset": "mini"}
-    assert config_from_params(base).resize == "upstream"  # the official eval prompt: evaluate.py's sizing
-    assert train_resize({**base, "eval_prompt": "think"}) == "budget"
-    assert train_resize({**base, "max_pixels": 28 * 28 * 16}) == "budget"
+    assert train_config(TrainSpec(**base)).resize == "upstream"  # the official eval prompt: evaluate.py's sizing
+    assert train_resize(TrainSpec(**base, eval_prompt="think")) == "budget"
+    assert train_resize(TrainSpec(**base, max_pixels=28 * 28 * 16)) == "budget"
     with pytest.raises(OrienteerError, match="give one or the other"):
-        train_resize({**base, "resize": "upstream", "max_pixels": 28 * 28 * 16})
+        train_resize(TrainSpec(**base, resize="upstream", max_pixels=28 * 28 * 16))
     image = Image.new("RGB", (640, 480), (10, 20, 30))
     example = {"item_id": "x", "question": "Where?", "options": {"A": "left", "B": "right"}, "answer": "A",
                "target": "A. left", "images": ["x.png"]}

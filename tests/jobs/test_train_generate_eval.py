@@ -69,11 +69,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
               "epochs": 80, "batch_size": 1, "grad_accum": 1, "save_every": 0, "eval_bench": "onebench",
               "eval_mode": "generate", "eval_prompt": "think", "allow_overlap": True}  # trains on the test item
     full = _ctx(ws, root, "job-full", root / "resume", **params)
-    get_kind("train").load().run(full)
+    get_kind("train").run(full)
     # The same trained model (same resume folder: training is not repeated) evaluated with a 16-token cap.
     cut = _ctx(ws, root, "job-cut", root / "resume", **{**params, "name": "learned-again"}, eval_max_new_tokens=16,
                eval_run="learned-cut")
-    get_kind("train").load().run(cut)
+    get_kind("train").run(cut)
     return {"ws": ws, "full": full, "cut": cut}
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from orienteer.demo.build import build_demo_workspace
 from orienteer.data.workspace import Workspace
+from orienteer.demo.build import build_demo_workspace
 
 
 @pytest.fixture(scope="session")

@@ -192,9 +192,9 @@ def test_case_shows_question_options_reply_category_and_other_runs(app_factory, 
         assert d.reference_object and d.reference_object in verdict
         others = text_of(screen, "#case-others")
         for o in d.other_runs:
-            line = next(line for line in others.splitlines() if line.strip().startswith(o["run"]))
-            assert (o["letter"] or "-") in line
-            assert ("✓" in line) == bool(o["correct"])
+            line = next(line for line in others.splitlines() if line.strip().startswith(o.run))
+            assert (o.letter or "-") in line
+            assert ("✓" in line) == bool(o.correct)
         assert item in text_of(screen, "#case-title")
 
     drive(app_factory(), body)

@@ -40,7 +40,7 @@ def _table_counts(table: DataTable) -> dict[tuple[str, str], int]:
 
 
 def _expected(con, run: str, task: str | None = None) -> dict[tuple[str, str], int]:
-    return {(m["gold"], m["pred"]): m["n"] for m in confusion(con, run, task).matrix if m["n"]}
+    return {(m.gold, m.pred): m.n for m in confusion(con, run, task).matrix if m.n}
 
 
 async def _goto_cell(pilot, app, gold: str, pred: str) -> None:

@@ -30,8 +30,8 @@ class AlwaysA:
 @pytest.fixture(scope="module")
 def cot_ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small demo workspace and a finished, ingested cot job (tiny teacher model, scripted replies)."""
-    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.job_outputs import write_manifest
+    from orienteer.demo.build import build_demo_workspace
     from orienteer.jobs.context import JobContext
     from orienteer.jobs.kinds import get_kind
     from orienteer.jobs.model.tiny import build_tiny_qwen25vl
@@ -51,7 +51,7 @@ def cot_ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ctx = JobContext(job_id=job.job_id, kind="cot", params=params, workspace=ws, job_dir=job.path,
                      out_dir=job.out_dir, resume_dir=root / "resume")
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    get_kind("cot").load().run(ctx, generate=AlwaysA())
+    get_kind("cot").run(ctx, generate=AlwaysA())
     write_manifest(ctx.out_dir, ctx.outputs)
     write_json(job.exit_path, {"code": 0, "cancelled": False, "ended_at": time.time()})
     assert ingest_finished(ws, job) is not None

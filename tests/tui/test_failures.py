@@ -250,9 +250,9 @@ def test_o_cycles_the_sort(app_factory, demo_ws):
             await _settle(pilot, app)
             assert app.state.failures_sort == key
             column = {"task": "task", "category": "category", "gold": "gold_label", "pred": "pred_label"}[key]
-            values = [r[column] for r in screen.rows]
+            values = [getattr(r, column) for r in screen.rows]
             assert values == sorted(values), key
-            assert [r["item_id"] for r in screen.rows] == [r["item_id"] for r in _page(demo_ws, filt, sort=key)]
+            assert [r.item_id for r in screen.rows] == [r["item_id"] for r in _page(demo_ws, filt, sort=key)]
             assert f"sort: {key}" in _head(app)
         await pilot.press("o")
         await _settle(pilot, app)

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, RichLog, Static
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.workspace import Workspace
 from orienteer.jobs import api
-from orienteer.jobs.kinds import KINDS, KindInfo
+from orienteer.jobs.kinds import KINDS, get_kind
 from orienteer.jobs.status import job_view
 from orienteer.jobs.store import JobDir, create_job, write_json
 from orienteer.tui.screens.launch import ConfirmScreen, LaunchScreen, LogScreen
@@ -105,7 +105,7 @@ def test_augment_from_failures_starts_a_flip_job_and_the_new_benchmark_arrives(a
 
 
 def test_hard_negatives_from_failures_draw_from_the_training_pool(app_factory, private_ws):
-    from orienteer.data.datasets import import_dataset, get_dataset, read_examples
+    from orienteer.data.datasets import get_dataset, import_dataset, read_examples
 
     import_dataset(private_ws, private_ws.root / "demo-data" / "train.jsonl", "demo-train")
     app = app_factory(private_ws)
@@ -185,7 +185,7 @@ def test_cancel_asks_first_then_stops_the_job(app_factory, private_ws):
 
 
 def test_unimplemented_kinds_are_listed_and_cannot_start(app_factory, private_ws, monkeypatch):
-    monkeypatch.setitem(KINDS, "dream", KindInfo("dream", "no_such_module", "a kind with no code yet", True))
+    monkeypatch.setitem(KINDS, "dream", "no_such_module")
     app = app_factory(private_ws)
 
     async def scenario(pilot):
@@ -233,14 +233,14 @@ def test_every_kind_form_opens_empty_and_prefilled(app_factory, private_ws, kind
                "model": "/nonexistent/model"}
 
     async def scenario(pilot):
-        for values in ({}, prefill(KINDS[kind], context)):
+        for values in ({}, prefill(get_kind(kind), context)):
             app.push_screen(LaunchScreen(kind, values))
             await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.query("#launch-command"), timeout=JOB_WAIT_S)
             await pilot.pause()
             command = str(app.screen.query_one("#launch-command", Static).render())
             error = str(app.screen.query_one("#launch-error", Static).render())
             assert f"job run {kind}" in command
-            assert error or " --" in command or not any(p.required for p in KINDS[kind].params)
+            assert error or " --" in command or not any(p.required for p in get_kind(kind).params)
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, LaunchScreen), timeout=JOB_WAIT_S)
 

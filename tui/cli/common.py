@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 console = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
 
 WorkspaceOpt = Annotated[
     Optional[Path],
@@ -105,7 +104,8 @@ def error_line(exc: BaseException, inputs: list[Path]) -> tuple[int, str]:
         return 2, f"{source}out of memory while reading it (the file is too big for this machine's memory)"
     from orienteer.data.workspace import classify_error
 
-    mapped = classify_error(exc, current_workspace().db_path) if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb") else None
+    from_duckdb = type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
+    mapped = classify_error(exc, current_workspace().db_path) if from_duckdb else None
     if mapped is not None:
         return 2, str(mapped)
     if isinstance(exc, OSError):
@@ -143,8 +143,3 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
         out[field.strip()] = column.strip()
     return out
 
-
-def read_workspace(fn: Callable[[Any], T]) -> T:
-    ws = current_workspace()
-    with ws.read() as con:
-        return fn(con)

@@ -1,8 +1,8 @@
 """``orienteer job ...``: launch, list, follow and cancel background jobs from the shell.
 
-Every TUI launch is exactly one of these commands. Kind options are declared by each kind
-(``orienteer job kinds`` lists them) and parsed by ``orienteer.jobs.params``, so the command is
-the same whether typed or built by the TUI's form.
+Every TUI launch is exactly one of these commands. Kind options are the fields of each kind's spec
+dataclass (``orienteer job kinds`` lists them) and parsed by ``orienteer.jobs.params``, so the
+command is the same whether typed or built by the TUI's form.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from orienteer.tui.safe_text import safe, text, visible
 
 if TYPE_CHECKING:
     from orienteer.data.workspace import Workspace
+    from orienteer.jobs.kinds.base import KindDef
     from orienteer.jobs.status import JobView
 
 job_app = typer.Typer(help="Run jobs in the background (they outlive the app and the SSH session).", no_args_is_help=True)
@@ -27,9 +28,9 @@ job_app = typer.Typer(help="Run jobs in the background (they outlive the app and
 @job_app.command("kinds")
 def kinds(as_json: JsonOpt = False) -> None:
     """The job kinds, their options, and which are implemented."""
-    from orienteer.jobs.kinds import KINDS
+    from orienteer.jobs.kinds import all_kinds
 
-    rows = [_kind_row(kind) for kind in KINDS.values()]
+    rows = [_kind_row(kind) for kind in all_kinds()]
     if as_json:
         print_json(rows)
         return
@@ -37,7 +38,7 @@ def kinds(as_json: JsonOpt = False) -> None:
         _print_kind(row)
 
 
-def _kind_row(kind: Any) -> dict[str, Any]:
+def _kind_row(kind: KindDef) -> dict[str, Any]:
     return {
         "kind": kind.name, "available": kind.available, "gpu": kind.needs_gpu, "summary": kind.summary,
         "options": [{"flag": p.flag, "type": p.type, "default": p.default, "required": p.required, "help": p.help,
@@ -255,7 +256,8 @@ def dataset_list(as_json: JsonOpt = False) -> None:
             print_json([i.as_json() for i in infos])
             return
         if not infos:
-            console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)", highlight=False)
+            console.print("no datasets yet (orienteer dataset import FILE --name NAME, or a flip/hard-negatives job)",
+                          highlight=False)
             return
         from orienteer.tui.composition import cot_lines
 
@@ -296,7 +298,9 @@ def dataset_export(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     path: Annotated[Path, typer.Argument(help="Output JSONL file.")],
     fmt: Annotated[str, typer.Option("--format", help="items | sharegpt (messages) | llava (conversations).")] = "items",
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=(
+        "Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); "
+        "folders, devices and FIFOs are refused."))] = False,
 ) -> None:
     """Export a training dataset as JSONL for fine-tuning tools."""
     with errors():
@@ -355,14 +359,14 @@ def dataset_overlap(
 def models(as_json: JsonOpt = False) -> None:
     """Registered models (train outputs and the demo's tiny model): names the eval job accepts."""
     with errors():
-        from orienteer.data.models import list_models
+        from orienteer.data.service import WorkspaceService
 
         ws = current_workspace()
         if not ws.exists():
             rows = []
         else:
-            with ws.read() as con:
-                rows = list_models(con)
+            with WorkspaceService(ws) as service:
+                rows = service.models()
         if as_json:
             print_json([r.__dict__ for r in rows])
             return

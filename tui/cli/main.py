@@ -8,15 +8,34 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
 from orienteer.tui.cli.common import (
-    DEBUG_ENV, ImagesOpt, JsonOpt, MapOpt, State, ThemeOpt, WorkspaceOpt, console, current_workspace, err, error_line,
-    errors, one_line, parse_mapping, print_json, read_workspace,
+    DEBUG_ENV,
+    ImagesOpt,
+    JsonOpt,
+    MapOpt,
+    State,
+    ThemeOpt,
+    WorkspaceOpt,
+    console,
+    current_workspace,
+    err,
+    error_line,
+    errors,
+    one_line,
+    parse_mapping,
+    print_json,
 )
+
+if TYPE_CHECKING:
+    from orienteer.data.service import WorkspaceService
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="orienteer",
@@ -44,6 +63,14 @@ def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt 
     if ctx.invoked_subcommand is None:
         with errors():
             _open_app(current_workspace())
+
+
+def read(ask: Callable[["WorkspaceService"], T]) -> T:
+    """Ask the workspace (through its typed service) once; the connection is closed before anything prints."""
+    from orienteer.data.service import WorkspaceService
+
+    with WorkspaceService(current_workspace()) as service:
+        return ask(service)
 
 
 def _open_app(ws: Any) -> None:
@@ -95,9 +122,11 @@ def import_bench(
 
 @import_app.command("preds")
 def import_preds(
-    file: Annotated[Path, typer.Argument(help="A predictions file (official CSV, results JSON, JSONL, lmms-eval, VLMEvalKit, CSV/Parquet).")],
+    file: Annotated[Path, typer.Argument(
+        help="A predictions file (official CSV, results JSON, JSONL, lmms-eval, VLMEvalKit, CSV/Parquet).")],
     bench: Annotated[str, typer.Option("--bench", "-b", help="The benchmark these predictions answer.")],
-    run: Annotated[Optional[str], typer.Option("--run", "-r", help="Run name (files with a run column may leave it out).")] = None,
+    run: Annotated[Optional[str], typer.Option(
+        "--run", "-r", help="Run name (files with a run column may leave it out).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Force a format (default: detect).")] = None,
     parser: Annotated[str, typer.Option("--parser", help="viewspatial (official rule) or strict.")] = "viewspatial",
     replace: Annotated[bool, typer.Option("--replace", help="Replace a run of the same name.")] = False,
@@ -136,13 +165,9 @@ def import_preds(
 def benchmarks(as_json: JsonOpt = False) -> None:
     """List the benchmarks in the workspace."""
     with errors():
-        rows = read_workspace(lambda con: con.execute(
-            """SELECT b.name, b.n_items, count(DISTINCT i.task), b.source_format, b.image_root, b.created_at
-               FROM benchmarks b JOIN items i USING (bench_id)
-               GROUP BY b.bench_id, b.name, b.n_items, b.source_format, b.image_root, b.created_at ORDER BY b.bench_id""").fetchall())
+        rows = read(lambda service: service.benchmarks())
         if as_json:
-            print_json([{"benchmark": r[0], "items": r[1], "tasks": r[2], "format": r[3], "image_root": r[4],
-                          "created": r[5]} for r in rows])
+            print_json([r.as_json() for r in rows])
             return
         from rich.table import Table
 
@@ -152,7 +177,7 @@ def benchmarks(as_json: JsonOpt = False) -> None:
         for col in ("benchmark", "items", "tasks", "format", "image root"):
             table.add_column(col)
         for r in rows:
-            table.add_row(text(r[0]), str(r[1]), str(r[2]), text(r[3] or ""), text(r[4] or ""))
+            table.add_row(text(r.name), str(r.items), str(r.tasks), text(r.format or ""), text(r.image_root or ""))
         console.print(table)
 
 
@@ -165,10 +190,9 @@ def runs(
     with errors():
         from dataclasses import asdict
 
-        from orienteer.data.queries.report import list_runs
         from orienteer.tui.cli.render import runs_table
 
-        rows = read_workspace(lambda con: list_runs(con, bench))
+        rows = read(lambda service: service.list_runs(bench))
         if as_json:
             print_json([asdict(r) for r in rows])
         else:
@@ -184,10 +208,10 @@ def report(
 ) -> None:
     """Per-task accuracy with 95% intervals; runs side by side with deltas and McNemar tests."""
     with errors():
-        from orienteer.data.queries.report import report_json, task_report
+        from orienteer.data.queries.report import report_json
         from orienteer.tui.cli.render import report_tables
 
-        reports = read_workspace(lambda con: task_report(con, run or None, bench, baseline))
+        reports = read(lambda service: service.task_report(run or None, bench, baseline))
         if as_json:
             print_json(report_json(reports))
             return
@@ -208,10 +232,9 @@ def confusion(
 ) -> None:
     """Gold x predicted direction labels and the error categories of one run, each against chance."""
     with errors():
-        from orienteer.data.queries.confusion import confusion as confusion_query
         from orienteer.tui.cli.render import confusion_tables
 
-        result = read_workspace(lambda con: confusion_query(con, run, task, grouping))
+        result = read(lambda service: service.confusion(run, task, grouping))
         if as_json:
             print_json(result.as_json())
             return
@@ -227,14 +250,14 @@ def audit(
 ) -> None:
     """Items where the file's own correct/incorrect verdict disagrees with Orienteer's scoring."""
     with errors():
-        from orienteer.data.queries.compare import audit as audit_query
         from orienteer.tui.cli.render import prediction_rows_table
         from orienteer.tui.safe_text import safe, visible
 
-        checked, rows = read_workspace(lambda con: audit_query(con, run))
+        found = read(lambda service: service.audit(run))
         if as_json:
-            print_json({"run": run, "checked": checked, "disagreements": len(rows), "rows": rows})
+            print_json(found.as_json())
             return
+        checked, rows = found.checked, found.rows
         if not checked:
             console.print(f"run {safe(run)} carries no verdicts of its own: nothing to audit", highlight=False)
             return
@@ -260,7 +283,8 @@ def _filter(run: list[str] | None, task: list[str] | None, category: list[str] |
 
 RunsOpt = Annotated[Optional[list[str]], typer.Option("--run", "-r", help="Run (repeatable).")]
 TaskOpt = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task (repeatable).")]
-CategoryOpt = Annotated[Optional[list[str]], typer.Option("--category", "-c", help="Error category, e.g. horizontal (repeatable).")]
+CategoryOpt = Annotated[Optional[list[str]], typer.Option(
+    "--category", "-c", help="Error category, e.g. horizontal (repeatable).")]
 SourceOpt = Annotated[Optional[list[str]], typer.Option("--source", help="Image source, e.g. coco, scannet.")]
 GoldOpt = Annotated[Optional[list[str]], typer.Option("--gold", help="Gold label, e.g. left.")]
 PredOpt = Annotated[Optional[list[str]], typer.Option("--pred", help="Predicted label.")]
@@ -279,14 +303,14 @@ def failures(
 ) -> None:
     """List failing items (or any filtered set) a page at a time."""
     with errors():
-        from orienteer.data.queries.failures import count_predictions, predictions_page
         from orienteer.tui.cli.render import prediction_rows_table
 
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
-        total, rows = read_workspace(lambda con: (count_predictions(con, filt), predictions_page(con, filt, sort=sort, limit=limit, offset=offset)))
+        page = read(lambda service: service.page_with_total(filt, sort=sort, limit=limit, offset=offset))
         if as_json:
-            print_json({"total": total, "offset": offset, "rows": rows})
+            print_json(page.as_json())
             return
+        total, rows = page.total, page.rows
         console.print(prediction_rows_table(f"{total} matching, showing {offset + 1 if rows else 0}-{offset + len(rows)}", rows))
 
 
@@ -295,14 +319,14 @@ def export_failures(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .csv, .jsonl or .parquet.")],
     run: RunsOpt = None, task: TaskOpt = None, category: CategoryOpt = None, source: SourceOpt = None,
     gold: GoldOpt = None, pred: PredOpt = None, text: TextOpt = None, all_rows: AllOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); folders, devices and FIFOs are refused.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=(
+        "Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); "
+        "folders, devices and FIFOs are refused."))] = False,
 ) -> None:
     """Export failures (or any filtered set, with --all) with questions, options, labels, replies and images."""
     with errors():
-        from orienteer.data.export import export_predictions
-
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
-        count = read_workspace(lambda con: export_predictions(con, filt, output, force=force))
+        count = read(lambda service: service.export_predictions(filt, output, force=force))
         from orienteer.tui.safe_text import safe
 
         console.print(f"wrote {count} rows to {safe(output)}", highlight=False)
@@ -318,10 +342,9 @@ def compare(
     with errors():
         from dataclasses import asdict
 
-        from orienteer.data.queries.compare import compare_runs
         from orienteer.tui.cli.render import compare_table
 
-        rows = read_workspace(lambda con: compare_runs(con, run_a, run_b))
+        rows = read(lambda service: service.compare(run_a, run_b))
         if as_json:
             print_json({"a": run_a, "b": run_b, "tasks": [asdict(r) for r in rows]})
         else:
@@ -362,12 +385,13 @@ def demo(
     items: Annotated[int, typer.Option("--items", help="Number of items.")] = 1000,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if it exists.")] = False,
     open_app: Annotated[bool, typer.Option("--open/--no-open", help="Open the app on it when built.")] = True,
-    model: Annotated[bool, typer.Option("--model/--no-model", help="Also build the tiny random Qwen2.5-VL for trying jobs.")] = True,
+    model: Annotated[bool, typer.Option(
+        "--model/--no-model", help="Also build the tiny random Qwen2.5-VL for trying jobs.")] = True,
 ) -> None:
     """Build the demo workspace (a rendered synthetic benchmark, three runs and a tiny random model) and open the app."""
     with errors():
-        from orienteer.demo.build import DEFAULT_DEMO_DIR, build_demo_workspace
         from orienteer.data.workspace import Workspace
+        from orienteer.demo.build import DEFAULT_DEMO_DIR, build_demo_workspace
 
         target = path or Path.cwd() / DEFAULT_DEMO_DIR
         summary = build_demo_workspace(target, seed=seed, n_items=items, rebuild=rebuild)
@@ -397,10 +421,9 @@ def saliency_summary(
 ) -> None:
     """Share of saliency inside the reference box against the box's area share, per task (Wilcoxon signed-rank)."""
     with errors():
-        from orienteer.data.saliency_summary import saliency_summary as summarise
         from orienteer.tui.saliency_tables import summary_renderables
 
-        summary = read_workspace(lambda con: summarise(con, run, vs))
+        summary = read(lambda service: service.saliency_summary(run, vs))
         if as_json:
             print_json(summary.as_json())
             return

@@ -90,15 +90,14 @@ def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[
     from orienteer.data.errors import OrienteerError
     from orienteer.jobs.model.batching import encode_item
     from orienteer.jobs.model.images import image_paths, load_images
-    from orienteer.jobs.model.loading import resolve_model_ref
+    from orienteer.jobs.model.loading import load_processor_offline, resolve_model_ref
 
     base, _adapter = resolve_model_ref(model)
     try:
-        from transformers import AutoProcessor
-
-        processor = AutoProcessor.from_pretrained(base, local_files_only=True)
+        processor = load_processor_offline(base)
     except (OSError, ValueError) as exc:
-        raise OrienteerError(f"model {base}: its processor cannot be loaded offline ({' '.join(str(exc).split())[:200]})") from None
+        reason = " ".join(str(exc).split())[:200]
+        raise OrienteerError(f"model {base}: its processor cannot be loaded offline ({reason})") from None
     try:
         frames = load_images(item, root)
     except OrienteerError as exc:  # names a path from the benchmark file: the error handler shows it safely

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich import box
@@ -12,6 +13,7 @@ from orienteer.core.chance import EXPECTED_MEANS
 from orienteer.data.queries.compare import CompareRow
 from orienteer.data.queries.confusion import Confusion
 from orienteer.data.queries.report import OVERALL, Report, RunRow
+from orienteer.data.rows import PredictionRow
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import safe, text, visible
 
@@ -120,9 +122,9 @@ def categories_table(c: Confusion) -> Table:
 
 
 def _matrix_table(c: Confusion) -> Table:
-    preds = [*c.labels] + [p for p in ("(unparsed)", "(invalid)") if any(m["pred"] == p for m in c.matrix)]
-    golds = [g for g in c.labels if any(m["gold"] == g for m in c.matrix)]
-    counts = {(m["gold"], m["pred"]): m["n"] for m in c.matrix}
+    preds = [*c.labels] + [p for p in ("(unparsed)", "(invalid)") if any(m.pred == p for m in c.matrix)]
+    golds = [g for g in c.labels if any(m.gold == g for m in c.matrix)]
+    counts = {(m.gold, m.pred): m.n for m in c.matrix}
     peak = max((n for (g, p), n in counts.items() if g != p), default=1)
     grid = Table(title="gold (rows) × predicted (columns)", header_style="bold", show_lines=False, padding=(0, 0))
     grid.add_column("gold \\ pred")
@@ -151,9 +153,12 @@ def _abbrev(label: str) -> str:
     return "-".join(p[:2] for p in parts) if len(parts) > 1 else label[:5]
 
 
-def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> Table:
-    """Prediction rows; the run column is left out (and named in the title) when there is one run."""
-    runs = {r["run"] for r in rows}
+def prediction_rows_table(title: str, rows: Sequence[PredictionRow], extra: tuple[str, ...] = ()) -> Table:
+    """Prediction rows; the run column is left out (and named in the title) when there is one run.
+
+    ``extra``: more fields of the rows to show (an audit's ``file_verdict``, ``source_line``).
+    """
+    runs = {r.run for r in rows}
     show_run = len(runs) > 1
     title = title if show_run or not runs else f"{title} · run {visible(next(iter(runs)))}"
     table = Table(title=Text(title), header_style="bold")
@@ -161,17 +166,18 @@ def prediction_rows_table(title: str, rows: list[dict[str, Any]], extra: tuple[s
     for col in columns:
         table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=None if col == "reply" else 14)
     for r in rows:
-        reply = visible(r.get("reply") or "", multiline=True).replace("\n", "⏎")
-        pred = f"{r['pred_letter']}. {r['pred_label'] or ''}" if r["pred_letter"] else "–"
-        cells = [text(c) for c in (r["item_id"], short_task(r["task"]), f"{r['gold_letter']}. {r['gold_label']}", pred,
-                                   category_name(r["category"]))]
-        cells += [Text(reply), *[text(r.get(e)) for e in extra]]
-        table.add_row(*([text(r["run"])] if show_run else []), *cells)
+        reply = visible(r.reply or "", multiline=True).replace("\n", "⏎")
+        pred = f"{r.pred_letter}. {r.pred_label or ''}" if r.pred_letter else "–"
+        cells = [text(c) for c in (r.item_id, short_task(r.task), f"{r.gold_letter}. {r.gold_label}", pred,
+                                   category_name(r.category))]
+        cells += [Text(reply), *[text(getattr(r, e, None)) for e in extra]]
+        table.add_row(*([text(r.run)] if show_run else []), *cells)
     return table
 
 
 def compare_table(run_a: str, run_b: str, rows: list[CompareRow]) -> Table:
-    table = Table(title=text(f"{run_a} → {run_b}"), caption="fixed: A wrong, B right; broken: A right, B wrong; p: exact McNemar, Holm-corrected across the "
+    table = Table(title=text(f"{run_a} → {run_b}"),
+                  caption="fixed: A wrong, B right; broken: A right, B wrong; p: exact McNemar, Holm-corrected across the "
                           "rows; * p < 0.05",
                   header_style="bold")
     for col in ("task", "n", run_a, run_b, "Δ", "fixed", "broken", "p"):

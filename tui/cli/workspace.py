@@ -60,8 +60,9 @@ def backup(
             print_json(result.as_json())
             return
         rows = sum(result.tables.values())
-        console.print(f"backed up {one_line(str(current_workspace().root))} to {one_line(str(result.path))}: {len(result.tables)} tables, "
-                      f"{rows:,} rows, {result.datasets} dataset file(s), {result.bytes / 1e6:.1f} MB", highlight=False)
+        console.print(f"backed up {one_line(str(current_workspace().root))} to {one_line(str(result.path))}: "
+                      f"{len(result.tables)} tables, {rows:,} rows, {result.datasets} dataset file(s), "
+                      f"{result.bytes / 1e6:.1f} MB", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

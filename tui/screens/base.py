@@ -1,16 +1,27 @@
-"""Behaviour every top-level screen shares: reload when the shared state moved, back on escape."""
+"""Behaviour every top-level screen shares: reload when the shared state moved, back on escape.
+
+Screens read the workspace through ``self.service`` (``data.service.WorkspaceService``): typed
+rows, no connections, no SQL. A query that can take a while runs in a worker and comes back
+as a Textual message (the failures total: ``FailuresScreen.CountDone``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
+from orienteer.data.errors import OrienteerError
+
 if TYPE_CHECKING:
+    from orienteer.data.service import WorkspaceService
     from orienteer.tui.app import OrienteerApp
 
 T = TypeVar("T")
+
 
 
 def screen_bindings(screen: object) -> list[Binding]:
@@ -43,21 +54,46 @@ class OrienteerScreen(Screen[None]):
     def oapp(self) -> "OrienteerApp":
         return self.app  # type: ignore[return-value]
 
-    def db(self, query: Any) -> Any:
-        return self.oapp.db(query)
+    @property
+    def service(self) -> "WorkspaceService":
+        """The app's typed door to the workspace."""
+        return self.oapp.service
+
+    def fetch(self, query: Callable[[], T], done: Callable[[T | None, OrienteerError | None], Message],
+              group: str) -> None:
+        """Run ``query`` (a call on ``self.service``) in a worker thread and post the message ``done`` makes of
+        its answer, or of its error, back to this screen: the UI stays responsive while the database works."""
+
+        def work() -> None:
+            try:
+                result, error = query(), None
+            except OrienteerError as exc:
+                result, error = None, exc
+            self.post_message(done(result, error))
+
+        self.run_worker(work, thread=True, group=group, exit_on_error=False)
 
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
-        self._reload_if_stale(force=True)
+        self.reload_if_stale(force=True)
 
     def on_screen_resume(self) -> None:
-        self._reload_if_stale()
+        self.reload_if_stale()
 
     def _stale_key(self) -> object:
-        """What this screen's content depends on in the shared state (it reloads when this moved)."""
+        """What this screen's content depends on in the shared state (it reloads when this moved).
+
+        Subclasses override it to depend on more (the failures filter, the jobs' generation).
+        """
         return self.oapp.state.generation
 
-    def _reload_if_stale(self, force: bool = False) -> None:
+    def reload_if_stale(self, force: bool = False) -> None:
+        """Reload when what the screen shows depends on state that moved since it last loaded.
+
+        The app calls it on the current screen when new data arrives (a job's outputs), on ctrl+r
+        and when a number key asks for the view already shown; screens call it after changing
+        the shared state themselves. ``force`` reloads regardless.
+        """
         generation = self._stale_key()
         if force or generation != self._seen_generation:
             self._seen_generation = generation

@@ -20,7 +20,7 @@ from textual.widgets import Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.images import resolve_image
-from orienteer.data.queries.case import CaseDetail, case_detail
+from orienteer.data.queries.case import Artifact, CaseDetail
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
@@ -121,12 +121,12 @@ def verdict_text(d: CaseDetail) -> Text:
     if d.model:
         text.append(f"\nModel     {visible(d.model)}", style="dim")
     for art in d.artifacts:
-        if art.get("kind") != "saliency":
+        if art.kind != "saliency":
             continue
         # bbox_frame is 0-based in the data; the label below already names the frame (1-based, as everywhere here)
-        metrics = {k: v for k, v in (art.get("metrics") or {}).items() if k != "bbox_frame"}
+        metrics = {k: v for k, v in (art.metrics or {}).items() if k != "bbox_frame"}
         nums = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
-        text.append(f"\nSaliency  frame {int(art.get('frame') or 0) + 1}", style="bold")
+        text.append(f"\nSaliency  frame {int(art.frame or 0) + 1}", style="bold")
         text.append(f"  {visible(nums)}" if nums else "", style="")
         text.append("  (v shows it)", style="dim")
     return text
@@ -137,22 +137,22 @@ def others_text(d: CaseDetail) -> Text:
     if not d.other_runs:
         text.append("  (none on this benchmark)", style="dim")
         return text
-    name_w = max(len(visible(o["run"])) for o in d.other_runs)
+    name_w = max(len(visible(o.run)) for o in d.other_runs)
     labels = dict(d.options)
     for o in d.other_runs:
-        text.append(f"\n {visible(o['run']).ljust(name_w)}  ")
-        if o.get("outcome") is None:
+        text.append(f"\n {visible(o.run).ljust(name_w)}  ")
+        if o.outcome is None:
             text.append("no answer", style="dim")
             continue
-        letter = o.get("letter")
-        label = o.get("pred_label") or (labels.get(letter, "") if letter else "")
+        letter = o.letter
+        label = o.pred_label or (labels.get(letter, "") if letter else "")
         text.append(visible(f"{letter or '-'} {label}".strip()), style="")
-        if o.get("correct"):
+        if o.correct:
             text.append("  ✓", style="bold green")
         else:
-            text.append(f"  ✗ {o['outcome'].replace('_', ' ')}", style=OUTCOME_STYLE.get(o["outcome"], "red"))
-            if o.get("category") and o["category"] not in ("unparsed", "invalid_option"):
-                text.append(f" · {visible(category_name(o['category']))}", style="magenta")
+            text.append(f"  ✗ {o.outcome.replace('_', ' ')}", style=OUTCOME_STYLE.get(o.outcome, "red"))
+            if o.category and o.category not in ("unparsed", "invalid_option"):
+                text.append(f" · {visible(category_name(o.category))}", style="magenta")
     return text
 
 
@@ -273,7 +273,7 @@ class CaseScreen(OrienteerScreen):
         oapp = self.oapp
         try:
             detail = oapp.cases.get(oapp.case_key(run, item_id),
-                                    lambda: self.db(lambda con: case_detail(con, run, item_id)))
+                                    lambda: self.service.case_detail(run, item_id))
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             if self.detail is None:
@@ -315,29 +315,29 @@ class CaseScreen(OrienteerScreen):
 
     # --- images -----------------------------------------------------------------------------------
 
-    def saliency_artifact(self, frame: int) -> dict[str, Any] | None:
+    def saliency_artifact(self, frame: int) -> Artifact | None:
         """This run and item's saliency map for ``frame`` (path, metrics), if one was made."""
         if self.detail is None:
             return None
         return next((art for art in self.detail.artifacts
-                     if art.get("kind") == "saliency" and int(art.get("frame") or 0) == frame), None)
+                     if art.kind == "saliency" and int(art.frame or 0) == frame), None)
 
     def saliency_path(self, frame: int) -> Path | None:
         """The saliency map of this run and item for ``frame``, if one was made."""
         art = self.saliency_artifact(frame)
         if art is None:
             return None
-        path = Path(str(art["path"]))
+        path = Path(str(art.path))
         return path if path.is_absolute() else self.oapp.workspace.root / path
 
     def ring_px(self, frame: int) -> int | None:
         """The ring saliency left out of the box on ``frame`` (``ring_px``; maps made before it have none)."""
         art = self.saliency_artifact(frame)
-        ring = (art.get("metrics") or {}).get("ring_px") if art is not None else None
+        ring = (art.metrics or {}).get("ring_px") if art is not None else None
         return ring if type(ring) is int and ring >= 0 else None
 
     def has_saliency(self) -> bool:
-        return self.detail is not None and any(a.get("kind") == "saliency" for a in self.detail.artifacts)
+        return self.detail is not None and any(a.kind == "saliency" for a in self.detail.artifacts)
 
     def image_path(self, frame: int) -> Path:
         assert self.detail is not None

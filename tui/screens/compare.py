@@ -14,19 +14,16 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Header, Static
 
-from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries.compare import CompareRow, comparable_runs, compare_runs
-from orienteer.data.queries.failures import count_predictions
-from orienteer.data.queries.lookups import run_names_of
+from orienteer.data.queries.compare import CompareRow
 from orienteer.data.queries.report import OVERALL
 from orienteer.tui.labels import short_task
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import delta_text
-from orienteer.tui.safe_text import visible
-from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.table import FastTable
 
 BAR_HALF = 5
@@ -111,26 +108,27 @@ class CompareScreen(OrienteerScreen):
         self.rows = []
         self._listed.clear()
         try:
-            self.db(self._pick_defaults)
+            self._pick_defaults()
             state = self.oapp.state
             if state.compare_a is not None and state.compare_b is not None:
-                self.rows = self.db(lambda con: compare_runs(con, state.compare_a, state.compare_b))
+                self.rows = self.service.compare(state.compare_a, state.compare_b)
         except OrienteerError as exc:
             self.oapp.report_error(exc)
         self._fill()
 
-    def _pick_defaults(self, con) -> None:  # type: ignore[no-untyped-def]
+    def _pick_defaults(self) -> None:
         """A = the baseline (or the first run), B = the last run, of the current benchmark."""
         state = self.oapp.state
-        all_runs = run_names_of(con)
+        service = self.service
+        all_runs = service.run_names()
         # after the first load, a new current benchmark (key n on the runs screen) resets the choice
         bench_moved = self._loaded and state.bench != self._bench_seen
         self._loaded = True
         self._bench_seen = state.bench
         bench = state.bench
         if bench is None and state.compare_a in all_runs:
-            bench = get_run(con, state.compare_a).bench_name
-        runs = run_names_of(con, bench) if bench else all_runs
+            bench = service.run_info(state.compare_a).bench_name
+        runs = service.run_names(bench) if bench else all_runs
         if not runs:
             state.compare_a = state.compare_b = None
             self.bench = bench
@@ -142,7 +140,7 @@ class CompareScreen(OrienteerScreen):
         if state.compare_b not in all_runs:
             others = [r for r in runs if r != state.compare_a]
             state.compare_b = others[-1] if others else state.compare_a
-        self.bench = get_run(con, state.compare_a).bench_name
+        self.bench = service.run_info(state.compare_a).bench_name
 
     # --- drawing --------------------------------------------------------------------------------
 
@@ -249,7 +247,7 @@ class CompareScreen(OrienteerScreen):
         filt = self.filter_for(row, column)
         if filt not in self._listed:
             try:
-                self._listed[filt] = self.db(lambda con: count_predictions(con, filt))
+                self._listed[filt] = self.service.count(filt)
             except OrienteerError:
                 self._listed[filt] = 0
         return self._listed[filt]
@@ -280,7 +278,7 @@ class CompareScreen(OrienteerScreen):
         state = self.oapp.state
         bench = self.bench or state.bench
         # Runs of this benchmark and of benchmarks derived from it (flipped, box-prompted), paired by parent id.
-        return self.db(lambda con: comparable_runs(con, bench))
+        return self.service.comparable_runs(bench)
 
     def action_pick_a(self) -> None:
         self._pick("compare_a", "Run A (before)")

@@ -20,24 +20,22 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.containers import Container, Vertical
+from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.widgets import DataTable, Header, Static
 
 from orienteer.core.chance import DECK, FINE, members
 from orienteer.core.directions import categorize, is_direction
-from orienteer.data.catalog import get_run
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries.confusion import INVALID_LABEL, UNPARSED_LABEL, Confusion, confusion
-from orienteer.data.queries.lookups import run_names_of, tasks_of_run
+from orienteer.data.queries.confusion import INVALID_LABEL, UNPARSED_LABEL, Confusion
 from orienteer.tui.labels import category_name, short_task
+from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.widgets.bars import bar
-from orienteer.tui.safe_text import visible
-from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.table import FastTable
 
 ALL_TASKS = "all tasks"
@@ -221,18 +219,19 @@ class ConfusionScreen(OrienteerScreen):
 
     def reload(self) -> None:
         try:
-            self.view = self.db(self._load)
+            self.view = self._load()
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             self.view = None
         self._fill()
 
-    def _load(self, con) -> _View | None:  # type: ignore[no-untyped-def]
+    def _load(self) -> _View | None:
         state = self.oapp.state
-        all_runs = run_names_of(con)
+        service = self.service
+        all_runs = service.run_names()
         if not all_runs:
             return None
-        bench_runs = run_names_of(con, state.bench) if state.bench else all_runs
+        bench_runs = service.run_names(state.bench) if state.bench else all_runs
         # after the first load, a new current benchmark (key n on the runs screen) resets the choice
         bench_moved = self._loaded and state.bench != self._bench_seen
         self._loaded = True
@@ -240,14 +239,14 @@ class ConfusionScreen(OrienteerScreen):
         if state.confusion_run not in all_runs or (bench_moved and bench_runs and state.confusion_run not in bench_runs):
             state.confusion_run = (bench_runs or all_runs)[0]
         run = state.confusion_run
-        if state.confusion_task is not None and state.confusion_task not in tasks_of_run(con, run):
+        if state.confusion_task is not None and state.confusion_task not in service.tasks_of_run(run):
             state.confusion_task = None
-        conf = confusion(con, run, state.confusion_task, state.confusion_grouping)
+        conf = service.confusion(run, state.confusion_task, state.confusion_grouping)
         return self._view(conf)
 
     @staticmethod
     def _view(conf: Confusion) -> _View:
-        counts = {(m["gold"], m["pred"]): int(m["n"]) for m in conf.matrix}
+        counts = {(m.gold, m.pred): m.n for m in conf.matrix}
         gold = [label for label in conf.labels if any(g == label for g, _ in counts)]
         gold += sorted({g for g, _ in counts} - set(gold), key=str)
         preds = {p for _, p in counts}
@@ -497,12 +496,9 @@ class ConfusionScreen(OrienteerScreen):
     def action_pick_run(self) -> None:
         state = self.oapp.state
 
-        def pick(con):  # type: ignore[no-untyped-def]
-            mine = run_names_of(con, state.bench) if state.bench else []
-            return mine + [r for r in run_names_of(con) if r not in mine]
-
         try:
-            runs = self.db(pick)
+            mine = self.service.run_names(state.bench) if state.bench else []
+            runs = mine + [r for r in self.service.run_names() if r not in mine]
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return
@@ -515,7 +511,7 @@ class ConfusionScreen(OrienteerScreen):
         if run is None or run == state.confusion_run:
             return
         try:
-            bench = self.db(lambda con: get_run(con, run).bench_name)
+            bench = self.service.run_info(run).bench_name
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return
@@ -534,7 +530,7 @@ class ConfusionScreen(OrienteerScreen):
         if state.confusion_run is None:
             return
         try:
-            tasks = self.db(lambda con: tasks_of_run(con, state.confusion_run))
+            tasks = self.service.tasks_of_run(state.confusion_run)
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return

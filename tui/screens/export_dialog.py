@@ -139,9 +139,11 @@ class ExportDialog(ModalScreen[tuple[Path, int] | None]):
             self._status("enter: try again · escape: cancel")
             self._error(f"export failed: {event.worker.error}")
             return
-        path, n, error = event.worker.result
-        if error is None and n is not None:
-            self.dismiss((path, n))
+        result: tuple[Path, int | None, str | None] = event.worker.result  # type: ignore[assignment]
+        path, n, error = result
+        if error is None:
+            if n is not None:
+                self.dismiss((path, n))
             return
         if "already exists" in error:
             self.confirm_path = path

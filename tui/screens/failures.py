@@ -4,36 +4,34 @@ The filter is ``app.state.failures`` (drill-downs from the other screens set it)
 ``app.state.failures_sort``. Rows come from ``predictions_page`` 100 at a time; the next page
 is fetched when the cursor nears the end of the loaded rows, so the screen costs the same on
 a workspace of ten million predictions as on the demo. The total comes from
-``count_predictions`` in a background thread on its own short read-only connection (a text
-search over ten million replies takes seconds to count, but its first page comes at once);
-a count that a newer filter made stale is interrupted.
+the service's cancellable count in a worker (a text search over ten million replies takes
+seconds to count, but its first page comes at once) and arrives as a ``CountDone`` message;
+starting a count for a newer filter interrupts the stale one inside the service.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable, Header, Input, Static
-from textual.worker import Worker, WorkerState
 
 from orienteer.data.errors import OrienteerError
-from orienteer.data.export import export_predictions
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries.failures import SORTS, count_predictions, predictions_page
-from orienteer.data.queries.lookups import distinct_values, run_names_of
-from orienteer.data.workspace import Workspace
+from orienteer.data.queries.failures import SORTS
+from orienteer.data.rows import PredictionRow
+from orienteer.data.service import Cancellable, CountResult
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import visible
 from orienteer.tui.screens.base import OrienteerScreen
 from orienteer.tui.screens.export_dialog import ExportDialog
-from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.keybar import KeyBar
+from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.table import FastTable
 
 PAGE_SIZE = 100
@@ -94,6 +92,14 @@ def filter_chips(filt: PredictionFilter) -> list[tuple[str, str]]:
 
 
 class FailuresScreen(OrienteerScreen):
+    class CountDone(Message):
+        """The total of a filter, counted in a worker (or why there is none: cancelled, failed)."""
+
+        def __init__(self, token: Cancellable, result: CountResult) -> None:
+            super().__init__()
+            self.token = token
+            self.result = result
+
     TITLE_TEXT = "3 Failures"
     DEFAULT_CSS = """
     FailuresScreen #failures-head {
@@ -138,7 +144,7 @@ class FailuresScreen(OrienteerScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[PredictionRow] = []
         self.total: int | None = 0  # None: not known (still counting, or the count failed)
         self.counting = False
         self.exhausted = True
@@ -147,9 +153,7 @@ class FailuresScreen(OrienteerScreen):
         self.shown_sort = ""
         self.show_run = True
         self.reply_width = REPLY_WIDTH
-        self._count_token = 0
-        self._count_lock = threading.Lock()
-        self._count_con: duckdb.DuckDBPyConnection | None = None
+        self._count_token: Cancellable | None = None  # the count whose answer is awaited
         self._counted_filter: PredictionFilter | None = None
         self._prefetch_timer: Any = None
 
@@ -194,7 +198,7 @@ class FailuresScreen(OrienteerScreen):
         if filt != self.shown_filter:
             self.marked.clear()  # marks outside the filter could not be exported anyway
         try:
-            rows = self.db(lambda con: predictions_page(con, filt, sort=sort, limit=PAGE_SIZE, offset=0))
+            rows = self.service.predictions_page(filt, sort=sort, limit=PAGE_SIZE, offset=0)
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             rows = []
@@ -213,58 +217,37 @@ class FailuresScreen(OrienteerScreen):
 
     def _start_count(self, filt: PredictionFilter) -> None:
         self.total, self.counting = None, True
-        self._count_token += 1
-        token = self._count_token
+        token = self._count_token = self.service.start_count()  # interrupts the count before it
         self._counted_filter = filt
-        ws = self.oapp.workspace
-        self.run_worker(lambda: self._count(ws, filt, token), name=f"count-{token}", group="count", thread=True,
-                        exit_on_error=False)
+        self.run_worker(lambda: self._count(filt, token), group="count", thread=True, exit_on_error=False)
 
-    def _count(self, ws: Workspace, filt: PredictionFilter, token: int) -> tuple[int, int | None, str | None]:
-        """Runs in a worker thread, on a connection of its own so the UI's reader stays free."""
+    def _count(self, filt: PredictionFilter, token: Cancellable) -> None:
+        """Runs in a worker thread; the answer comes back to the UI thread as a message."""
         try:
-            with ws.read() as con:
-                with self._count_lock:
-                    if token != self._count_token:
-                        return token, None, None
-                    self._count_con = con
-                try:
-                    return token, count_predictions(con, filt), None
-                finally:
-                    with self._count_lock:
-                        self._count_con = None
-        except duckdb.InterruptException:
-            return token, None, None
-        except OrienteerError as exc:
-            return token, None, str(exc)
+            result = self.service.count_cancellable(filt, token)
+        except Exception as exc:  # noqa: BLE001 - shown as an error, the screen keeps working
+            result = CountResult(filt, None, error=f"counting failed: {exc}")
+        self.post_message(self.CountDone(token, result))
 
     def _stop_count(self) -> None:
         """Interrupt a running count (its filter is no longer shown)."""
-        with self._count_lock:
-            self._count_token += 1
-            self._counted_filter = None
-            self.counting = False
-            if self._count_con is not None:
-                try:
-                    self._count_con.interrupt()
-                except duckdb.Error:
-                    pass
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "count" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
-            return
-        if event.state == WorkerState.ERROR:
-            token, n, error = int(event.worker.name.split("-")[1]), None, f"counting failed: {event.worker.error}"
-        else:
-            token, n, error = event.worker.result
-        if token != self._count_token:
-            return  # a count for a filter no longer shown
+        if self._count_token is not None:
+            self._count_token.cancel()
+            self._count_token = None
+        self._counted_filter = None
         self.counting = False
-        self.total = n
-        if n is None:
+
+    def on_failures_screen_count_done(self, message: CountDone) -> None:
+        if message.token is not self._count_token:
+            return  # a count for a filter no longer shown
+        result = message.result
+        self._count_token = None
+        self.counting = False
+        self.total = result.total
+        if result.total is None:
             self._counted_filter = None
-        if error is not None:
-            self.oapp.report_error(OrienteerError(error))
+        if result.error is not None:
+            self.oapp.report_error(OrienteerError(result.error))
         self._show_head()
 
     def on_unmount(self) -> None:
@@ -276,7 +259,7 @@ class FailuresScreen(OrienteerScreen):
             return False
         filt, sort, offset = self.shown_filter or self.filt, self.shown_sort or self.sort, len(self.rows)
         try:
-            page = self.db(lambda con: predictions_page(con, filt, sort=sort, limit=PAGE_SIZE, offset=offset))
+            page = self.service.predictions_page(filt, sort=sort, limit=PAGE_SIZE, offset=offset)
         except OrienteerError as exc:
             self.exhausted = True
             self.oapp.report_error(exc)
@@ -315,29 +298,29 @@ class FailuresScreen(OrienteerScreen):
         self._prefetch_timer = None
         row = self.current_row()
         if row is not None and self.is_attached:
-            self.oapp.prefetch_cases([(row["run"], row["item_id"])])
+            self.oapp.prefetch_cases([row.key])
 
-    def _cells(self, row: dict[str, Any]) -> list[Text]:
-        marked = (row["run"], row["item_id"]) in self.marked
+    def _cells(self, row: PredictionRow) -> list[Text]:
+        marked = row.key in self.marked
         cells = [Text(MARK if marked else " ", style="bold yellow")]
         if self.show_run:
-            cells.append(Text(visible(row["run"])))
-        correct = bool(row.get("correct"))
-        outcome = row.get("outcome")
+            cells.append(Text(visible(row.run)))
+        correct = bool(row.correct)
+        outcome = row.outcome
         if outcome == "unparsed":
             pred = Text("(unparsed)", style="dim")
         elif outcome == "invalid_option":
-            pred = Text(visible(f"{row.get('pred_letter') or '?'} (invalid)"), style="dim")
+            pred = Text(visible(f"{row.pred_letter or '?'} (invalid)"), style="dim")
         else:
-            pred = Text(visible(f"{row.get('pred_letter')}. {row.get('pred_label')}"), style="green" if correct else "")
-        category = Text("correct", style="green") if correct else Text(visible(short_category(row.get("category"))))
+            pred = Text(visible(f"{row.pred_letter}. {row.pred_label}"), style="green" if correct else "")
+        category = Text("correct", style="green") if correct else Text(visible(short_category(row.category)))
         cells += [
-            Text(visible(row["item_id"])),
-            Text(visible(f"{row.get('gold_letter')}. {row.get('gold_label')}")),
+            Text(visible(row.item_id)),
+            Text(visible(f"{row.gold_letter}. {row.gold_label}")),
             pred,
             category,
-            Text(visible(short_task(row["task"]))),
-            Text(one_line(row.get("reply"), self.reply_width)),
+            Text(visible(short_task(row.task))),
+            Text(one_line(row.reply, self.reply_width)),
         ]
         return cells
 
@@ -376,22 +359,22 @@ class FailuresScreen(OrienteerScreen):
                                "a: all answers · x: clear filters", style="dim"), layout=False)
             return
         lines = []
-        for label, value in (("reply", one_line(row.get("reply"), 1000) or "(empty)"),
-                             ("Q", one_line(row.get("question"), 1000))):
+        for label, value in (("reply", one_line(row.reply, 1000) or "(empty)"),
+                             ("Q", one_line(row.question, 1000))):
             line = Text()
             line.append(f"{label}: ", style="dim")
             line.append(value)
             lines.append(line)
         where = Text()
-        where.append(visible(f"{row['run']} · {row['item_id']} · {row['task']}"), style="bold")
-        if row.get("category"):
-            where.append(f" · {visible(category_name(row['category']))}")
-        if row.get("source"):
-            where.append(f" · {visible(row['source'])}", style="dim")
+        where.append(visible(f"{row.run} · {row.item_id} · {row.task}"), style="bold")
+        if row.category:
+            where.append(f" · {visible(category_name(row.category))}")
+        if row.source:
+            where.append(f" · {visible(row.source)}", style="dim")
         lines.append(where)
         detail.update(Text("\n").join(lines), layout=False)  # a fixed height: no relayout per cursor move
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> PredictionRow | None:
         if not self.rows:
             return None
         row = self.table.cursor_row
@@ -421,9 +404,9 @@ class FailuresScreen(OrienteerScreen):
         filt = self.filt
         try:
             if dimension == "run":
-                values = self.db(lambda con: run_names_of(con))
+                values = self.service.run_names()
             else:
-                values = self.db(lambda con: distinct_values(con, dimension, runs=filt.runs))
+                values = self.service.distinct_values(dimension, runs=filt.runs)
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return
@@ -491,11 +474,10 @@ class FailuresScreen(OrienteerScreen):
 
     def action_launch(self, kinds: str) -> None:
         """A job form for these rows: the marked ones, else every row of the filter (one run's)."""
-        from orienteer.data.queries.failures import filtered_item_ids
         from orienteer.tui.screens.launch import run_context, write_selection
 
         row = self.current_row()
-        run = self.filt.runs[0] if len(self.filt.runs) == 1 else (row["run"] if row else None)
+        run = self.filt.runs[0] if len(self.filt.runs) == 1 else (row.run if row else None)
         if run is None:
             self.notify("no run here: filter by a run (r) or move to a row", severity="warning")
             return
@@ -504,7 +486,7 @@ class FailuresScreen(OrienteerScreen):
         if marked:
             context["selection"] = write_selection(self.oapp, marked)
         else:
-            ids = self.db(lambda con: filtered_item_ids(con, self.filt, run))
+            ids = self.service.filtered_item_ids(self.filt, run)
             if not ids:
                 self.notify("no rows to start a job on", severity="warning")
                 return
@@ -515,13 +497,13 @@ class FailuresScreen(OrienteerScreen):
         row = self.current_row()
         if row is None:
             return
-        key = (row["run"], row["item_id"])
+        key = row.key
         if key in self.marked:
             self.marked.remove(key)
         else:
             self.marked.add(key)
         table = self.table
-        table.update_cell_at((table.cursor_row, 0), Text(MARK if key in self.marked else " ", style="bold yellow"))
+        table.update_cell_at(Coordinate(table.cursor_row, 0), Text(MARK if key in self.marked else " ", style="bold yellow"))
         self._show_head()
         table.action_cursor_down()
 
@@ -529,8 +511,8 @@ class FailuresScreen(OrienteerScreen):
         row = self.current_row()
         if row is None:
             return
-        siblings = [(r["run"], r["item_id"]) for r in self.rows]
-        self.oapp.open_case(row["run"], row["item_id"], siblings)
+        siblings = [r.key for r in self.rows]
+        self.oapp.open_case(row.run, row.item_id, siblings)
 
     # --- export -------------------------------------------------------------------------------
 
@@ -550,13 +532,11 @@ class FailuresScreen(OrienteerScreen):
         else:
             what = f"all {self.total:,} filtered row{'s' if self.total != 1 else ''}"
 
-        ws = self.oapp.workspace
+        service = self.service
 
         def write(path: Path, force: bool) -> int:
-            # Called from the dialog's worker thread: a connection of its own, so a long export
-            # does not hold the app's reader (whose idle check runs on the UI thread).
-            with ws.read() as con:
-                return export_predictions(con, filt, path, force=force, item_keys=keys)
+            # Called from the dialog's worker thread; the service writes on a connection of its own.
+            return service.export_predictions(filt, path, force=force, item_keys=keys)
 
         def done(result: tuple[Path, int] | None) -> None:
             if result is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from rich.table import Table
 from textual.app import ComposeResult
@@ -14,11 +15,10 @@ from textual.widgets import Static
 from orienteer.tui.screens.base import screen_bindings
 
 
-def _rows(bindings: list[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
+def _rows(bindings: Sequence[Binding | tuple[str, ...]]) -> list[tuple[str, str]]:
     rows = []
-    for b in bindings:
-        if isinstance(b, tuple):
-            b = Binding(*b)
+    for entry in bindings:
+        b = Binding(entry[0], entry[1], entry[2] if len(entry) > 2 else "") if isinstance(entry, tuple) else entry
         if b.description:
             keys = ", ".join(k.strip() for k in b.key.split(","))
             rows.append((_pretty_keys(keys), b.description))

@@ -56,8 +56,8 @@ def job_row(view: JobView) -> list[Text]:
 
 
 def dataset_notes(out_dir: Any) -> list[str]:
-    """For a finished job that made a cot dataset: its kept / tried / agreement per task, from the
-    job's own manifest (a file read, no database)."""
+    """For a finished job that made a cot dataset (whatever its kind): its kept / tried / agreement
+    per task, from the job's own manifest (a file read, no database); nothing for any other job."""
     from orienteer.data.errors import OrienteerError
     from orienteer.data.job_outputs import DatasetOutput, read_manifest
     from orienteer.tui.composition import cot_lines
@@ -198,7 +198,8 @@ class JobsScreen(OrienteerScreen):
         detail = self.query_one("#jobs-detail", Static)
         view = self.selected()
         if view is None:
-            detail.update("No jobs yet. n starts one; e, t, s, b on the runs screen and a on the failures screen start one from there.")
+            detail.update("No jobs yet. n starts one; e, t, s, b on the runs screen and a on the failures screen start "
+                          "one from there.")
             return
         text = Text()
         # Everything below is read from the job's files (names, errors, log lines): visible escapes only.
@@ -212,7 +213,7 @@ class JobsScreen(OrienteerScreen):
         if view.ingest and view.ingest.get("summary"):
             text.append("\ningested: " + visible("; ".join(map(str, view.ingest["summary"]))), style="green")
         job = job_dir(self.oapp.workspace, view.job_id)
-        for line in dataset_notes(job.out_dir) if view.status == "done" and view.kind == "cot" else ():
+        for line in dataset_notes(job.out_dir) if view.status == "done" else ():
             text.append("\n" + line, style="")
         xs, ys = read_metrics(job.metrics_path)
         if xs:

@@ -1,8 +1,9 @@
 """Launching jobs from the app: pick a kind, fill a form prefilled from context, see the command, start.
 
-The form is built from the kind's declared parameters, and the command it shows is built by the
-same code that the CLI parses (``orienteer.jobs.api.command_line``), so what is shown is exactly
-what runs. Kinds whose code does not exist yet are listed, marked, and cannot be started.
+The form is built from the kind's spec (``KIND.spec``: its options, help and choices) and prefilled
+by the kind's own ``prefill``; the command it shows is built by the same code that the CLI parses
+(``orienteer.jobs.api.command_line``), so what is shown is exactly what runs. No kind is named
+here. Kinds whose code does not exist yet are listed, marked, and cannot be started.
 """
 
 from __future__ import annotations
@@ -21,56 +22,27 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Input, RichLog, Select, Static
 
 from orienteer.data.errors import OrienteerError
-from orienteer.jobs.kinds import KINDS, KindInfo, get_kind
+from orienteer.jobs.kinds import KINDS, get_kind
+from orienteer.jobs.kinds.base import Here, KindDef
 from orienteer.jobs.params import Param
 from orienteer.jobs.store import JobDir
 from orienteer.tui.safe_text import has_hidden, text, visible
 
 if TYPE_CHECKING:
-    import duckdb
-
     from orienteer.data.models import ModelInfo
     from orienteer.tui.app import OrienteerApp
 
 
-def unique_name(base: str) -> str:
-    return f"{base}-{time.strftime('%m%d-%H%M%S')}"
-
-
-def prefill(kind: KindInfo, context: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values for ``kind`` from what the user was looking at.
-
-    ``context`` may hold ``run`` (the run under the cursor), ``bench``, ``model`` (a registered name or
-    folder), ``task`` (the table cell's task), ``selection`` (an ``ids-file:`` spec of chosen rows) and
-    ``pool`` (a training split outside the run's benchmark family, for hard negatives).
-    """
-    bench, run, task, selection = context.get("bench"), context.get("run"), context.get("task"), context.get("selection")
-    task_clause = f";task:{task}" if task else ""
-    values: dict[str, Any] = {}
-    if kind.name == "eval":
-        values = {"bench": bench, "model": context.get("model"), "run": unique_name(f"eval-{bench or 'bench'}"),
-                  "items": selection or (f"task:{task}" if task else None)}
-    elif kind.name == "saliency":
-        values = {"run": run, "items": selection or (f"failures:{run}{task_clause};limit:20" if run else None)}
-    elif kind.name == "flip":
-        values = {"bench": bench, "name": unique_name(f"{bench}-flip") if bench else None,
-                  "items": selection or (f"failures:{run}{task_clause}" if run else None)}
-    elif kind.name == "hard-negatives":
-        values = {"run": run, "name": unique_name(f"{run}-hardneg") if run else None, "pool": context.get("pool")}
-    elif kind.name == "box-prompt":
-        values = {"bench": bench, "name": unique_name(f"{bench}-box") if bench else None,
-                  "items": selection or (f"task:{task}" if task else None)}
-    elif kind.name == "train":
-        values = {"model": context.get("model"), "name": unique_name("train")}
-    elif kind.name == "cot":
-        values = {"bench": bench, "name": unique_name("cot"), "items": selection}
-    elif kind.name == "replay":
-        values = {"name": unique_name("replay")}
+def prefill(kind: KindDef, context: dict[str, Any]) -> dict[str, Any]:
+    """Option values for ``kind`` from what the user was looking at (``base.Here``: the run under
+    the cursor, its benchmark, a model, the table cell's task, an ``ids-file:`` selection of marked
+    rows, a training pool), as the kind's own ``prefill`` chooses them."""
+    values = kind.prefill(Here.of(context))
     names = {p.name for p in kind.params}
     return {k: v for k, v in values.items() if k in names and v is not None}
 
 
-def kind_label(kind: KindInfo) -> str:
+def kind_label(kind: KindDef) -> str:
     mark = "" if kind.available else "  (not implemented yet)"
     gpu = " [GPU]" if kind.needs_gpu else ""
     return f"{kind.name}{gpu}: {kind.summary}{mark}"
@@ -85,7 +57,7 @@ def pick_and_launch(app: "OrienteerApp", context: dict[str, Any], kinds: list[st
     if kinds is not None and len(kinds) == 1:
         open_form(app, kinds[0], context)
         return
-    chosen_kinds = [KINDS[k] for k in (kinds or [k for k in KINDS if k != "sleep"] + ["sleep"])]
+    chosen_kinds = [get_kind(k) for k in (kinds or list(KINDS))]
     labels = {kind_label(k): k.name for k in chosen_kinds}
 
     def picked(label: str | None) -> None:
@@ -128,14 +100,16 @@ class LaunchScreen(ModalScreen[str | None]):
         Binding("ctrl+s", "start", "Start job"),
         Binding("ctrl+l", "choose", "Choose from a list"),
     ]
-    # Fields whose value names something in the workspace, and where the names come from. ``run`` is
-    # an input (a run to read) except for eval, where it names the run to create.
-    LISTED = {"model": "models", "teacher": "models", "dataset": "datasets", "new": "datasets", "old": "datasets",
-              "bench": "benchmarks", "eval_bench": "benchmarks", "run": "runs", "pool": "training pools"}
+    # Where the names a field can be picked from come from, by the table the kind reads them from.
+    SOURCES = {"pools": "training pools"}
 
     def __init__(self, kind: str, values: dict[str, Any], title: str | None = None) -> None:
         super().__init__()
         self.kind = get_kind(kind)
+        # Fields whose value names something in the workspace (a model to load, a name the kind reads),
+        # and where the names come from: an option naming an output (eval's --run) is not listed.
+        self.listed = {key: self.SOURCES.get(table, table) for key, table in self.kind.reads}
+        self.listed.update({key: "models" for key in self.kind.models})
         # A name with control characters (from a workspace older than the naming rule) is not put into a
         # field, where the terminal would obey it; the form says so and the user picks or types another.
         self.refused = {k: v for k, v in values.items() if isinstance(v, str) and has_hidden(v)}
@@ -181,10 +155,8 @@ class LaunchScreen(ModalScreen[str | None]):
         return Input(value="" if value is None else str(value), id=fid, placeholder=param.type)
 
     def on_mount(self) -> None:
-        from orienteer.data.models import list_models
-
         try:
-            self.models = {m.name: m.path for m in self.oapp.db(list_models)}
+            self.models = {m.name: m.path for m in self.oapp.service.models()}
         except OrienteerError:
             self.models = {}
         self.dataset_notes = self._dataset_notes()
@@ -231,14 +203,17 @@ class LaunchScreen(ModalScreen[str | None]):
             command.update(Text("$ orienteer job run " + self.kind.name + " ...", style="dim"))
             return
         error.update("")
-        params = with_model_folders(params, self.models)  # as submit records it
+        params = with_model_folders(params, self.models, self.kind.models)  # as submit records it
         command.update(text("$ " + command_line(self.kind, params, self.oapp.workspace)))
 
-    DATASET_FIELDS = ("dataset", "new", "old")
+    @property
+    def dataset_fields(self) -> list[str]:
+        """The fields that name a dataset the kind reads."""
+        return [key for key, table in self.kind.reads if table == "datasets"]
 
     def _dataset_notes(self) -> dict[str, list[str]]:
         """Per cot dataset: what its teacher kept, per task (``tui.composition.cot_lines``); read once."""
-        if not any(p.name in self.DATASET_FIELDS for p in self.kind.params):
+        if not self.dataset_fields:
             return {}
         from orienteer.data.datasets import list_datasets
         from orienteer.tui.composition import cot_lines
@@ -252,7 +227,7 @@ class LaunchScreen(ModalScreen[str | None]):
     def _show_dataset_notes(self) -> None:
         """Under the command: the kept / tried / agreement per task of a cot dataset a field names."""
         lines: list[str] = []
-        for name in self.DATASET_FIELDS:
+        for name in self.dataset_fields:
             try:
                 value = self.query_one(f"#param-{name}", Input).value.strip()
             except NoMatches:
@@ -282,9 +257,8 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def _listed_field(self) -> tuple[Param, Input] | None:
         """The focused field when it names something listable, else the first such field."""
-        fields = [(p, self.query_one(f"#param-{p.name}")) for p in self.kind.params
-                  if p.name in self.LISTED and not (self.kind.name == "eval" and p.name == "run")]
-        fields = [(p, w) for p, w in fields if isinstance(w, Input)]
+        widgets = [(p, self.query_one(f"#param-{p.name}")) for p in self.kind.params if p.name in self.listed]
+        fields = [(p, w) for p, w in widgets if isinstance(w, Input)]
         for param, widget in fields:
             if widget.has_focus:
                 return param, widget
@@ -292,7 +266,6 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def action_choose(self) -> None:
         """Pick a registered model (or dataset, benchmark, run) for the focused field from a list."""
-        from orienteer.data.catalog import bench_names, run_names
         from orienteer.tui.widgets.pickers import PickerScreen
 
         target = self._listed_field()
@@ -300,7 +273,7 @@ class LaunchScreen(ModalScreen[str | None]):
             self.app.notify("no field here names a model, dataset, benchmark or run", severity="warning")
             return
         param, widget = target
-        source = self.LISTED[param.name]
+        source = self.listed[param.name]
         if source == "models":
             names = list(self.models)
         elif source == "datasets":
@@ -310,7 +283,7 @@ class LaunchScreen(ModalScreen[str | None]):
         elif source == "training pools":
             names = self._pools()
         else:
-            names = self.oapp.db(bench_names if source == "benchmarks" else run_names)
+            names = self.oapp.service.bench_names() if source == "benchmarks" else self.oapp.service.run_names()
         if not names:
             self.app.notify(f"there are no {source} yet", severity="warning")
             return
@@ -327,7 +300,6 @@ class LaunchScreen(ModalScreen[str | None]):
 
     def _pools(self) -> list[str]:
         """Pools for this form's run: outside its benchmark's family (every dataset and benchmark without a run)."""
-        from orienteer.data.catalog import bench_names, get_run
         from orienteer.data.datasets import list_datasets
         from orienteer.data.overlap import training_pools
 
@@ -337,12 +309,12 @@ class LaunchScreen(ModalScreen[str | None]):
             run = self.values.get("run")
         ws = self.oapp.workspace
         try:
-            bench = self.oapp.db(lambda con: get_run(con, run).bench_name) if run else None
+            bench = self.oapp.service.run_info(run).bench_name if run else None
         except OrienteerError:
             bench = None
         if bench is not None:
             return training_pools(ws, bench)
-        return [d.name for d in list_datasets(ws)] + self.oapp.db(bench_names)
+        return [d.name for d in list_datasets(ws)] + self.oapp.service.bench_names()
 
     def action_start(self) -> None:
         from orienteer.jobs.api import submit
@@ -453,20 +425,12 @@ def write_selection(app: "OrienteerApp", item_ids: list[str]) -> str:
 
 def run_context(app: "OrienteerApp", run: str | None) -> dict[str, Any]:
     """What a job launched on a run starts from: the run, its benchmark and a model to load."""
-    from orienteer.data.catalog import get_run
-    from orienteer.data.models import list_models
-
     context: dict[str, Any] = {"run": run, "bench": app.state.bench}
     if run is None:
         return context
-
-    def read(con: duckdb.DuckDBPyConnection) -> tuple[str, str | None]:
-        info = get_run(con, run)
-        model = con.execute("SELECT model FROM runs WHERE run_id = ?", [info.run_id]).fetchone()[0]
-        return info.bench_name, _model_choice(model, list_models(con))
-
     try:
-        context["bench"], context["model"] = app.db(read)  # one trip to the database
+        found = app.service.run_model(run)
+        context["bench"], context["model"] = found.bench, _model_choice(found.model, app.service.models())
     except OrienteerError:
         return context
     from orienteer.data.overlap import training_pools

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Header, Static
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
-from orienteer.data.queries.report import OVERALL, Cell, Delta, Report, task_report
+from orienteer.data.queries.report import OVERALL, Cell, Delta, Report
 from orienteer.tui.labels import settings_line, short_task
 from orienteer.tui.safe_text import text as safe_text
 from orienteer.tui.safe_text import visible
@@ -18,12 +21,22 @@ from orienteer.tui.widgets.bars import bar, delta_text
 from orienteer.tui.widgets.keybar import KeyBar
 from orienteer.tui.widgets.table import FastTable
 
+if TYPE_CHECKING:
+    from orienteer.data.saliency_summary import SaliencySummary
 
 RUNS_PAGE = 100  # rows added to the table at a time: 1,750 runs x 6 cells measured up front cost seconds
 RUNS_PREFETCH = 10  # add the next page when the cursor is this close to the last added row
 
 
 class RunsScreen(OrienteerScreen):
+    class SaliencySummaryReady(Message):
+        """The saliency summary asked for with ``s`` (read in a worker: it scans every map's numbers)."""
+
+        def __init__(self, summary: SaliencySummary | None, error: OrienteerError | None) -> None:
+            super().__init__()
+            self.summary = summary
+            self.error = error
+
     TITLE_TEXT = "1 Runs and tasks"
     BINDINGS = [
         Binding("enter", "open_cell", "Failures of cell"),
@@ -59,7 +72,7 @@ class RunsScreen(OrienteerScreen):
     def reload(self) -> None:
         state = self.oapp.state
         try:
-            reports = self.db(lambda con: task_report(con, bench=state.bench, baseline=state.baseline))
+            reports = self.service.task_report(bench=state.bench, baseline=state.baseline)
         except OrienteerError as exc:
             if state.baseline is not None:
                 state.baseline = None
@@ -79,7 +92,8 @@ class RunsScreen(OrienteerScreen):
         report = self.report
         if report is None:
             self.title_text = "no runs"
-            title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], or build the demo: [b]orienteer demo[/b].")
+            title.update("No runs yet. Import predictions with [b]orienteer import preds[/b], "
+                         "or build the demo: [b]orienteer demo[/b].")
             self.query_one("#runs-detail", Static).update("")
             return
         heading = safe_text(report.benchmark, style="bold")
@@ -203,18 +217,19 @@ class RunsScreen(OrienteerScreen):
 
     def action_saliency_summary(self) -> None:
         """Share of saliency inside the box for the run under the cursor (``orienteer saliency summary``)."""
-        from orienteer.data.saliency_summary import saliency_summary
-        from orienteer.tui.screens.saliency_summary import SaliencySummaryScreen
-
         picked = self._selected()
         if picked is None:
             return
-        try:
-            summary = self.db(lambda con: saliency_summary(con, picked[0]))
-        except OrienteerError as exc:
-            self.oapp.report_error(exc)
-            return
-        self.app.push_screen(SaliencySummaryScreen(summary))
+        run = picked[0]
+        self.fetch(lambda: self.service.saliency_summary(run), self.SaliencySummaryReady, group="saliency-summary")
+
+    def on_runs_screen_saliency_summary_ready(self, message: SaliencySummaryReady) -> None:
+        from orienteer.tui.screens.saliency_summary import SaliencySummaryScreen
+
+        if message.error is not None:
+            self.oapp.report_error(message.error)
+        elif message.summary is not None and self.app.screen is self:  # not over a view the user moved on to
+            self.app.push_screen(SaliencySummaryScreen(message.summary))
 
     def action_set_baseline(self) -> None:
         picked = self._selected()
@@ -222,11 +237,11 @@ class RunsScreen(OrienteerScreen):
             return
         self.oapp.state.baseline = picked[0]
         self.oapp.state.generation += 1
-        self._reload_if_stale()
+        self.reload_if_stale()
         self.notify(f"baseline: {visible(picked[0])}", markup=False)
 
     def action_next_bench(self) -> None:
-        names = self.db(lambda con: [r[0] for r in con.execute("SELECT name FROM benchmarks ORDER BY bench_id").fetchall()])
+        names = self.service.bench_names()
         if not names:
             return
         state = self.oapp.state
@@ -234,4 +249,4 @@ class RunsScreen(OrienteerScreen):
         state.bench = names[(current + 1) % len(names)]
         state.baseline = None
         state.generation += 1
-        self._reload_if_stale()
+        self.reload_if_stale()

@@ -24,13 +24,13 @@ from PIL import Image as PILImage
 from PIL import ImageDraw, ImageOps, UnidentifiedImageError
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
 
 from orienteer.core.box_geometry import drawn_box
 from orienteer.data.images import open_rgb_sized
 from orienteer.tui.safe_text import text, visible
-from textual.containers import Vertical
-from textual.widget import Widget
-from textual.widgets import Static
 
 MAX_SIDE = 640
 BOX_COLOR = (255, 0, 0)
@@ -153,8 +153,8 @@ def blend_saliency(img: PILImage.Image, saliency: Path | str | PILImage.Image,
     if sal.mode == "P":
         sal = sal.convert("RGBA" if "transparency" in sal.info else "RGB")
     if sal.mode in ("RGBA", "LA"):
-        a_min, _ = sal.getchannel("A").getextrema()
-        if a_min < 255:
+        a_min, _ = sal.getchannel("A").getextrema()  # one band: (min, max) of ints
+        if isinstance(a_min, (int, float)) and a_min < 255:
             rgb = colorize(sal.getchannel("L")) if sal.mode == "LA" else sal.convert("RGB")
             overlay = rgb.convert("RGBA")
             overlay.putalpha(sal.getchannel("A"))
@@ -230,10 +230,9 @@ class _NotATerminal:
 
 
 def _textual_running() -> bool:
-    from textual._context import active_app
+    from orienteer.tui.textual_compat import terminal_app_running
 
-    app = active_app.get(None)
-    return app is not None and not app.is_headless
+    return terminal_app_running()
 
 
 def _import_widgets() -> tuple[Any, bool]:
@@ -249,7 +248,7 @@ def _import_widgets() -> tuple[Any, bool]:
 
         return tiw, _probed
     real = sys.__stdout__
-    sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc]
+    sys.__stdout__ = _NotATerminal(real)  # type: ignore[misc,assignment]
     try:
         import textual_image.widget as tiw
     finally:

@@ -40,8 +40,8 @@ def tiny(tiny_model_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A 24-item demo workspace with rendered images (single- and multi-frame items, bboxes)."""
-    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.workspace import Workspace
+    from orienteer.demo.build import build_demo_workspace
 
     path = tmp_path_factory.mktemp("demo") / "ws"
     build_demo_workspace(path, n_items=24)

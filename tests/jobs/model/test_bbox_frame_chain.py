@@ -93,20 +93,20 @@ def test_bbox_frame_survives_import_export_flip_and_saliency(tmp_path: Path, tin
         tri_case = case_detail(con, "flip-run", "tri#flip")
         solo_case = case_detail(con, "flip-run", "solo#flip")
     assert tri_case.bbox_frame == 2 and tri_case.bbox == flipped.bbox
-    maps = {a["frame"]: a for a in tri_case.artifacts if a["kind"] == "saliency"}
-    raws = {a["frame"]: a for a in tri_case.artifacts if a["kind"] == "saliency-raw"}
+    maps = {a.frame: a for a in tri_case.artifacts if a.kind == "saliency"}
+    raws = {a.frame: a for a in tri_case.artifacts if a.kind == "saliency-raw"}
     assert sorted(maps) == [0, 1, 2]
-    assert not BOX_KEYS & set(maps[0]["metrics"]) and not BOX_KEYS & set(maps[1]["metrics"])
-    on_box = maps[2]["metrics"]
+    assert not BOX_KEYS & set(maps[0].metrics) and not BOX_KEYS & set(maps[1].metrics)
+    on_box = maps[2].metrics
     assert BOX_KEYS <= set(on_box) and on_box["bbox_frame"] == 2
     assert on_box["ring_px"] == line_width(SIZES[2]) == 3
-    raw = np.load(ws.root / raws[2]["path"] if not Path(raws[2]["path"]).is_absolute() else raws[2]["path"])
+    raw = np.load(ws.root / raws[2].path if not Path(raws[2].path).is_absolute() else raws[2].path)
     assert raw.shape == (480, 640)
     expected = metrics(raw, flipped.bbox)
     assert {k: on_box[k] for k in ("mass_in_bbox", "bbox_area", "mass_on_ring", "ring_px")} == \
         {k: expected[k] for k in ("mass_in_bbox", "bbox_area", "mass_on_ring", "ring_px")}
     assert 0 < on_box["mass_in_bbox"] < 1 and on_box["bbox_area"] == round(75 * 45 / (640 * 480), 6)
-    solo_maps = [a for a in solo_case.artifacts if a["kind"] == "saliency"]
-    assert len(solo_maps) == 1 and not BOX_KEYS & set(solo_maps[0]["metrics"])
-    assert solo_maps[0]["metrics"]["spread"] > 0  # an item without a box still gets its map and numbers
+    solo_maps = [a for a in solo_case.artifacts if a.kind == "saliency"]
+    assert len(solo_maps) == 1 and not BOX_KEYS & set(solo_maps[0].metrics)
+    assert solo_maps[0].metrics["spread"] > 0  # an item without a box still gets its map and numbers
     assert ctx.outputs[0].run == "flip-run"

@@ -45,13 +45,13 @@ def test_eval_both_modes_then_saliency_via_cli(cli_ws: Path, tiny_model_dir: Pat
     listed = {r["run"]: r["random_weights"] for r in json.loads(_cli(cli_ws, "runs", "--json").stdout)}
     assert listed["tiny-score"] is True
 
+    from orienteer.data.service import WorkspaceService
     from orienteer.data.workspace import Workspace
-    from orienteer.jobs.selection import run_info
 
-    info = run_info(Workspace(cli_ws), "tiny-score")
-    assert info["bench"] == "demo" and len(info["answers"]) == 12
-    assert "RANDOM WEIGHTS" in (info["notes"] or "")
-    assert all(a["probs"] for a in info["answers"].values())
+    info = WorkspaceService(Workspace(cli_ws)).run_detail("tiny-score")
+    assert info.bench == "demo" and len(info.answers) == 12
+    assert "RANDOM WEIGHTS" in (info.notes or "")
+    assert all(a.probs for a in info.answers.values())
 
     sal = _cli(cli_ws, "job", "run", "saliency", "--run", "tiny-score", "--items", "limit:2", "--wait")
     assert sal.returncode == 0, sal.stdout + sal.stderr

@@ -99,8 +99,8 @@ def test_resume_after_a_stop_ends_with_the_same_run(demo_ws: Any, tiny_model_dir
 
 def test_missing_image_is_reported_and_skipped(tiny_model_dir: Path, tmp_path: Path, make_ctx: Any,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from orienteer.demo.build import build_demo_workspace
     from orienteer.data.workspace import Workspace
+    from orienteer.demo.build import build_demo_workspace
     from orienteer.jobs.kinds import eval as eval_kind
     from orienteer.jobs.selection import load_items
 
@@ -124,7 +124,7 @@ def test_missing_model_fails_before_writing(demo_ws: Any, tmp_path: Path, make_c
 
     ctx = make_ctx(demo_ws, "eval", _params(tmp_path / "no-model"), tmp_path / "job")
     with pytest.raises(OrienteerError, match="no-model: no such folder"):
-        eval_kind.check(ctx.params)
+        eval_kind.check(ctx.spec)
     with pytest.raises(OrienteerError, match="no-model: no such folder"):
         eval_kind.run(ctx)
     assert not ctx.outputs

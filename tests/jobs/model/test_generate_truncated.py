@@ -107,7 +107,7 @@ def test_score_mode_runs_do_not_claim_a_truncated_count(demo_ws: Any, tiny_model
 
 def test_the_generate_cap_defaults_to_upstreams_128() -> None:
     from orienteer.jobs.kinds import get_kind
-    from orienteer.jobs.model.eval_loop import EvalSpec
+    from orienteer.jobs.kinds.eval import EvalSpec
 
     assert {p.name: p.default for p in get_kind("eval").params}["max_new_tokens"] == 128
     assert EvalSpec(model="m", bench="b", run="r").max_new_tokens == 128

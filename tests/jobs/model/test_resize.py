@@ -78,18 +78,18 @@ def test_budget_resize_is_unchanged(tmp_path: Path, tiny: Any) -> None:
 
 
 def test_eval_spec_resolves_resize() -> None:
-    from orienteer.jobs.model.eval_loop import EvalSpec
+    from orienteer.jobs.kinds.eval import EvalSpec, validate
 
     base = {"model": "m", "bench": "b", "run": "r"}
-    assert EvalSpec.from_params(base).resize == "upstream"  # the official prompt: the whole upstream protocol
-    assert EvalSpec.from_params({**base, "prompt": "letter"}).resize == "budget"
-    assert EvalSpec.from_params({**base, "max_pixels": 50_000}).resize == "budget"  # a pixel budget asks for budget
-    assert EvalSpec.from_params({**base, "resize": "budget"}).resize == "budget"
-    assert EvalSpec.from_params({**base, "prompt": "letter", "resize": "upstream"}).resize == "upstream"
+    assert EvalSpec(**base).sizing == "upstream"  # the official prompt: the whole upstream protocol
+    assert EvalSpec(**base, prompt="letter").sizing == "budget"
+    assert EvalSpec(**base, max_pixels=50_000).sizing == "budget"  # a pixel budget asks for budget
+    assert EvalSpec(**base, resize="budget").sizing == "budget"
+    assert EvalSpec(**base, prompt="letter", resize="upstream").sizing == "upstream"
     with pytest.raises(OrienteerError, match="--max-pixels and --item-pixels size frames for --resize budget"):
-        EvalSpec.from_params({**base, "resize": "upstream", "item_pixels": 50_000})
+        validate(EvalSpec(**base, resize="upstream", item_pixels=50_000))
     with pytest.raises(OrienteerError, match="--resize expects one of upstream, budget"):
-        EvalSpec.from_params({**base, "resize": "half"})
+        validate(EvalSpec(**base, resize="half"))
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -127,25 +127,22 @@ def test_eval_records_resize_and_prompt_hash_and_resumes_only_with_the_same(
 
 
 def test_saliency_reads_the_runs_resize_and_prompt() -> None:
+    from orienteer.data.run_config import RunConfig, settings_from_notes
+    from orienteer.jobs.kinds.saliency import SaliencySpec
     from orienteer.jobs.model.prompt import template_hash
-    from orienteer.jobs.model.saliency_job import SaliencySpec, _resolved
+    from orienteer.jobs.model.saliency_job import _resolved
 
     spec = SaliencySpec(run="r")
-    new = _resolved(spec, {"model": "m", "notes": "eval mode=score; prompt=official; resize=upstream",
-                           "config": {"prompt": "official", "prompt_hash": template_hash("official"),
-                                      "resize": "upstream", "max_pixels": 1280 * 28 * 28}})
+    new = _resolved(spec, "m", RunConfig({"prompt": "official", "prompt_hash": template_hash("official"),
+                                          "resize": "upstream", "max_pixels": 1280 * 28 * 28}))
     assert (new.prompt, new.resize, new.warning) == ("official", "upstream", None)
     # A run from before prompts had versions: 'official' then meant the newline text, and frames the budget
-    # (its settings as migration 9 read them from its notes; the notes themselves are not read).
-    from orienteer.data.run_config import settings_from_notes
-
-    old = _resolved(spec, {"model": "m", "notes": "", "config": settings_from_notes(
-        "eval mode=score; prompt=official; max_pixels=50176")})
+    # (its settings as migration 9 read them from its notes; the notes themselves never reach saliency).
+    old = _resolved(spec, "m", RunConfig(settings_from_notes("eval mode=score; prompt=official; max_pixels=50176")))
     assert (old.prompt, old.resize, old.max_pixels) == ("official-newline", "budget", 50176)
-    imported = _resolved(spec, {"model": "m", "notes": None, "config": {}})  # e.g. evaluate.py's own CSV
+    imported = _resolved(spec, "m", RunConfig())  # e.g. evaluate.py's own CSV
     assert (imported.prompt, imported.resize) == ("official", "upstream")
-    forced = _resolved(SaliencySpec(run="r", resize="budget", prompt="letter"), {"model": "m", "notes": "", "config": {}})
+    forced = _resolved(SaliencySpec(run="r", resize="budget", prompt="letter"), "m", RunConfig())
     assert (forced.prompt, forced.resize) == ("letter", "budget")
-    changed = _resolved(spec, {"model": "m", "notes": "", "config": {"prompt": "official", "prompt_hash": "0" * 12,
-                                                                     "resize": "upstream"}})
+    changed = _resolved(spec, "m", RunConfig({"prompt": "official", "prompt_hash": "0" * 12, "resize": "upstream"}))
     assert changed.warning and "another 'official' template" in changed.warning

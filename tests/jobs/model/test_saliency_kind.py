@@ -12,11 +12,13 @@ from PIL import Image
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import ArtifactsOutput
+from orienteer.data.rows import RunAnswer
 
 
 def test_maps_for_a_runs_failures(demo_ws: Any, tiny_model_dir: Path, tmp_path: Path, make_ctx: Any) -> None:
+    from orienteer.data.service import WorkspaceService
     from orienteer.jobs.kinds import saliency as saliency_kind
-    from orienteer.jobs.selection import load_items, run_info
+    from orienteer.jobs.selection import load_items
 
     ids = "ids:demo_000001,demo_000004,demo_000019"  # one- and two-frame items
     params = {"run": "qwen3b-base", "model": str(tiny_model_dir), "items": ids, "target": "gold",
@@ -47,7 +49,7 @@ def test_maps_for_a_runs_failures(demo_ws: Any, tiny_model_dir: Path, tmp_path: 
             assert raw.shape == (original[1], original[0]) and raw.dtype == np.float32
         else:
             assert Image.open(path).size == original
-    assert run_info(demo_ws, "qwen3b-base")["model"] != str(tiny_model_dir)  # --model overrode the run's
+    assert WorkspaceService(demo_ws).run_detail("qwen3b-base").model != str(tiny_model_dir)  # --model overrode the run's
 
 
 def test_defaults_come_from_the_runs_settings(tiny_model_dir: Path) -> None:
@@ -57,20 +59,20 @@ def test_defaults_come_from_the_runs_settings(tiny_model_dir: Path) -> None:
     test_cli_e2e runs the whole eval -> ingest -> saliency chain with no --model.
     """
     from orienteer.data.run_config import RunConfig, settings_from_notes
-    from orienteer.jobs.model.saliency_job import SaliencySpec, _resolved, target_letter
+    from orienteer.jobs.kinds.saliency import SaliencySpec
+    from orienteer.jobs.model.saliency_job import _resolved, target_letter
 
     notes = "eval mode=score; prompt=letter; max_pixels=3136; adapter=/x/y"
-    info = {"model": str(tiny_model_dir), "notes": "prompt=think; adapter=/not/this",
-            "config": RunConfig(settings_from_notes(notes))}
-    got = _resolved(SaliencySpec(run="r"), info)
+    config = RunConfig(settings_from_notes(notes))
+    got = _resolved(SaliencySpec(run="r"), str(tiny_model_dir), config)
     assert (got.model, got.adapter, got.prompt, got.resize, got.max_pixels, got.item_pixels) == (
         str(tiny_model_dir), "/x/y", "letter", "budget", 3136, None)
-    forced = _resolved(SaliencySpec(run="r", prompt="official", max_pixels=9999), info)
+    forced = _resolved(SaliencySpec(run="r", prompt="official", max_pixels=9999), str(tiny_model_dir), config)
     assert (forced.prompt, forced.resize, forced.max_pixels) == ("official", "budget", 9999)  # the run's sizing stays
     from orienteer.data.items import Item
 
     item = Item("i", "t", "q", ["A", "B"], ["left", "right"], "B", ["a.jpg"])
-    assert target_letter(item, "predicted", {"i": {"letter": "A"}}) == ("A", "predicted")
+    assert target_letter(item, "predicted", {"i": RunAnswer("A", False, None)}) == ("A", "predicted")
     assert target_letter(item, "predicted", {})[0] is None
     assert target_letter(item, "gold", {}) == ("B", "gold")
     assert target_letter(item, "C", {})[0] is None

@@ -1,0 +1,39 @@
+"""Names and defaults the job kinds' options offer, kept apart from the model code that uses them.
+
+A kind's spec (its options, with their choices) is read by the CLI, the app's forms and ``job
+kinds``; none of those may load ``orienteer.jobs.model`` (torch, transformers). So the choices live
+here, pure Python, and ``jobs.model`` imports them from here: one copy for both sides.
+"""
+
+from __future__ import annotations
+
+from orienteer.core.prompts import DEFAULT_PROMPT, PROMPT_NAMES
+
+__all__ = ["BUDGET", "COT_MODES", "DEFAULT_MAX_PIXELS", "DEFAULT_PROMPT", "EVAL_MODES", "PROMPT_NAMES", "RATIONALIZE",
+           "RESIZE_MODES", "SOLVE", "TRAIN_METHODS", "UPSTREAM", "VISION_ATTENTION_MODES", "default_resize"]
+
+# Frame sizing (``jobs.model.images``): upstream = evaluate.py's fixed 280x420; budget = Orienteer's
+# aspect-preserving pixel budget.
+UPSTREAM = "upstream"
+BUDGET = "budget"
+RESIZE_MODES: tuple[str, ...] = (UPSTREAM, BUDGET)
+DEFAULT_MAX_PIXELS = 640 * 480
+
+# Eval: option-letter scores in one pass, or free text.
+EVAL_MODES: tuple[str, ...] = ("score", "generate")
+
+# The vision tower's attention (``jobs.model.vision_attention.MODES``).
+VISION_ATTENTION_MODES: tuple[str, ...] = ("auto", "grouped", "varlen", "reference")
+
+# Fine-tuning methods (``jobs.model.train``).
+TRAIN_METHODS: tuple[str, ...] = ("lora", "full-llm")
+
+# How the cot kind asks its teacher (``jobs.model.cot``).
+SOLVE = "solve"
+RATIONALIZE = "rationalize"
+COT_MODES: tuple[str, ...] = (SOLVE, RATIONALIZE)
+
+
+def default_resize(prompt: str) -> str:
+    """``upstream`` with the official prompt (the whole upstream protocol), ``budget`` with any other."""
+    return UPSTREAM if prompt == "official" else BUDGET
