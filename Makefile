@@ -9,7 +9,7 @@ FAST := not ml and not tmux and not slurm and not slow
 # cannot follow: they read this link tree instead, and mypy's paths are mapped back to the real files.
 TYPECHECK := build/typecheck
 
-.PHONY: install demo test test-fast check lint typecheck imports typecheck-tree bench bench-tui clean
+.PHONY: install demo test test-fast llamafactory check lint typecheck imports typecheck-tree bench bench-tui clean
 
 $(VENV)/bin/orienteer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -n auto -q -m "$(FAST)"
+
+# LLaMA-Factory's own dataset loader, in a venv of its own (it pins another transformers): the export tests
+# load Orienteer's ShareGPT/LLaVA bundles with it when it is there. CI always builds it (about 4 min, 6 GB).
+llamafactory: build/llamafactory/bin/llamafactory-cli
+
+build/llamafactory/bin/llamafactory-cli:
+	$(PYTHON) -m venv build/llamafactory
+	build/llamafactory/bin/python -m pip install -q --upgrade pip
+	build/llamafactory/bin/python -m pip install -q 'llamafactory==0.9.5'
 
 # ruff, mypy and import-linter; each runs even when an earlier one fails, and check fails if any did.
 check: install

@@ -92,6 +92,8 @@ class Category(str, enum.Enum):
     NON_DIRECTIONAL = "non_directional"
     UNPARSED = "unparsed"
     INVALID_OPTION = "invalid_option"
+    # An item of the benchmark the run's file has no row for: counted wrong (as upstream scores it), no reply.
+    UNANSWERED = "unanswered"
 
     def __str__(self) -> str:
         """The stored value, so f-strings and SQL parameters get 'horizontal', not 'Category.X'."""
@@ -113,6 +115,7 @@ CATEGORY_DISPLAY: dict[Category, str] = {
     Category.NON_DIRECTIONAL: "Non-directional",
     Category.UNPARSED: "Unparsed",
     Category.INVALID_OPTION: "Invalid option",
+    Category.UNANSWERED: "Unanswered",
 }
 
 
@@ -137,6 +140,7 @@ _ALIASES: dict[str, Category] = {
     "non_dir": Category.NON_DIRECTIONAL,
     "no_letter": Category.UNPARSED, "unparseable": Category.UNPARSED,
     "invalid": Category.INVALID_OPTION,
+    "missing": Category.UNANSWERED, "no_answer": Category.UNANSWERED, "not_answered": Category.UNANSWERED,
 }
 _NAME_INDEX: dict[str, Category] = {
     **_ALIASES,

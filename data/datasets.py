@@ -10,7 +10,9 @@ training needs::
 ``target`` is the assistant reply to learn (by default ``"{letter}. {label}"``). An example may
 be *free-form* (not multiple choice): ``options`` empty, ``answer`` null, ``question`` holding
 the whole prompt and ``target`` the reply; imports of conversations with any other prompt shape
-give such examples. Extra keys (``system``, a CoT ``rationale``...) are kept. The prompt template an
+give such examples. A *multi-turn* example also carries ``turns`` (every user and assistant turn, as
+imported: ``formats/sharegpt.py``); imports count them in the composition (``multi_turn``).
+Extra keys (``system``, a CoT ``rationale``...) are kept. The prompt template an
 example trains on is ``prompt`` (a ``core.prompts`` style name), else its own ``prompt_suffix``
 (question, newline, choices, suffix: older files and CoT), else ``official`` (``formats/sharegpt.example_prompt``).
 Item ids may repeat: an over-sampled item is the same item several times.
@@ -18,7 +20,8 @@ Item ids may repeat: an over-sampled item is the same item several times.
 Files live at ``<workspace>/datasets/<name>.jsonl`` (or ``<name>~HEX.jsonl`` after a replace: a new
 version never overwrites the file the catalog names) with a row in the ``datasets`` table.
 Imports and exports also speak the ShareGPT (LLaMA-Factory) and LLaVA conversation styles
-(``formats/sharegpt.py``).
+(``formats/sharegpt.py``); an export of those writes LLaMA-Factory's ``dataset_info.json`` entry, and
+``--bundle`` a folder that travels (``data/bundle.py``).
 """
 
 from __future__ import annotations
@@ -149,6 +152,10 @@ def normalize_example(
     prompt_error = _prompt_keys_error(raw)
     if prompt_error:
         raise fail(prompt_error)
+    if raw.get("turns") is not None:
+        turns_error = sharegpt.check_turns(raw["turns"], len(images))
+        if turns_error:
+            raise fail(turns_error)
     origin = raw.get("origin") or "original"
     if not isinstance(origin, str):
         raise fail(f"origin must be text, got {origin!r}")
@@ -315,16 +322,34 @@ def _read_examples(path: Path, fmt: str | None, image_root: Path | None) -> tupl
     return fmt, examples
 
 
-def write_examples(path: Path, examples: Iterable[Mapping[str, Any]], fmt: str = ITEMS) -> int:
-    """Write examples as JSONL in ``fmt``, atomically (temporary file, then rename); returns the count."""
+def write_examples(path: Path, examples: Iterable[Mapping[str, Any]], fmt: str = ITEMS, *,
+                   array: bool = False) -> int:
+    """Write examples in ``fmt``, atomically (temporary file, then rename); returns the count.
+
+    JSON Lines by default; ``array`` writes one JSON array instead (what a ``.json`` file must hold for
+    tools that read it with ``json.load``, such as qwen-vl-finetune and LLaMA-Factory).
+    """
     _check_format(fmt)
     count = 0
     with atomic_file(Path(path)) as fh:
+        if array:
+            fh.write("[")
         for example in examples:
             record = dict(example) if fmt == ITEMS else sharegpt.to_record(example, fmt)
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False)
+            if array:
+                fh.write(("\n" if count == 0 else ",\n") + line)
+            else:
+                fh.write(line + "\n")
             count += 1
+        if array:
+            fh.write("\n]\n")
     return count
+
+
+def is_array_file(path: Path) -> bool:
+    """A ``.json`` export holds one JSON array; any other name (``.jsonl``...) JSON Lines."""
+    return Path(path).suffix.lower() == ".json"
 
 
 # ---------------------------------------------------------------- catalog
@@ -453,7 +478,8 @@ def import_dataset(
                              "(expected the folder the image paths are relative to)")
     fmt, examples = _read_examples(path, fmt, images)
     missing = sum(1 for ex in examples for p in ex["images"] if not os.path.isfile(p))
-    composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples)}
+    composition = {"imported_from": str(path.resolve()), "format": fmt, "n_examples": len(examples),
+                   "multi_turn": count_multi_turn(examples)}
     benches = example_benches(examples)
     if benches:
         composition["benches"] = benches
@@ -505,6 +531,11 @@ def store_dataset(
         old_path.unlink(missing_ok=True)
 
 
+def count_multi_turn(examples: Iterable[Mapping[str, Any]]) -> int:
+    """How many examples are multi-turn conversations (recorded in a composition, so a listing can say)."""
+    return sum(1 for ex in examples if sharegpt.is_multi_turn(ex))
+
+
 def example_benches(examples: Iterable[Mapping[str, Any]]) -> list[str]:
     """The benchmarks the examples say they came from (their ``bench``), sorted."""
     return sorted({ex["bench"] for ex in examples if isinstance(ex.get("bench"), str)})
@@ -550,25 +581,77 @@ def concat_datasets(ws: Workspace, parts: Sequence[str], name: str, notes: str |
     return get_dataset(ws, name)
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export_dataset_files`` wrote: the dataset file, the ``dataset_info.json`` it wrote or
+    updated (conversation formats), and for a bundle its folder and how its images got there."""
+
+    n_examples: int
+    path: Path
+    dataset_info: Path | None = None
+    bundle: Path | None = None
+    n_images: int = 0
+    n_linked: int = 0
+    replaced_entry: Any = None
+    """The ``dataset_info.json`` entry of this name that the export replaced (it said something else)."""
+
+
 def export_dataset(ws: Workspace, name: str, path: Path, fmt: str = ITEMS, force: bool = False) -> int:
     """Write dataset ``name`` to ``path`` in ``fmt`` (items, sharegpt, llava); returns the number of examples.
 
-    An existing ``path`` is refused unless ``force``; the file appears whole or not at all (a unique
-    temporary name, then a rename). A symbolic link is written through to its target; a folder,
-    device or FIFO is refused even with ``force`` (``fileio.output_target``).
+    ``export_dataset_files`` with no bundle: see there.
     """
+    return export_dataset_files(ws, name, path, fmt, force).n_examples
+
+
+def export_dataset_files(ws: Workspace, name: str, path: Path | None, fmt: str = ITEMS, force: bool = False,
+                         bundle: Path | None = None) -> ExportResult:
+    """Write dataset ``name`` in ``fmt`` for a fine-tuning tool.
+
+    ``.json`` gets one JSON array, any other name JSON Lines. For the conversation formats a
+    ``dataset_info.json`` entry named after the dataset is written beside the file (merged into one
+    already there; an entry of the same name is replaced and returned), so LLaMA-Factory reads it
+    unedited. Without ``bundle``: an existing ``path`` is refused unless ``force``; the file appears
+    whole or not at all; a symbolic link is written through to its target, a folder, device or FIFO
+    refused even with ``force`` (``fileio.output_target``).
+    With ``bundle`` (a folder): ``path`` is the file's name inside it (default ``<name>.json``, or
+    ``.jsonl`` for items) and ``data.bundle.write_bundle`` writes file, images and entry together.
+    """
+    from orienteer.data import bundle as bundles
+
     _check_format(fmt)
+    if bundle is not None:
+        file_name = bundles.bundle_file_name(name, fmt, path)
+        bundles.check_bundle_target(Path(bundle), force)
+        examples = _stored_examples(ws, name)
+        return bundles.write_bundle(Path(bundle), name, file_name, examples, fmt, force)
+    if path is None:
+        raise OrienteerError("dataset export: give an output file, or --bundle DIR")
     path = Path(path)
     output_target(path, force)
+    info_file = path.parent / bundles.DATASET_INFO if fmt != ITEMS else None
+    if info_file is not None:
+        bundles.merged_dataset_info(info_file, name, bundles.dataset_info_entry(fmt, path.name))  # readable?
+    examples = _stored_examples(ws, name)
+    target = output_target(path, force)  # again: the target may have changed while the dataset was read
+    try:
+        n = write_examples(target, examples, fmt, array=is_array_file(path))
+        old = None
+        if info_file is not None:
+            entry = bundles.dataset_info_entry(fmt, path.name)
+            old = bundles.write_dataset_info(info_file, name, entry)
+            old = old if old != entry else None
+    except OSError as exc:
+        raise FileAccessError(path, os_reason(exc)) from None
+    return ExportResult(n, path, info_file, replaced_entry=old)
+
+
+def _stored_examples(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    """The examples of dataset ``name`` as stored in the workspace."""
     info = get_dataset(ws, name)
     if not info.path.is_file():
         raise WorkspaceError(f"dataset {name!r}: its file {info.path} is missing from the workspace")
-    examples = read_examples(info.path, ITEMS)
-    target = output_target(path, force)  # again: the target may have changed while the dataset was read
-    try:
-        return write_examples(target, examples, fmt)
-    except OSError as exc:
-        raise FileAccessError(path, os_reason(exc)) from None
+    return read_examples(info.path, ITEMS)
 
 
 def register_dataset(

@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-OUTCOMES = ("correct", "wrong", "unparsed", "invalid_option")
+OUTCOMES = ("correct", "wrong", "unparsed", "invalid_option", "unanswered")
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,19 @@ class PredictionFilter:
 
 @dataclass(frozen=True)
 class CompiledFilter:
-    """A filter as SQL over ``p`` (predictions), joining runs ``r`` and items ``i`` only when needed."""
+    """A filter as SQL over ``p`` (predictions), joining runs ``r`` and items ``i`` only when needed.
+
+    ``source`` is ``predictions`` unless a run the filter can match misses items: then it also holds
+    those items as ``unanswered`` rows (``data.unanswered``), so pages, counts and exports list them.
+    """
 
     where: str
     params: list[Any]
     needs_items: bool
+    source: str = "predictions"
 
     def from_sql(self, with_items: bool = False) -> str:
-        sql = "FROM predictions p"
+        sql = f"FROM {self.source} p"
         if self.needs_items or with_items:
             sql += " JOIN runs r ON r.run_id = p.run_id JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx"
         return sql
@@ -71,7 +76,8 @@ def compile_filter(con: duckdb.DuckDBPyConnection, f: PredictionFilter) -> Compi
             parts.append(f"{column} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
 
-    any_of("p.run_id", tuple(get_run(con, name).run_id for name in f.runs))
+    run_ids = tuple(get_run(con, name).run_id for name in f.runs)
+    any_of("p.run_id", run_ids)
     any_of("p.task", f.tasks)
     any_of("p.category", f.categories)
     any_of("p.gold_label", f.gold_labels)
@@ -104,4 +110,27 @@ def compile_filter(con: duckdb.DuckDBPyConnection, f: PredictionFilter) -> Compi
                              LIMIT 1), FALSE) = ?"""
             )
             params.extend([versus.bench_id, versus.run_id, f.versus_correct])
-    return CompiledFilter(" AND ".join(parts) if parts else "TRUE", params, needs_items)
+    source = _source(con, f, run_ids)
+    if source is None:  # only unanswered rows can match, and no run of the filter misses an item
+        parts.append("FALSE")
+    return CompiledFilter(" AND ".join(parts) if parts else "TRUE", params, needs_items, source or "predictions")
+
+
+def _source(con: duckdb.DuckDBPyConnection, f: PredictionFilter, run_ids: tuple[int, ...]) -> str | None:
+    """``predictions``, or it with the unanswered items of the filter's runs that miss some.
+
+    Unanswered rows have no reply, letter or predicted label: a filter on a predicted label, or on
+    outcomes/categories that leave ``unanswered`` out, never matches them, and the stored rows are
+    read as before. A filter on ``unanswered`` alone reads only the missing rows (None: there are none).
+    """
+    from orienteer.data.unanswered import UNANSWERED, gapped_runs, with_unanswered_sql
+
+    if f.pred_labels or (f.outcomes and UNANSWERED not in f.outcomes) or (
+            f.categories and UNANSWERED not in f.categories):
+        return "predictions"
+    only_missing = bool(f.outcomes or f.categories) and all(
+        not values or set(values) == {UNANSWERED} for values in (f.outcomes, f.categories))
+    gapped = gapped_runs(con, run_ids)
+    if not gapped:
+        return None if only_missing else "predictions"
+    return with_unanswered_sql(gapped, answered=not only_missing)

@@ -194,6 +194,6 @@ def _check_replaceable(con: duckdb.DuckDBPyConnection, bench_id: int, name: str,
     for index, (a, b) in enumerate(zip(old, new)):
         if tuple(a[:3]) != tuple(b[:3]) or list(a[3]) != list(b[3]):
             raise WorkspaceError(
-                f"benchmark {name!r} has {n_runs} run(s); item {index} differs in the new file "
+                f"benchmark {name!r} has {n_runs} run(s); item {a[0]!r} (record {index + 1}) differs in the new file "
                 f"(id/task/answer/options), which would invalidate their scores. Import it under a new name instead"
             )

@@ -43,6 +43,9 @@ class RunImport:
     ids: dict[str, int] = field(default_factory=dict)  # rows per id form: item_id, index, padded
     gold_rows: int = 0  # rows whose gold answer was checked against the benchmark
     warning: str | None = None  # e.g. ids read by position with no gold answer to confirm them
+    # The file's field (column, JSON key) whose answers were scored, e.g. "filtered_resps" for an
+    # lmms-eval log (untrusted text from the file: show it escaped); None if the reader cannot say.
+    scored_field: str | None = None
 
 
 def read_predictions(path: Path, fmt: str | None = None, mapping: Mapping[str, str] | None = None) -> RawPredictions:
@@ -101,6 +104,7 @@ class PreparedRuns:
     ids: dict[str, int] = field(default_factory=dict)
     gold_rows: int = 0
     warning: str | None = None
+    scored_field: str | None = None
 
 
 def prepare_predictions(
@@ -133,7 +137,7 @@ def prepare_predictions(
         for n in names
     ]
     return PreparedRuns(bench, info.bench_id, info.n_items, names, specs, replace, ids, gold_rows,
-                        _position_warning(ids, gold_rows, bench))
+                        _position_warning(ids, gold_rows, bench), raw.scored_field())
 
 
 def _position_warning(ids: dict[str, int], gold_rows: int, bench: str) -> str | None:
@@ -160,7 +164,7 @@ def write_prepared(con: duckdb.DuckDBPyConnection, prepared: PreparedRuns) -> li
     for k, v in prepared.ids.items():  # an item id that is the item's index (ViewSpatial JSON) reads as an index
         forms["index" if k == "position_id" else k] = forms.get("index" if k == "position_id" else k, 0) + v
     return [RunImport(n, ids[n], counts[ids[n]][0], counts[ids[n]][1], prepared.n_items, forms, prepared.gold_rows,
-                      prepared.warning) for n in prepared.names]
+                      prepared.warning, prepared.scored_field) for n in prepared.names]
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,12 @@ def spec_values(spec: Any) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
 
 
+_BOOL_WORDS = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
+
+
 def parse_args(kind: str, params: Sequence[Param], args: Sequence[str]) -> dict[str, Any]:
-    """Parse ``--flag value`` / ``--flag`` / ``--no-flag`` arguments into a params dict with defaults."""
+    """Parse ``--flag value`` / ``--flag`` / ``--flag=false`` / ``--flag false`` / ``--no-flag``
+    arguments into a params dict with defaults."""
     by_flag = {p.flag: p for p in (*params, *COMMON_PARAMS)}
     values: dict[str, Any] = {}
     i = 0
@@ -161,8 +165,15 @@ def parse_args(kind: str, params: Sequence[Param], args: Sequence[str]) -> dict[
             known = ", ".join(sorted(by_flag))
             raise OrienteerError(f"job {kind}: unknown option {flag} (expected one of {known})")
         if param.type == "bool" and not eq:
-            values[param.name] = True
-            i += 1
+            # --flag alone is true; --flag true|false (yes/no, on/off, 1/0) takes the word after it,
+            # so scripts can pass a variable's value; anything else after it is the next option.
+            follows = args[i + 1] if i + 1 < len(args) else None
+            if follows is not None and follows.strip().lower() in _BOOL_WORDS:
+                values[param.name] = param.convert(follows)
+                i += 2
+            else:
+                values[param.name] = True
+                i += 1
             continue
         if eq:
             text = inline

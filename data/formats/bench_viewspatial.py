@@ -36,7 +36,7 @@ def read_viewspatial_bench(path: Path, document: Any | None = None) -> list[Item
 
 
 def _item(path: Path, index: int, raw: Any) -> Item:
-    where = f"item {index}"
+    where = f"item {index} (record {index + 1})"  # ViewSpatial's item id is its 0-based index
     if not isinstance(raw, dict):
         raise InputError(path, f"expected an object, got {type(raw).__name__}", where=where)
     missing = [key for key in KEYS if key not in raw]

@@ -61,6 +61,10 @@ def detect_pred_format(path: Path) -> str:
         first = _first_json_line(path)
         return "lmms-eval" if first is not None and preds.looks_like_lmms_eval(first) else "jsonl"
     if suffix == ".json":
+        head = _head(path)[:_HEAD]
+        # lmms-eval before v0.3: <task>.json holding {"args": ..., "logs": [{"doc_id", "resps", ...}]}
+        if '"logs"' in head and '"doc_id"' in head and ('"filtered_resps"' in head or '"resps"' in head):
+            return "lmms-eval"
         return "results-json"
     raise InputError(
         path, f"cannot tell the format of a {suffix or 'suffix-less'} file "

@@ -28,6 +28,11 @@ text; the template is kept (a style name, or ``prompt_suffix``/``prompt_separato
 prompt exports unchanged and training sees exactly the imported text. Any other prompt is kept
 whole as a *free-form* example (question = the prompt, no options, no answer), so a dataset can
 hold examples that are not multiple-choice questions. An optional system turn is kept as ``system``.
+
+A conversation of more user/assistant pairs (LLaMA-Factory's ``mllm_demo.json``, LLaVA instruction
+data) is a *multi-turn* example: its ``turns`` (``{"role": "user"|"assistant", "content"}``, texts as
+written, ``<image>`` tokens where they were) are kept whole and exported turn for turn; ``question``
+is its first user turn and ``target`` its last reply, for listings. Training learns every reply.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ LLAVA = "llava"
 STYLES = (SHAREGPT, LLAVA)
 LEGACY_SEPARATOR = "\n"  # between question and choices in examples that carry only a prompt_suffix
 IMAGE_TOKEN = "<image>"
+USER = "user"
+ASSISTANT = "assistant"
 
 _USER_ROLES = {"user", "human"}
 _ASSISTANT_ROLES = {"assistant", "gpt", "model", "bot"}
@@ -67,29 +74,33 @@ def example_prompt(example: Mapping[str, Any]) -> str:
 
 
 def to_record(example: Mapping[str, Any], style: str) -> dict[str, Any]:
-    """One canonical example as a conversation record of ``style`` (``sharegpt`` or ``llava``)."""
+    """One canonical example as a conversation record of ``style`` (``sharegpt`` or ``llava``).
+
+    A multi-turn example (``turns``) is written turn for turn as it was imported; ``<image>`` tokens
+    go before the first user turn only when its turns hold none (the tools need one per image).
+    """
     images = list(example.get("images") or [])
-    text = example_prompt(example)
     record: dict[str, Any] = {"id": example["item_id"]}
+    if style not in STYLES:
+        raise ValueError(f"unknown conversation style {style!r} (expected one of {', '.join(STYLES)})")
+    token = IMAGE_TOKEN if style == SHAREGPT else IMAGE_TOKEN + "\n"
+    turns = example.get("turns")
+    if turns:
+        pairs = [(str(t["role"]), str(t["content"])) for t in turns]
+        if images and not any(IMAGE_TOKEN in text for _, text in pairs):
+            pairs[0] = (pairs[0][0], token * len(images) + pairs[0][1])
+    else:
+        pairs = [(USER, token * len(images) + example_prompt(example)), (ASSISTANT, example["target"])]
+    if example.get("system"):
+        pairs.insert(0, ("system", example["system"]))
     if style == SHAREGPT:
-        messages = []
-        if example.get("system"):
-            messages.append({"role": "system", "content": example["system"]})
-        messages.append({"role": "user", "content": IMAGE_TOKEN * len(images) + text})
-        messages.append({"role": "assistant", "content": example["target"]})
-        record["messages"] = messages
+        record["messages"] = [{"role": role, "content": text} for role, text in pairs]
         record["images"] = images
-    elif style == LLAVA:
-        turns = []
-        if example.get("system"):
-            turns.append({"from": "system", "value": example["system"]})
-        turns.append({"from": "human", "value": (IMAGE_TOKEN + "\n") * len(images) + text})
-        turns.append({"from": "gpt", "value": example["target"]})
-        record["conversations"] = turns
+    else:
+        names = {USER: "human", ASSISTANT: "gpt", "system": "system"}
+        record["conversations"] = [{"from": names[role], "value": text} for role, text in pairs]
         if images:
             record["image"] = images[0] if len(images) == 1 else images
-    else:
-        raise ValueError(f"unknown conversation style {style!r} (expected one of {', '.join(STYLES)})")
     return record
 
 
@@ -105,45 +116,77 @@ def record_style(record: Mapping[str, Any]) -> str | None:
 def from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """A conversation record as a raw example dict (not yet normalised).
 
-    Raises ValueError (with what was expected) for a record that is not one user turn and
-    one assistant turn, or whose ``<image>`` tokens do not match its images.
+    One user and one assistant turn give a question example (parsed as ``_parse_prompt`` says); more
+    give a *multi-turn* example: its ``turns`` kept as written (``<image>`` tokens included, so it
+    exports unchanged), ``question`` the first user turn and ``target`` the last reply (what listings
+    show). Raises ValueError (with what was expected) for turns that do not alternate user/assistant
+    from a user turn to an assistant turn, or whose ``<image>`` tokens do not match the images.
     """
     style = record_style(record)
     turns = record.get("messages") if style == SHAREGPT else record.get("conversations")
     if not isinstance(turns, list) or not turns:
         raise ValueError("expected a non-empty list of turns under 'messages' or 'conversations'")
     system: str | None = None
-    user: tuple[str, int] | None = None
-    reply: str | None = None
+    pairs: list[tuple[str, str, int]] = []
     for number, turn in enumerate(turns, start=1):
         role, text, n_image_parts = _turn(turn, number)
-        if role in _SYSTEM_ROLES and user is None and system is None:
+        if role in _SYSTEM_ROLES and number == 1:
             system = text
-        elif role in _USER_ROLES and user is None:
-            user = (text, n_image_parts)
-        elif role in _ASSISTANT_ROLES and user is not None and reply is None:
-            reply = text
-        else:
-            raise ValueError(
-                f"turn {number} ({role!r}): expected an optional system turn, one user turn and one assistant "
-                f"turn (multi-turn conversations are not supported)"
-            )
-    if user is None or reply is None:
-        raise ValueError("expected one user turn followed by one assistant turn")
+            continue
+        want = USER if len(pairs) % 2 == 0 else ASSISTANT
+        if (role in _USER_ROLES and want == USER) or (role in _ASSISTANT_ROLES and want == ASSISTANT):
+            pairs.append((want, text, n_image_parts))
+            continue
+        raise ValueError(f"turn {number} ({role!r}): expected {'a user' if want == USER else 'an assistant'} turn "
+                         "(an optional system turn first, then user and assistant turns in turn)")
+    if not pairs or len(pairs) % 2:
+        raise ValueError("expected one user turn followed by one assistant turn, and the same for each further turn")
     images = _images(record)
-    text, n_parts = user
-    n_tokens = text.count(IMAGE_TOKEN)
+    n_tokens = sum(text.count(IMAGE_TOKEN) for _, text, _ in pairs)
+    n_parts = sum(parts for _, _, parts in pairs)
     if n_tokens and n_tokens != len(images):
-        raise ValueError(f"the user turn has {n_tokens} {IMAGE_TOKEN} token(s) but the record has {len(images)} image(s)")
+        raise ValueError(f"the turns have {n_tokens} {IMAGE_TOKEN} token(s) but the record has {len(images)} image(s)")
     if n_parts and n_parts != len(images) and not n_tokens:
-        raise ValueError(f"the user turn has {n_parts} image part(s) but the record has {len(images)} image(s)")
-    text = re.sub(re.escape(IMAGE_TOKEN) + r"\n?", "", text)
-    example: dict[str, Any] = {"images": images, "target": reply, **_parse_prompt(text, reply)}
+        raise ValueError(f"the turns have {n_parts} image part(s) but the record has {len(images)} image(s)")
+    first = _strip_tokens(pairs[0][1])
+    example: dict[str, Any]
+    if len(pairs) == 2:
+        example = {"images": images, "target": pairs[1][1], **_parse_prompt(first, pairs[1][1])}
+    else:
+        kept = [{"role": role, "content": text if not parts or IMAGE_TOKEN in text else IMAGE_TOKEN * parts + text}
+                for role, text, parts in pairs]
+        example = {"images": images, "question": first if first.strip() else pairs[0][1], "options": {},
+                   "answer": None, "target": pairs[-1][1], "turns": kept}
     if record.get("id") is not None:
         example["item_id"] = str(record["id"])
     if system:
         example["system"] = system
     return example
+
+
+def _strip_tokens(text: str) -> str:
+    """``text`` without its ``<image>`` tokens (and the newline LLaVA puts after each)."""
+    return re.sub(re.escape(IMAGE_TOKEN) + r"\n?", "", text)
+
+
+def check_turns(turns: Any, n_images: int) -> str | None:
+    """What is wrong with a stored multi-turn example's ``turns``, or None: at least two user/assistant
+    pairs of text, in turn, from a user turn to an assistant turn, with no ``<image>`` token or one per image."""
+    if not isinstance(turns, list) or len(turns) < 4 or len(turns) % 2:
+        return "turns must be a list of user/assistant turns in pairs (at least two pairs), got " + repr(turns)[:200]
+    for number, turn in enumerate(turns, start=1):
+        want = USER if number % 2 else ASSISTANT
+        if not isinstance(turn, Mapping) or turn.get("role") != want or not isinstance(turn.get("content"), str):
+            return f"turn {number}: expected {{'role': {want!r}, 'content': text}}, got {turn!r}"[:300]
+    n_tokens = sum(t["content"].count(IMAGE_TOKEN) for t in turns)
+    if n_tokens and n_tokens != n_images:
+        return f"the turns have {n_tokens} {IMAGE_TOKEN} token(s) but the example has {n_images} image(s)"
+    return None
+
+
+def is_multi_turn(example: Mapping[str, Any]) -> bool:
+    """True for an example of more than one user turn (it trains and exports from ``turns``)."""
+    return bool(example.get("turns"))
 
 
 def _turn(turn: Any, number: int) -> tuple[str, str, int]:

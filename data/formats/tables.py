@@ -200,10 +200,10 @@ def _json_list(path: Path, expected: str) -> tuple[list[str], list[tuple[str, Ro
     if not isinstance(document, list):
         raise InputError(path, f"expected a JSON list of records, got {type(document).__name__}")
     rows: list[tuple[str, Row]] = []
-    for index, value in enumerate(document):
+    for number, value in enumerate(document, start=1):  # numbered from 1, like lines and rows everywhere
         if not isinstance(value, dict):
-            raise InputError(path, f"expected an object, got {type(value).__name__}", where=f"record {index}")
-        rows.append((f"record {index}", value))
+            raise InputError(path, f"expected an object, got {type(value).__name__}", where=f"record {number}")
+        rows.append((f"record {number}", value))
     return _columns(rows), rows
 
 

@@ -20,6 +20,7 @@ from orienteer.core.directions import CATEGORY_ORDER
 from orienteer.data.catalog import get_run
 from orienteer.data.chance import offer_counts
 from orienteer.data.errors import WorkspaceError
+from orienteer.data.unanswered import UNANSWERED, unanswered_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +39,10 @@ class MatrixCell:
 class Confusion:
     """One run's gold x predicted counts and its error categories, each category against chance.
 
-    ``categories`` counts every wrong answer (unparsed and invalid included) under the keys of
-    ``grouping``; ``chance`` reads the answered wrong ones (a wrong option picked) against what a
-    uniform wrong pick would give on the same items (``core.chance``), under the same keys.
+    ``categories`` counts every wrong answer (unparsed and invalid included, and the items the file
+    did not answer under ``unanswered``) under the keys of ``grouping``; ``chance`` reads the answered
+    wrong ones (a wrong option picked) against what a uniform wrong pick would give on the same items
+    (``core.chance``), under the same keys. ``answered`` and the matrix count answered items only.
     """
 
     run: str
@@ -52,6 +54,7 @@ class Confusion:
     answered: int
     grouping: str = FINE
     chance: dict[str, ChanceRow] = field(default_factory=dict)
+    unanswered: int = 0  # items the file has no row for: counted wrong, listed under "unanswered"
 
     @property
     def rows(self) -> list[str]:
@@ -72,9 +75,9 @@ class Confusion:
                 "groups": {key: list(members(key)) for key in self.rows},
                 "chance": {key: row.as_json() for key, row in self.chance.items()},
                 "chance_computed_on": f"{self.wrong_picks} answered wrong items (a wrong option picked); "
-                                      "unparsed and invalid replies are not picks",
+                                      "unparsed and invalid replies and unanswered items are not picks",
                 "matrix": [m.as_json() for m in self.matrix], "labels": self.labels, "errors": self.errors,
-                "answered": self.answered}
+                "answered": self.answered, "unanswered": self.unanswered}
 
 
 UNPARSED_LABEL = "(unparsed)"
@@ -107,6 +110,9 @@ def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None,
            WHERE run_id = ? AND (? IS NULL OR task = ?) AND NOT correct GROUP BY category""",
         [info.run_id, task, task],
     ).fetchall())
+    unanswered = unanswered_count(con, info.run_id, task)
+    if unanswered:
+        cats[UNANSWERED] = unanswered
     folded: dict[str, int] = {}
     for c in CATEGORY_ORDER:
         if cats.get(c.value):
@@ -121,6 +127,7 @@ def confusion(con: duckdb.DuckDBPyConnection, run: str, task: str | None = None,
         matrix=[MatrixCell(gold=g, pred=p, n=int(n)) for g, p, n in rows],
         labels=labels, errors=sum(categories.values()), answered=sum(int(n) for _, _, n in rows),
         grouping=grouping, chance=chance_from_counts(offer_counts(con, info.run_id, info.bench_id, task, grouping), grouping),
+        unanswered=unanswered,
     )
 
 

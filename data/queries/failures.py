@@ -10,6 +10,7 @@ from orienteer.data.catalog import get_run
 from orienteer.data.errors import WorkspaceError
 from orienteer.data.filters import CompiledFilter, PredictionFilter, compile_filter
 from orienteer.data.single import single_value
+from orienteer.data.unanswered import UNANSWERED
 
 # Each sort orders by its leading column(s), then run and item: a stable, total order.
 SORTS: dict[str, tuple[str, ...]] = {
@@ -112,12 +113,13 @@ def _cached_buckets(
     con: duckdb.DuckDBPyConnection, filt: PredictionFilter, lead: tuple[str, ...]
 ) -> list[tuple[Any, ...]] | None:
     """Rows per ([task,] run) from ``run_task_stats`` when the filter is one the cache can count:
-    failures (or all answers), optionally of some runs and tasks, in item or task order."""
+    failures (or all rows), optionally of some runs and tasks, in item or task order. Unanswered items
+    are rows of the list (wrong, with no reply), so a run counts ``n_items`` rows, not ``answered``."""
     if lead not in ((), ("p.task",)) or (filt.categories or filt.gold_labels or filt.pred_labels or filt.outcomes
                                         or filt.sources or filt.item_ids or filt.text or filt.versus_run is not None):
         return None
     run_ids = [get_run(con, name).run_id for name in filt.runs]
-    n = "s.answered - s.correct" if filt.failures_only else "s.answered"
+    n = "s.n_items - s.correct" if filt.failures_only else "s.n_items"
     groups = "s.task, s.run_id" if lead else "s.run_id"
     return con.execute(
         f"""SELECT {groups}, sum({n}) FROM run_task_stats s
@@ -156,13 +158,41 @@ def _deep_page_keys(
 
 
 def rows_for_keys(con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    """Full display rows for (run_id, item_idx) keys, in the keys' order."""
+    """Full display rows for (run_id, item_idx) keys, in the keys' order; a key with no stored
+    prediction is an unanswered item (the page's keys came from the list with those rows added)."""
     if not keys:
         return []
+    rows = _stored_rows(con, keys)
+    if len(rows) < len(keys):
+        found = {(r["_run_id"], r["item_idx"]): r for r in rows}
+        missing = [k for k in keys if (k[0], k[1]) not in found]
+        found.update({(r["_run_id"], r["item_idx"]): r for r in _unanswered_rows(con, missing)})
+        rows = [found[(k[0], k[1])] for k in keys if (k[0], k[1]) in found]
+    for row in rows:
+        del row["_run_id"]
+    return rows
+
+
+def _unanswered_rows(con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Display rows of unanswered (run_id, item_idx) keys: the item's own fields, no reply or pick."""
+    cursor = con.execute(
+        f"""WITH k AS (SELECT unnest($1::INTEGER[]) AS run_id, unnest($2::INTEGER[]) AS item_idx)
+            SELECT r.name AS run, i.item_id, i.item_idx, i.task, i.source, i.question, i.answer_label AS gold_label,
+                   i.answer_letter AS gold_letter, NULL::VARCHAR AS pred_letter, NULL::VARCHAR AS pred_label,
+                   '{UNANSWERED}' AS outcome, '{UNANSWERED}' AS category, NULL::VARCHAR AS reply, FALSE AS correct,
+                   r.run_id AS _run_id
+            FROM k JOIN runs r ON r.run_id = k.run_id JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = k.item_idx""",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection, keys: list[tuple[int, int]]) -> list[dict[str, Any]]:
     cursor = con.execute(
         f"""WITH k AS (SELECT unnest($1::INTEGER[]) AS run_id, unnest($2::INTEGER[]) AS item_idx,
                               unnest(range(len($1::INTEGER[]))) AS ord)
-            SELECT {ROW_COLUMNS} FROM k JOIN predictions p ON p.run_id = k.run_id AND p.item_idx = k.item_idx
+            SELECT {ROW_COLUMNS}, p.run_id AS _run_id FROM k JOIN predictions p ON p.run_id = k.run_id AND p.item_idx = k.item_idx
             JOIN runs r ON r.run_id = p.run_id JOIN items i ON i.bench_id = r.bench_id AND i.item_idx = p.item_idx
             WHERE p.run_id BETWEEN $3 AND $4
             ORDER BY k.ord""",

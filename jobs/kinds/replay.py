@@ -6,7 +6,9 @@ has fewer than k examples, all of them are used and the share actually reached i
 Drawn examples get origin ``replay`` (their earlier origin is kept as ``replayed_origin``).
 Old examples whose item id is already in ``new`` are dropped before the draw (counted as
 ``dropped_duplicates``): replaying an item the new set already trains on would only over-weight it.
-The result's composition carries the union of both sets' source benchmarks (``benches``).
+The result's composition carries the union of both sets' source benchmarks (``benches``) and how
+many examples are multi-turn conversations (``multi_turn``: general instruction data often is; they
+are replayed as they are, and training learns every assistant turn of them).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from orienteer.data.datasets import example_benches, get_dataset, read_examples, write_examples
+from orienteer.data.datasets import count_multi_turn, example_benches, get_dataset, read_examples, write_examples
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import DatasetOutput
 from orienteer.data.overlap import composition_benches
@@ -68,7 +70,7 @@ def run(ctx: JobContext) -> None:
     reached = k / len(examples) if examples else 0.0
     composition = {
         "new": len(new), "old": k, "share": share, "share_reached": round(reached, 6), "seed": seed,
-        "dropped_duplicates": dropped,
+        "dropped_duplicates": dropped, "multi_turn": count_multi_turn(examples),
         "sources": [
             {"dataset": new_info.name, "role": "new", "used": len(new), "of": new_info.n_examples},
             {"dataset": old_info.name, "role": "replay", "used": k, "of": len(old_all)},

@@ -9,7 +9,9 @@ The conversation is the eval prompt (``data.formats.sharegpt.example_prompt``: q
 lines, the official suffix, the same text ``jobs.model.prompt`` builds for eval) with the images
 first, rendered by the model's chat template; the assistant turn is the example's ``target``. The
 prompt and the reply are tokenized apart and joined, exactly as generation sees them, and the loss
-covers the reply's tokens and the closing ``<|im_end|>`` only (everything else is label -100). The
+covers the reply's tokens and the closing ``<|im_end|>`` only (everything else is label -100). A
+multi-turn example (``turns``, imported instruction data) is its whole conversation, images where its
+``<image>`` tokens were; every assistant turn is learned and every user turn masked. The
 loss is the mean over those tokens of a whole optimizer step (all micro-batches of the gradient
 accumulation together), and ``lm_head`` runs only at those positions, not over the whole sequence.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -239,9 +242,61 @@ def load_frames(example: Mapping[str, Any], where: str) -> list[Any]:
         raise OrienteerError(f"{where}: example {exc.item_id}: image {exc.path} not found") from None
 
 
+def turn_messages(example: Mapping[str, Any], n_images: int) -> list[dict[str, Any]]:
+    """A multi-turn example's conversation for the chat template: its system turn, then every turn.
+
+    Each user turn gets the images its ``<image>`` tokens stand for (before its text, as eval places
+    them); when the user turns hold no tokens, or not one per image, all images go to the first.
+    """
+    from orienteer.data.formats.sharegpt import IMAGE_TOKEN, USER
+    from orienteer.jobs.model.prompt import user_turn
+
+    turns = list(example["turns"])
+    per_turn = [t["content"].count(IMAGE_TOKEN) if t["role"] == USER else 0 for t in turns]
+    if sum(per_turn) != n_images:
+        per_turn = [n_images if k == 0 else 0 for k in range(len(turns))]
+    messages: list[dict[str, Any]] = []
+    if example.get("system"):
+        messages.append({"role": "system", "content": [{"type": "text", "text": example["system"]}]})
+    for turn, n in zip(turns, per_turn):
+        if turn["role"] == USER:
+            messages.append(user_turn(re.sub(re.escape(IMAGE_TOKEN) + r"\n?", "", turn["content"]), n))
+        else:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": turn["content"]}]})
+    return messages
+
+
+def conversation_pieces(processor: Any, messages: Sequence[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The rendered conversation as (text, learned) pieces: each assistant reply with its ``<|im_end|>``
+    is learned, everything between (system, user turns, template markup) is not.
+
+    Each reply's context is what generation would see at that point (the chat template up to the
+    reply, with the generation prompt), so every turn trains exactly as it would be asked.
+    """
+    from orienteer.jobs.model.prompt import chat_text
+
+    pieces: list[tuple[str, bool]] = []
+    done = ""
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        context = chat_text(processor, messages[:k], add_generation_prompt=True)
+        if not context.startswith(done):
+            raise OrienteerError("train: the chat template renders earlier turns differently once later ones follow; "
+                                 "multi-turn examples cannot be trained with this model")
+        reply = message["content"][0]["text"] + "<|im_end|>"
+        pieces += [(context[len(done):], False), (reply, True)]
+        done = context + reply
+    return pieces
+
+
 def encode_example(processor: Any, example: Mapping[str, Any], frames: Sequence[Any], budget: Any) -> EncodedExample:
-    """Prompt tokens (images expanded like eval does) followed by the reply's tokens and ``<|im_end|>``."""
+    """Prompt tokens (images expanded like eval does) followed by the reply's tokens and ``<|im_end|>``;
+    a multi-turn example (``turns``) learns every assistant turn and none of the user turns."""
     import torch
+
+    if example.get("turns"):
+        return _encode_turns(processor, example, frames, budget)
 
     from orienteer.jobs.model.batching import encode_prompt, image_token_mask
     from orienteer.jobs.model.prompt import chat_text
@@ -252,6 +307,31 @@ def encode_example(processor: Any, example: Mapping[str, Any], frames: Sequence[
     input_ids = torch.tensor(prompt_ids + reply_ids, dtype=torch.long)
     labels = torch.tensor([-100] * len(prompt_ids) + reply_ids, dtype=torch.long)
     return EncodedExample(input_ids, labels, image_token_mask(processor, input_ids), pixel_values, grid)
+
+
+def _encode_turns(processor: Any, example: Mapping[str, Any], frames: Sequence[Any], budget: Any) -> EncodedExample:
+    """``encode_example`` for a multi-turn example: the images are processed once for the whole
+    conversation (sized as eval sizes an item with that many frames), each piece is tokenized apart."""
+    import torch
+
+    from orienteer.jobs.model.batching import IMAGE_TOKEN, encode_prompt, image_token_mask
+
+    pieces = conversation_pieces(processor, turn_messages(example, len(frames)))
+    _, pixel_values, grid = encode_prompt(processor, "".join(t for t, _ in pieces), budget.prepare(frames), budget,
+                                          str(example["item_id"]))
+    merge = int(processor.image_processor.merge_size) ** 2 if len(frames) else 1
+    sizes = iter([thw[0] * thw[1] * thw[2] // merge for thw in grid.tolist()])
+    ids: list[int] = []
+    labels: list[int] = []
+    for text, learned in pieces:
+        parts = text.split(IMAGE_TOKEN)
+        expanded = parts[0] + "".join(IMAGE_TOKEN * next(sizes) + rest for rest in parts[1:])
+        piece_ids = processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+        ids += piece_ids
+        labels += piece_ids if learned else [-100] * len(piece_ids)
+    input_ids = torch.tensor(ids, dtype=torch.long)
+    return EncodedExample(input_ids, torch.tensor(labels, dtype=torch.long), image_token_mask(processor, input_ids),
+                          pixel_values, grid)
 
 
 def collate_train(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:

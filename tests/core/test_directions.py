@@ -218,7 +218,7 @@ def test_mirror_label_examples(label: str, mirrored: str) -> None:
 def test_category_values_order_and_display() -> None:
     assert [c.value for c in CATEGORY_ORDER] == [
         "same_direction", "horizontal", "vertical", "depth", "opposite", "adjacent",
-        "orthogonal", "obtuse", "non_directional", "unparsed", "invalid_option",
+        "orthogonal", "obtuse", "non_directional", "unparsed", "invalid_option", "unanswered",
     ]
     assert set(CATEGORY_DISPLAY) == set(Category)
     assert CATEGORY_DISPLAY[Category.HORIZONTAL] == "Horizontal (L<->R)"

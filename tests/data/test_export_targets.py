@@ -130,9 +130,14 @@ def test_atomic_file_refuses_a_folder_and_writes_through_a_link(tmp_path: Path) 
     assert (tmp_path / "l.txt").is_symlink() and (tmp_path / "t.txt").read_text() == "new"
 
 
-def test_export_into_a_missing_folder_is_one_line(ws_with_run: Workspace, tmp_path: Path) -> None:
-    _one_line(_cli(ws_with_run, "export", "failures", "-o", str(tmp_path / "nope" / "x.csv")), "does not exist")
+def test_export_into_a_missing_folder_creates_it_and_a_file_in_the_way_is_one_line(ws_with_run: Workspace,
+                                                                                   tmp_path: Path) -> None:
+    made = _cli(ws_with_run, "export", "failures", "-o", str(tmp_path / "nope" / "x.csv"))
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "nope" / "x.csv").read_text(encoding="utf-8").startswith("run,")
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    _one_line(_cli(ws_with_run, "export", "failures", "-o", str(tmp_path / "afile" / "x.csv")), "afile")
     with pytest.raises(OrienteerError):
         from orienteer.data.fileio import output_target
 
-        output_target(tmp_path / "nope" / "x.csv", force=True)
+        output_target(tmp_path / "still-missing" / "x.csv", force=True)

@@ -76,7 +76,7 @@ def test_replace_with_runs_requires_same_questions(ws, vs_bench_file, vs_items, 
     changed[3]["answer"] = changed[3]["choices"].split("\n")[(("ABCD".index(changed[3]["answer"][0])) + 1) % 4]
     other = tmp_path / "changed.json"
     other.write_text(json.dumps(changed), encoding="utf-8")
-    with pytest.raises(WorkspaceError, match="item 3 differs"):
+    with pytest.raises(WorkspaceError, match=r"item '3' \(record 4\) differs"):
         import_benchmark(ws, other, "vs", replace=True)
 
 

@@ -135,6 +135,77 @@ def test_the_prompt_is_the_eval_prompt_and_only_the_reply_is_labelled(tiny_model
         processor.tokenizer(read_examples(dataset_file)[0]["target"] + "<|im_end|>")["input_ids"])
 
 
+def _multi_turn_file(root: Path) -> Path:
+    """LLaMA-Factory's ``data/mllm_demo.json`` shape (hiyouga/LLaMA-Factory main, 0.9.5): two user/assistant
+    pairs, one image per user turn where its ``<image>`` token is, plus a two-turn record."""
+    images = []
+    for k in range(2):
+        path = root / f"turn{k}.png"
+        Image.new("RGB", (64, 56 + 8 * k), (30 + 90 * k, 200, 60)).save(path)
+        images.append(str(path))
+    records = [
+        {"messages": [{"role": "system", "content": "Answer briefly."},
+                      {"role": "user", "content": "<image>Who are they?"},
+                      {"role": "assistant", "content": "Two football players."},
+                      {"role": "user", "content": "And here?<image>"},
+                      {"role": "assistant", "content": "The same two, celebrating."}], "images": images},
+        {"messages": [{"role": "user", "content": "<image>Where is the cup?"},
+                      {"role": "assistant", "content": "On the left."}], "images": images[:1]},
+    ]
+    path = root / "mllm_demo.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def test_multi_turn_examples_learn_every_assistant_turn_and_no_user_turn(tiny_model, tmp_path):
+    from orienteer.data.datasets import read_examples
+    from orienteer.jobs.model.images import PixelBudget
+    from orienteer.jobs.model.prompt import chat_text
+    from orienteer.jobs.model.train import collate_train, encode_example, load_frames, turn_messages
+
+    processor = _load_base(tiny_model).processor
+    multi, single = read_examples(_multi_turn_file(tmp_path))
+    frames = load_frames(multi, "test")
+    budget = PixelBudget()
+    enc = encode_example(processor, multi, frames, budget)
+    learned = enc.labels != -100
+    spans, current = [], []
+    for token, keep in zip(enc.labels.tolist(), learned.tolist()):
+        if keep:
+            current.append(token)
+        elif current:
+            spans.append(processor.tokenizer.decode(current))
+            current = []
+    spans.append(processor.tokenizer.decode(current))
+    assert spans == ["Two football players.<|im_end|>", "The same two, celebrating.<|im_end|>"]
+    assert torch.equal(enc.labels[learned], enc.input_ids[learned])
+    # the whole sequence is the chat template's rendering of the conversation, images where their tokens were
+    whole = processor.tokenizer.decode(enc.input_ids)
+    rendered = chat_text(processor, turn_messages(multi, 2), add_generation_prompt=False)
+    assert whole.replace("<|image_pad|>", "") == rendered.replace("<|image_pad|>", "").rstrip("\n")
+    assert whole.index("Who are they?") < whole.index("And here?")
+    second = whole[whole.rindex("<|im_start|>user", 0, whole.index("And here?")):whole.index("And here?")]
+    assert second.startswith("<|im_start|>user\n<|vision_start|><|image_pad|>")  # image 2: the second user turn
+    assert int(enc.mm_token_type_ids.sum()) == int(enc.image_grid_thw.prod(-1).sum()) // 4
+    assert enc.pixel_values.shape[0] == int(enc.image_grid_thw.prod(-1).sum())
+    # a two-turn record trains as before: the eval prompt, then the reply
+    two = encode_example(processor, single, load_frames(single, "test"), budget)
+    assert processor.tokenizer.decode(two.labels[two.labels != -100]) == "On the left.<|im_end|>"
+    batch = collate_train([enc, two], 0)
+    assert int((batch["labels"] != -100).sum()) == int(learned.sum()) + int((two.labels != -100).sum())
+
+
+def test_a_train_job_runs_on_an_imported_multi_turn_dataset(tmp_path, tiny_model):
+    ws = Workspace(tmp_path / "ws")
+    info = import_dataset(ws, _multi_turn_file(tmp_path), "chat")
+    assert info.composition["multi_turn"] == 1
+    ctx = _ctx(ws, tmp_path, "job-chat", tmp_path / "resume", **_params(tiny_model, dataset="chat", name="chat-lora",
+                                                                          max_steps=1))
+    get_kind("train").run(ctx)
+    [metric] = _metrics(ctx)
+    assert metric["step"] == 1 and metric["loss"] > 0
+
+
 def test_plan_is_a_function_of_seed_and_epoch():
     from orienteer.jobs.model.train import TrainConfig, plan_steps
 

@@ -147,7 +147,10 @@ def test_no_workspace_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "no workspace at" in result.output
 
 
-def test_unknown_theme_is_one_line_before_the_app_starts(cli_ws):
+def test_unknown_theme_is_one_line_before_the_app_starts(cli_ws, monkeypatch):
+    import orienteer.tui.cli.main as cli_main
+
+    monkeypatch.setattr(cli_main, "_terminal", lambda: True)  # as in a terminal (CliRunner has none)
     for args, env in ((["--theme", "pink"], None), ([], {"ORIENTEER_THEME": "pink"})):
         result = run_cli("-w", str(cli_ws), *args, env=env)
         assert result.exit_code == 2

@@ -310,3 +310,42 @@ def test_g_switches_to_the_deck_grouping_and_drills_into_its_members(app_factory
             assert count_predictions(con, app.state.failures) == deck.count("adjacent_any")
 
     drive(app, scenario)
+
+
+# --- unanswered items (issue 16) ----------------------------------------------------------------
+
+def test_unanswered_items_in_the_category_panel(app_factory, ws_with_bench, vs_items, tmp_path):
+    """A run whose file (the official evaluate.py result CSV, tests.conftest.write_official_csv) leaves
+    out every 7th item: the panel lists them as Unanswered, with no chance figure, and enter opens them."""
+    from orienteer.data.ingest_preds import import_predictions
+    from tests.conftest import write_official_csv
+
+    replies = {i: (it["answer"][0] if i % 2 == 0 else "A" if it["answer"][0] != "A" else "B")
+               for i, it in enumerate(vs_items) if i % 7}
+    import_predictions(ws_with_bench, write_official_csv(tmp_path / "g.csv", vs_items, replies), "vs", "gappy")
+    missing = sum(1 for i in range(len(vs_items)) if i % 7 == 0)
+    with ws_with_bench.read() as con:
+        conf = confusion(con, "gappy")
+    app = app_factory(ws_with_bench)
+    app.state.confusion_run = "gappy"
+
+    async def scenario(pilot):
+        await _open_confusion(pilot)
+        cats = app.screen.query_one("#cf-cats", DataTable)
+        keys = [row.key.value for row in cats.rows.values()]
+        assert keys == conf.rows and "unanswered" in keys
+        row = keys.index("unanswered")
+        assert [str(c).strip() for c in cats.get_row_at(row)[:2]] == ["Unanswered", str(missing)]
+        assert str(cats.get_row_at(row)[3]).strip() == "–"  # not a pick: no chance figure
+        title = str(app.screen.query_one("#cf-title").render())
+        assert f"{len(replies)} answered" in title and f"{missing} unanswered" in title
+        await pilot.press("tab")
+        await pilot.pause()
+        cats.move_cursor(row=row)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.state.failures == PredictionFilter(runs=("gappy",), categories=("unanswered",))
+        with ws_with_bench.read() as con:
+            assert count_predictions(con, app.state.failures) == missing
+
+    drive(app, scenario)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 console = Console()
 err = Console(stderr=True)
@@ -27,6 +30,14 @@ WorkspaceOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MapOpt = Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN: read FIELD from COLUMN (repeatable).")]
+
+# ``--limit 0`` means every row; a page this big is never reached (and still fits DuckDB's BIGINT).
+NO_LIMIT = 2**40
+
+
+def no_limit(limit: int) -> int:
+    """``--limit N`` as a row count: 0 (the documented "no limit") becomes ``NO_LIMIT``."""
+    return limit or NO_LIMIT
 
 
 class State:
@@ -126,6 +137,50 @@ def one_line(text: str) -> str:
     from orienteer.tui.safe_text import safe
 
     return safe(text)
+
+
+def piped() -> bool:
+    """Whether stdout is not a terminal (a pipe, a file, a script's capture): tables are then written as
+    tab-separated rows, since a table fitted to a guessed width drops the columns a script needs. Rich's
+    own test, so ``TTY_COMPATIBLE=1`` or ``FORCE_COLOR`` keep tables in a pipe."""
+    return not console.is_terminal
+
+
+def note(message: str) -> None:
+    """A remark around a table (a count, a hint): on stdout in a terminal, on stderr when piped, so that
+    stdout holds only the tab-separated rows."""
+    (err if piped() else console).print(message, highlight=False, soft_wrap=True)
+
+
+def write_tsv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Tab-separated rows under a header line: every column, nothing cut, each value made terminal-safe
+    by ``core.text.visible`` (which also writes a tab, newline or carriage return inside a value as
+    ``\\t``, ``\\n``, ``\\r``, so one row stays one line of exactly ``len(headers)`` fields)."""
+    from orienteer.core.text import visible
+
+    out = console.file
+    out.write("\t".join(visible(h) for h in headers) + "\n")
+    for row in rows:
+        out.write("\t".join(visible(cell) for cell in row) + "\n")
+    out.flush()
+
+
+def show(*tables: "Table") -> None:
+    """Print tables: as tables in a terminal; when piped, as tab-separated rows (a blank line between
+    tables), their titles and captions on stderr."""
+    if not piped():
+        for table in tables:
+            console.print(table)
+        return
+    from orienteer.tui.cli.render import table_rows
+
+    for k, table in enumerate(tables):
+        headers, rows, remarks = table_rows(table)
+        for remark in remarks:
+            err.print(remark, highlight=False, markup=False, soft_wrap=True)
+        if k:
+            console.file.write("\n")
+        write_tsv(headers, rows)
 
 
 def print_json(value: Any) -> None:

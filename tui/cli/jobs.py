@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.text import Text
 
-from orienteer.tui.cli.common import JsonOpt, console, current_workspace, err, errors, print_json
+from orienteer.tui.cli.common import (
+    JsonOpt,
+    console,
+    current_workspace,
+    err,
+    errors,
+    no_limit,
+    note,
+    piped,
+    print_json,
+    write_tsv,
+)
 from orienteer.tui.safe_text import safe, text, visible
 
 if TYPE_CHECKING:
@@ -47,13 +58,28 @@ def _kind_row(kind: KindDef) -> dict[str, Any]:
 
 
 def _print_kind(row: dict[str, Any]) -> None:
-    mark = "" if row["available"] else "  [yellow](not implemented yet)[/]"
+    """A kind and its options: flags in a column of their own, each help wrapped at word boundaries
+    beside its flag (never under it); the default named only when there is one."""
+    from rich.table import Table
+
+    mark = "  [yellow](not implemented yet)[/]" if not row["available"] else ""
     gpu = " [dim](GPU)[/]" if row["gpu"] else ""
     console.print(f"[bold]{row['kind']}[/]{gpu}  {row['summary']}{mark}", highlight=False)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, min_width=4)  # indent
+    grid.add_column(no_wrap=True)  # flag
+    grid.add_column(overflow="fold")  # help, wrapped at spaces
     for opt in row["options"]:
-        req = " [red]required[/]" if opt["required"] else f" [dim]default {opt['default']}[/]"
-        choices = f" [dim]({'|'.join(opt['choices'])})[/]" if opt["choices"] else ""
-        console.print(f"    {opt['flag']:<18} {opt['help']}{choices}{req}", highlight=False)
+        line = Text(opt["help"])
+        if opt["choices"]:
+            line.append(f" ({'|'.join(opt['choices'])})", style="dim")
+        if opt["required"]:
+            line.append(" · required", style="red")
+        elif opt["default"] not in (None, ""):
+            default = ("on" if opt["default"] else "off") if opt["type"] == "bool" else opt["default"]
+            line.append(f" · default {default}", style="dim")
+        grid.add_row("", Text(opt["flag"] + (" [true|false]" if opt["type"] == "bool" else "")), line)
+    console.print(grid)
 
 
 @job_app.command(
@@ -129,43 +155,67 @@ def _final_line(v: JobView) -> None:
 @job_app.command("list")
 def list_jobs(
     as_json: JsonOpt = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N jobs (newest first).")] = 30,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Show at most N jobs, newest first (0: all).")] = 30,
 ) -> None:
     """Jobs of this workspace, newest first (finished jobs' outputs are ingested on the way)."""
     with errors():
         from orienteer.jobs.reconcile import reconcile, summary_line
         from orienteer.jobs.status import format_duration
 
-        views = reconcile(current_workspace())[:limit]
+        views = reconcile(current_workspace())[:no_limit(limit)]
         if as_json:
             print_json([summary_line(v) for v in views])
             return
         if not views:
-            console.print("no jobs yet (orienteer job kinds lists what can run)", highlight=False)
+            note("no jobs yet (orienteer job kinds lists what can run)")
             return
         from rich.table import Table
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        rows = []
+        table = Table(box=None, header_style="bold", padding=(0, 1, 0, 0), pad_edge=False)
+        rows: list[tuple[str, ...]] = []
         for v in views:
             p = v.progress
             prog = f"{p.done}/{p.total}" if p.total else (str(p.done) if p.done else "-")
             rate = f"{p.rate:.2f}/s" if p.rate else ""
             eta = format_duration(p.eta_s) if v.active and p.eta_s is not None else ""
-            note = v.error or "; ".join((v.ingest or {}).get("summary") or [])
+            remark = v.error or "; ".join((v.ingest or {}).get("summary") or [])
             rows.append(tuple(visible(c) for c in (v.job_id, v.kind, v.status, prog, rate, eta,
-                                                  format_duration(v.elapsed_s), v.where, note)))
+                                                  format_duration(v.elapsed_s), v.where, remark)))
         headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")
-        for index, column in enumerate(headers):
-            fixed = column != "note"
-            width = max(len(column), *(len(r[index]) for r in rows))
-            table.add_column(
-                column, no_wrap=True, overflow="ellipsis", min_width=width if fixed else 10,
-                ratio=None if fixed else 1, justify="right" if column in ("progress", "rate", "eta", "elapsed") else "left",
-            )
+        if piped():
+            write_tsv(headers, rows)
+            return
+        widths = _job_widths(headers, rows, console.width)
+        for column, width in zip(headers, widths):
+            table.add_column(column, no_wrap=True, overflow="ellipsis", width=width,
+                             justify="right" if column in ("progress", "rate", "eta", "elapsed") else "left")
         for row in rows:
             table.add_row(*map(Text, row))
         console.print(table)
+
+
+# Which of ``job list``'s columns give way first when the terminal is narrow (least needed first); the
+# job id, its status and progress never do.
+_JOB_YIELD = ("note", "on", "rate", "eta", "kind", "elapsed")
+
+
+def _job_widths(headers: tuple[str, ...], rows: list[tuple[str, ...]], width: int) -> list[int]:
+    """Content widths for ``job list`` to fit ``width`` cells (one space between columns): each column as
+    wide as its longest value; while too wide, the note shrinks to 4 cells, then the least needed
+    columns shrink to 4 (then 1) in the order of ``_JOB_YIELD``."""
+    from rich.cells import cell_len
+
+    widths = [max(len(h), *(cell_len(r[k]) for r in rows)) for k, h in enumerate(headers)]
+    excess = sum(widths) + len(headers) - 1 - width
+    for floor in (4, 1):
+        for name in _JOB_YIELD:
+            if excess <= 0:
+                return widths
+            k = headers.index(name)
+            give = min(excess, max(0, widths[k] - floor))
+            widths[k] -= give
+            excess -= give
+    return widths
 
 
 @job_app.command("logs")
@@ -280,7 +330,7 @@ def dataset_import(
     replace: Annotated[bool, typer.Option("--replace", help="Replace a dataset of the same name.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a training dataset."""
+    """Import a training dataset (multi-turn conversations are kept as they are)."""
     with errors(path):
         from orienteer.data.datasets import import_dataset
 
@@ -288,7 +338,9 @@ def dataset_import(
         if as_json:
             print_json(info.as_json() | {"images_missing": info.images_missing})
             return
-        console.print(f"imported dataset {safe(info.name)}: {info.n_examples:,} examples", highlight=False)
+        multi = info.composition.get("multi_turn") or 0
+        shown = f" ({multi:,} multi-turn)" if multi else ""
+        console.print(f"imported dataset {safe(info.name)}: {info.n_examples:,} examples{shown}", highlight=False)
         if info.images_missing:
             err.print(f"[yellow]warning:[/] {info.images_missing} example image(s) not found on this machine", highlight=False)
 
@@ -296,18 +348,37 @@ def dataset_import(
 @dataset_app.command("export")
 def dataset_export(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
-    path: Annotated[Path, typer.Argument(help="Output JSONL file.")],
+    path: Annotated[Optional[Path], typer.Argument(help=(
+        "Output file: .json holds one JSON array, .jsonl JSON Lines. With --bundle, the file's name inside "
+        "the bundle (default NAME.json, NAME.jsonl for items)."))] = None,
     fmt: Annotated[str, typer.Option("--format", help="items | sharegpt (messages) | llava (conversations).")] = "items",
+    bundle: Annotated[Optional[Path], typer.Option("--bundle", help=(
+        "Write the dataset file, its images and dataset_info.json into this folder, with relative paths "
+        "(new or empty; --force replaces an earlier bundle)."))] = None,
     force: Annotated[bool, typer.Option("--force", help=(
         "Overwrite an existing file. A symbolic link is written through (its target is replaced, the link stays); "
         "folders, devices and FIFOs are refused."))] = False,
 ) -> None:
-    """Export a training dataset as JSONL for fine-tuning tools."""
+    """Export a training dataset for fine-tuning tools (sharegpt/llava also write LLaMA-Factory's dataset_info.json)."""
     with errors():
-        from orienteer.data.datasets import export_dataset
+        from orienteer.data.datasets import export_dataset_files
 
-        n = export_dataset(current_workspace(), name, path, fmt, force)
-        console.print(f"wrote {n:,} examples to {safe(path)}", highlight=False)
+        if path is None and bundle is None:
+            raise typer.BadParameter("give an output file, or --bundle DIR", param_hint="PATH")
+        result = export_dataset_files(current_workspace(), name, path, fmt, force, bundle=bundle)
+        console.print(f"wrote {result.n_examples:,} examples to {safe(result.path)}", highlight=False, soft_wrap=True)
+        if result.bundle is not None:
+            console.print(f"bundle {safe(result.bundle)}: {result.n_images:,} image(s) "
+                          f"({result.n_linked:,} hard-linked, {result.n_images - result.n_linked:,} copied), "
+                          "paths relative to the folder", highlight=False, soft_wrap=True)
+        if result.dataset_info is not None:
+            console.print(f"dataset_info.json entry {safe(name)} written to {safe(result.dataset_info)} "
+                          f"(LLaMA-Factory: dataset_dir {safe(result.dataset_info.parent)}, dataset {safe(name)})",
+                          highlight=False, soft_wrap=True)
+        if isinstance(result.replaced_entry, dict):
+            was = result.replaced_entry.get("file_name")
+            err.print(f"[yellow]note:[/] it replaced the entry {safe(name)} that named {safe(was)}", highlight=False,
+                      soft_wrap=True)
 
 
 @dataset_app.command("concat")

@@ -27,9 +27,14 @@ from orienteer.tui.cli.common import (
     err,
     error_line,
     errors,
+    no_limit,
+    note,
     one_line,
     parse_mapping,
+    piped,
     print_json,
+    show,
+    write_tsv,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +46,7 @@ app = typer.Typer(
     name="orienteer",
     help="Find out why a vision-language model gets spatial questions wrong.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
@@ -50,17 +55,48 @@ export_app = typer.Typer(help="Export predictions to CSV, JSONL or Parquet.", no
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
+NO_TERMINAL_EXIT = 2
+NO_TERMINAL_HINT = ("orienteer: the app needs a terminal (stdin and stdout are not both one); "
+                    "run a command instead, e.g. orienteer runs (orienteer --help lists them)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("orienteer")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            number = "unknown"
+        sys.stdout.write(f"orienteer {number}\n")
+        raise typer.Exit()
+
+
+def _terminal() -> bool:
+    """Whether the app can run here: it reads keys from stdin and draws on stdout."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 @app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context, workspace: WorkspaceOpt = None, images: ImagesOpt = "auto",
-          theme: ThemeOpt = "dark") -> None:
+          theme: ThemeOpt = "dark",
+          show_version: Annotated[bool, typer.Option(
+              "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
     """Find out why a vision-language model gets spatial questions wrong.
 
-    With no command, opens the app on the workspace.
+    With no command, opens the app on the workspace (in a terminal; without one it prints a one-line
+    hint and exits with status 2 instead of waiting for keys that never come).
     """
     State.workspace = workspace
     State.images = images
     State.theme = theme
+    # Piped, a message is one line whatever its length (a path is never broken across lines for a script).
+    console.soft_wrap = piped()
+    err.soft_wrap = not err.is_terminal
     if ctx.invoked_subcommand is None:
+        if not _terminal():
+            err.print(NO_TERMINAL_HINT, highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(NO_TERMINAL_EXIT)
         with errors():
             _open_app(current_workspace())
 
@@ -100,6 +136,7 @@ def import_bench(
     id_prefix: Annotated[Optional[str], typer.Option(
         "--id-prefix", help="Prefix of padded ids in its prediction files (PREFIX000123 = item 123); "
                             "default viewspatial_test_ for ViewSpatial JSON, none otherwise; \"\" for none.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a benchmark (its items: questions, options, answers, images)."""
     with errors(file):
@@ -109,13 +146,22 @@ def import_bench(
                                   replace=replace, notes=notes, id_prefix=id_prefix)
         from orienteer.tui.safe_text import safe
 
+        if as_json:
+            print_json({"bench": result.name, "replaced": result.replaced, "format": result.format,
+                        "items": result.n_items, "tasks": result.tasks, "images_checked": result.images_checked,
+                        "images_found": result.images_found, "image_root": str(result.image_root),
+                        "id_prefix": result.id_prefix})
+            return
         verb = "replaced" if result.replaced else "imported"
         console.print(f"{verb} benchmark [bold]{safe(result.name)}[/]: {result.n_items} items in {len(result.tasks)} tasks "
                       f"({safe(result.format)})", highlight=False)
         for task, n in result.tasks.items():
             console.print(f"  {n:>6}  {safe(task)}", highlight=False)
         found = f"{result.images_found} of {result.images_checked} sampled images found under {safe(result.image_root)}"
-        console.print(("  " if result.images_found else "  [yellow]warning:[/] ") + found, highlight=False)
+        if result.images_found:
+            console.print("  " + found, highlight=False)
+        else:  # a warning goes to stderr, so a script reading stdout sees only the summary
+            err.print("[yellow]warning:[/] " + found, highlight=False)
         if result.id_prefix:
             console.print(f"  padded ids: {safe(result.id_prefix)}000123 = item 123", highlight=False)
 
@@ -144,7 +190,8 @@ def import_preds(
                                      notes=notes, mapping=parse_mapping(mapping))
         if as_json:
             print_json([{"run": r.name, "bench": bench, "answers": r.rows, "items": r.n_items, "correct": r.correct,
-                          "parser": parser, "ids": r.ids, "gold_checked": r.gold_rows, "warning": r.warning}
+                          "parser": parser, "ids": r.ids, "gold_checked": r.gold_rows, "warning": r.warning,
+                          "scored_field": r.scored_field}
                          for r in results])
             return
         for r in results:
@@ -155,8 +202,10 @@ def import_preds(
             )
         forms = ", ".join(f"{n} {form.replace('_', ' ')}" for form, n in sorted(results[0].ids.items()) if n)
         console.print(f"  ids: {forms}; gold answers checked on {results[0].gold_rows} rows", highlight=False)
+        if results[0].scored_field:
+            console.print(f"  scored field: {safe(results[0].scored_field)}", highlight=False)
         if results[0].warning:
-            console.print(f"  [yellow]warning:[/] {safe(results[0].warning)}", highlight=False)
+            err.print(f"[yellow]warning:[/] {safe(results[0].warning)}", highlight=False)
 
 
 # --- read commands -----------------------------------------------------------------------------
@@ -178,7 +227,7 @@ def benchmarks(as_json: JsonOpt = False) -> None:
             table.add_column(col)
         for r in rows:
             table.add_row(text(r.name), str(r.items), str(r.tasks), text(r.format or ""), text(r.image_root or ""))
-        console.print(table)
+        show(table)
 
 
 @app.command("runs")
@@ -196,7 +245,7 @@ def runs(
         if as_json:
             print_json([asdict(r) for r in rows])
         else:
-            console.print(runs_table(rows))
+            show(runs_table(rows, plain=piped(), width=console.width))
 
 
 @app.command("report")
@@ -216,9 +265,8 @@ def report(
             print_json(report_json(reports))
             return
         if not reports:
-            console.print("no runs yet: import one with [bold]orienteer import preds[/]")
-        for table in report_tables(reports):
-            console.print(table)
+            note("no runs yet: import one with [bold]orienteer import preds[/]")
+        show(*report_tables(reports))
 
 
 @app.command("confusion")
@@ -238,19 +286,17 @@ def confusion(
         if as_json:
             print_json(result.as_json())
             return
-        for table in confusion_tables(result):
-            console.print(table)
+        show(*confusion_tables(result))
 
 
 @app.command("audit")
 def audit(
     run: Annotated[str, typer.Option("--run", "-r")],
-    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Rows to show (0: all).")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Items where the file's own correct/incorrect verdict disagrees with Orienteer's scoring."""
     with errors():
-        from orienteer.tui.cli.render import prediction_rows_table
         from orienteer.tui.safe_text import safe, visible
 
         found = read(lambda service: service.audit(run))
@@ -259,11 +305,11 @@ def audit(
             return
         checked, rows = found.checked, found.rows
         if not checked:
-            console.print(f"run {safe(run)} carries no verdicts of its own: nothing to audit", highlight=False)
+            note(f"run {safe(run)} carries no verdicts of its own: nothing to audit")
             return
-        console.print(f"{len(rows)} of {checked} items disagree with the file's own verdict", highlight=False)
+        note(f"{len(rows)} of {checked} items disagree with the file's own verdict")
         if rows:
-            console.print(prediction_rows_table(f"Audit: {visible(run)}", rows[:limit], extra=("file_verdict", "source_line")))
+            show_rows(f"Audit: {visible(run)}", rows[:no_limit(limit)], extra=("file_verdict", "source_line"))
 
 
 def _filter(run: list[str] | None, task: list[str] | None, category: list[str] | None, source: list[str] | None,
@@ -297,21 +343,31 @@ def failures(
     run: RunsOpt = None, task: TaskOpt = None, category: CategoryOpt = None, source: SourceOpt = None,
     gold: GoldOpt = None, pred: PredOpt = None, text: TextOpt = None, all_rows: AllOpt = False,
     sort: Annotated[str, typer.Option("--sort", help="item, task, category, gold or pred.")] = "item",
-    limit: Annotated[int, typer.Option("--limit")] = 50,
-    offset: Annotated[int, typer.Option("--offset")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Rows to show (0: all).")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List failing items (or any filtered set) a page at a time."""
     with errors():
-        from orienteer.tui.cli.render import prediction_rows_table
-
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
-        page = read(lambda service: service.page_with_total(filt, sort=sort, limit=limit, offset=offset))
+        page = read(lambda service: service.page_with_total(filt, sort=sort, limit=no_limit(limit), offset=offset))
         if as_json:
             print_json(page.as_json())
             return
         total, rows = page.total, page.rows
-        console.print(prediction_rows_table(f"{total} matching, showing {offset + 1 if rows else 0}-{offset + len(rows)}", rows))
+        show_rows(f"{total} matching, showing {offset + 1 if rows else 0}-{offset + len(rows)}", rows)
+
+
+def show_rows(title: str, rows: Any, extra: tuple[str, ...] = ()) -> None:
+    """Prediction rows: a table fitted to the terminal, or (piped) every column as tab-separated rows
+    with the title on stderr."""
+    from orienteer.tui.cli.render import prediction_rows_table, prediction_rows_tsv
+
+    if piped():
+        err.print(title, highlight=False, markup=False, soft_wrap=True)
+        write_tsv(*prediction_rows_tsv(rows, extra))
+        return
+    console.print(prediction_rows_table(title, rows, extra=extra, width=console.width))
 
 
 @export_app.command("failures")
@@ -326,6 +382,7 @@ def export_failures(
     """Export failures (or any filtered set, with --all) with questions, options, labels, replies and images."""
     with errors():
         filt = _filter(run, task, category, source, gold, pred, text, all_rows)
+        output.parent.mkdir(parents=True, exist_ok=True)  # as dataset export does
         count = read(lambda service: service.export_predictions(filt, output, force=force))
         from orienteer.tui.safe_text import safe
 
@@ -348,7 +405,7 @@ def compare(
         if as_json:
             print_json({"a": run_a, "b": run_b, "tasks": [asdict(r) for r in rows]})
         else:
-            console.print(compare_table(run_a, run_b, rows))
+            show(compare_table(run_a, run_b, rows))
 
 
 @app.command("rescore")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -22,22 +22,57 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def runs_table(rows: list[RunRow]) -> Table:
-    table = Table(title="Runs", header_style="bold")
-    table.add_column("run", no_wrap=True, overflow="fold", min_width=10, max_width=32)
-    table.add_column("benchmark", no_wrap=True, overflow="ellipsis", min_width=6)
-    table.add_column("items", justify="right", min_width=5)
-    table.add_column("cover", justify="right", min_width=6)
-    table.add_column("acc %", justify="right", min_width=5)
-    table.add_column("parser", no_wrap=True, overflow="ellipsis", max_width=11)
-    table.add_column("created", no_wrap=True, min_width=11)
+def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
+    """A rendered-for-a-terminal table as plain data for a pipe: (headers, rows, remarks), remarks being
+    its title and caption. Cells are the full values (rich cuts only when it draws), as plain text."""
+    columns = table.columns
+    headers = [_plain(c.header) for c in columns]
+    cells = [list(c.cells) for c in columns]
+    rows = [[_plain(col[i]) if i < len(col) else "" for col in cells] for i in range(table.row_count)]
+    remarks = [_plain(r, markup=True) for r in (table.title, table.caption) if r]
+    return headers, rows, remarks
+
+
+def _plain(cell: Any, markup: bool = False) -> str:
+    """The text of a cell, header, title or caption (markup in a caption read as markup, never shown)."""
+    if isinstance(cell, Text):
+        return cell.plain.strip()
+    value = "" if cell is None else str(cell)
+    if markup:
+        try:
+            return Text.from_markup(value).plain.strip()
+        except Exception:  # noqa: BLE001 - a caption that is not valid markup is shown as written
+            return value.strip()
+    return value.strip()
+
+
+_RUN_WIDTHS = {"run": (10, 32), "benchmark": (6, 24), "items": (5, 9), "cover": (6, 7), "acc %": (5, 6),
+               "parser": (4, 11), "created": (5, 11), "random weights": (3, 14)}
+
+
+def runs_table(rows: list[RunRow], plain: bool = False, width: int | None = None) -> Table:
+    """The runs; ``plain`` (for a pipe) puts "random weights" in a column of its own instead of under the
+    name. ``width``: the terminal's; created, parser and benchmark give way first, so the run, its
+    items, coverage and accuracy always show."""
+    table = Table(title="Runs", header_style="bold", padding=(0, 1, 0, 0), pad_edge=False)
+    columns = ["run", "benchmark", "items", "cover", "acc %", "parser", "created"] + (["random weights"] if plain else [])
+    body: list[list[Text]] = []
     for r in rows:
         coverage = Text(f"{pct(r.coverage)}%", style="yellow" if r.coverage < 1 else "")
-        name = text(r.run)
-        if r.random_weights:
-            name.append("\nrandom weights", style="bold red")
-        table.add_row(name, text(r.benchmark), str(r.items), coverage, pct(r.accuracy), text(r.parser),
-                      r.created.strftime("%m-%d %H:%M"))
+        body.append([text(r.run), text(r.benchmark), Text(str(r.items)), coverage, Text(pct(r.accuracy)), text(r.parser),
+                     Text(r.created.strftime("%m-%d %H:%M")), *([Text("yes" if r.random_weights else "")] if plain else [])])
+    natural = [max([len(c), *(row[k].cell_len for row in body)]) for k, c in enumerate(columns)]
+    natural[0] = max(natural[0], len("random weights") if any(r.random_weights for r in rows) and not plain else 0)
+    widths = (fit_widths(columns, natural, width, _RUN_WIDTHS, ("created", "parser", "benchmark", "run"))
+              if width else [None] * len(columns))
+    for col, w in zip(columns, widths):
+        right = col in ("items", "cover", "acc %")
+        table.add_column(col, no_wrap=True, overflow="fold" if col == "run" else "ellipsis", width=w,
+                         max_width=None if w else _RUN_WIDTHS[col][1], justify="right" if right else "left")
+    for r, row in zip(rows, body):
+        if r.random_weights and not plain:
+            row[0].append("\nrandom weights", style="bold red")
+        table.add_row(*row)
     return table
 
 
@@ -117,7 +152,8 @@ def categories_table(c: Confusion) -> Table:
             chance_cells = [f"{row.expected:.1f}", Text(ratio_text(row.ratio) + mark, style=style), str(row.offered),
                             f"{row.p_holm:.2g}"]
         cats.add_row(text(category_name(name)), str(count), f"{pct(share)}%", *chance_cells)
-    cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered}", "", "", "", "", end_section=True)
+    cats.add_row(Text("errors", style="bold"), str(c.errors), f"of {c.answered + c.unanswered}", "", "", "", "",
+                 end_section=True)
     return cats
 
 
@@ -153,26 +189,82 @@ def _abbrev(label: str) -> str:
     return "-".join(p[:2] for p in parts) if len(parts) > 1 else label[:5]
 
 
-def prediction_rows_table(title: str, rows: Sequence[PredictionRow], extra: tuple[str, ...] = ()) -> Table:
+# Widths of the prediction rows' columns in a terminal: (least, most). The item id, task and answers
+# shrink at most to their least width (at 80 columns they all show); the reply takes what is left.
+_ROW_WIDTHS = {"run": (8, 20), "item": (6, 14), "task": (6, 12), "gold": (6, 13), "pred": (6, 13),
+               "category": (6, 19), "reply": (8, 1000), "file_verdict": (5, 12), "source_line": (4, 11)}
+
+
+def prediction_rows_table(title: str, rows: Sequence[PredictionRow], extra: tuple[str, ...] = (),
+                          width: int | None = None) -> Table:
     """Prediction rows; the run column is left out (and named in the title) when there is one run.
 
     ``extra``: more fields of the rows to show (an audit's ``file_verdict``, ``source_line``).
+    ``width``: the terminal's width; the columns are sized to fit it (``fit_widths``).
     """
     runs = {r.run for r in rows}
     show_run = len(runs) > 1
     title = title if show_run or not runs else f"{title} · run {visible(next(iter(runs)))}"
-    table = Table(title=Text(title), header_style="bold")
+    table = Table(title=Text(title), header_style="bold", padding=(0, 1, 0, 0), pad_edge=False)
     columns = (("run",) if show_run else ()) + ("item", "task", "gold", "pred", "category", "reply", *extra)
-    for col in columns:
-        table.add_column(col, overflow="ellipsis", no_wrap=True, max_width=None if col == "reply" else 14)
+    body: list[list[Text]] = []
     for r in rows:
         reply = visible(r.reply or "", multiline=True).replace("\n", "⏎")
-        pred = f"{r.pred_letter}. {r.pred_label or ''}" if r.pred_letter else "–"
-        cells = [text(c) for c in (r.item_id, short_task(r.task), f"{r.gold_letter}. {r.gold_label}", pred,
-                                   category_name(r.category))]
+        cells = [text(c) for c in (r.item_id, short_task(r.task), *_answers(r), category_name(r.category))]
         cells += [Text(reply), *[text(getattr(r, e, None)) for e in extra]]
-        table.add_row(*([text(r.run)] if show_run else []), *cells)
+        body.append(([text(r.run)] if show_run else []) + cells)
+    natural = [max([len(col), *(cell.cell_len for cell in (row[k] for row in body))]) for k, col in enumerate(columns)]
+    widths = fit_widths(columns, natural, width) if width else [None] * len(columns)
+    for col, w in zip(columns, widths):
+        low, high = _ROW_WIDTHS.get(col, (6, 14))
+        table.add_column(col, overflow="ellipsis", no_wrap=True, width=w, max_width=None if w else high)
+    for row in body:
+        table.add_row(*row)
     return table
+
+
+def fit_widths(columns: Sequence[str], natural: Sequence[int], width: int,
+               bounds: Mapping[str, tuple[int, int]] | None = None, give_first: Sequence[str] = ("reply",)) -> list[int]:
+    """Content widths of the columns so the table fits ``width`` terminal cells: each as wide as its
+    longest value up to its most (``bounds``, default ``_ROW_WIDTHS``); while too wide, the columns of
+    ``give_first`` (in order) give up cells down to their least, then the widest column over its least
+    gives a cell at a time, so no column vanishes. Borders: one per column plus one, and one cell of
+    padding after every column but the last (``padding=(0, 1, 0, 0), pad_edge=False``)."""
+    limits = [(bounds or _ROW_WIDTHS).get(c, (6, 14)) for c in columns]
+    widths = [max(1, min(n, high)) for n, (low, high) in zip(natural, limits)]
+    least = [max(1, min(low, n)) for n, (low, _) in zip(natural, limits)]
+    excess = sum(widths) - (width - (len(columns) + 1) - (len(columns) - 1))
+    for name in give_first:
+        if name in columns and excess > 0:
+            k = list(columns).index(name)
+            give = min(excess, widths[k] - least[k])
+            widths[k] -= give
+            excess -= give
+    while excess > 0:
+        spare, k = max((w - low, k) for k, (w, low) in enumerate(zip(widths, least)))
+        if spare <= 0:
+            break  # narrower than every column's least: rich cuts the table at the edge
+        widths[k] -= 1
+        excess -= 1
+    return widths
+
+
+def _answers(r: PredictionRow) -> tuple[str, str]:
+    """(gold, predicted) as "A. left"; "–" for a reply that names no option."""
+    pred = f"{r.pred_letter}. {r.pred_label or ''}" if r.pred_letter else "–"
+    return f"{r.gold_letter}. {r.gold_label}", pred
+
+
+def prediction_rows_tsv(rows: Sequence[PredictionRow], extra: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]]]:
+    """The same rows for a pipe: every column (the run too), the full task name and the whole reply
+    (``write_tsv`` escapes its tabs and line breaks)."""
+    headers = ["run", "item", "task", "gold", "pred", "category", "reply", *extra]
+    out = []
+    for r in rows:
+        value = [getattr(r, e, None) for e in extra]
+        out.append([r.run, r.item_id, r.task, *_answers(r), category_name(r.category), r.reply or "",
+                    *["" if v is None else str(v) for v in value]])
+    return headers, out
 
 
 def compare_table(run_a: str, run_b: str, rows: list[CompareRow]) -> Table:

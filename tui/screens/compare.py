@@ -89,7 +89,6 @@ class CompareScreen(OrienteerScreen):
         self._bench_seen: str | None = None
         self._loaded = False
         self._filled = False
-        self._listed: dict[PredictionFilter, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,7 +105,6 @@ class CompareScreen(OrienteerScreen):
 
     def reload(self) -> None:
         self.rows = []
-        self._listed.clear()
         try:
             self._pick_defaults()
             state = self.oapp.state
@@ -236,21 +234,7 @@ class CompareScreen(OrienteerScreen):
         text.append(f"\nenter: the {count} {which} items ({visible(state.compare_b)} "
                     f"{'right' if which == 'fixed' else 'wrong'}, {visible(state.compare_a)} "
                     f"{'wrong' if which == 'fixed' else 'right'})", style="dim")
-        unanswered = count - self.listed(row, column)
-        if unanswered > 0:
-            # broken items B never answered count as wrong but have no row of B to list
-            text.append(f"; {unanswered} of them {visible(state.compare_b)} did not answer and are not listed", style="yellow")
         detail.update(text)
-
-    def listed(self, row: CompareRow, column: str) -> int:
-        """How many rows the drill-down of this cell lists (cached per pair of runs)."""
-        filt = self.filter_for(row, column)
-        if filt not in self._listed:
-            try:
-                self._listed[filt] = self.service.count(filt)
-            except OrienteerError:
-                self._listed[filt] = 0
-        return self._listed[filt]
 
     # --- actions --------------------------------------------------------------------------------
 

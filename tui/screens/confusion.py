@@ -271,12 +271,15 @@ class ConfusionScreen(OrienteerScreen):
                          "or build the demo: [b]orienteer demo[/b].")
             return
         conf = view.conf
-        share = conf.errors / conf.answered if conf.answered else 0.0
+        wrong = conf.errors - conf.unanswered  # of the answered items; unanswered ones are counted apart
+        share = wrong / conf.answered if conf.answered else 0.0
         text = Text()
         text.append(visible(conf.run), style="bold")
         text.append(" · ")
         text.append(visible(short_task(conf.task)) if conf.task else ALL_TASKS, style="bold")
-        text.append(f" · {conf.answered} answered · {conf.errors} wrong ({100 * share:.1f}%) ")
+        text.append(f" · {conf.answered} answered · {wrong} wrong ({100 * share:.1f}%) ")
+        if conf.unanswered:
+            text.append(f"· {conf.unanswered} unanswered ", style="bold")
         text.append(" ok ", style=heat(1, 1, correct=True))
         text.append(" few ", style=heat(1, 10))
         text.append(" many ", style=heat(1, 1))
@@ -339,7 +342,7 @@ class ConfusionScreen(OrienteerScreen):
             n = conf.count(cat)
             share = n / conf.errors if conf.errors else 0.0
             row = conf.chance.get(cat)
-            if row is None:  # unparsed / invalid option: not a pick, no chance figure
+            if row is None:  # unparsed / invalid option / unanswered: not a pick, no chance figure
                 expected, ratio = Text("–", style="dim", justify="right"), Text("–", style="dim", justify="right")
             else:
                 expected = Text(f"{row.expected:.1f}", justify="right")

@@ -21,6 +21,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Header, Input, Static
 
+from orienteer.core.directions import Category
 from orienteer.data.errors import OrienteerError
 from orienteer.data.filters import PredictionFilter
 from orienteer.data.queries.failures import SORTS
@@ -33,6 +34,8 @@ from orienteer.tui.screens.export_dialog import ExportDialog
 from orienteer.tui.widgets.keybar import KeyBar
 from orienteer.tui.widgets.pickers import PickerScreen
 from orienteer.tui.widgets.table import FastTable
+
+UNANSWERED = Category.UNANSWERED.value  # items the run's file has no row for (``data.unanswered``)
 
 PAGE_SIZE = 100
 PREFETCH_AFTER_S = 0.25  # fetch the case under the cursor once it rested this long (enter opens it)
@@ -307,7 +310,9 @@ class FailuresScreen(OrienteerScreen):
             cells.append(Text(visible(row.run)))
         correct = bool(row.correct)
         outcome = row.outcome
-        if outcome == "unparsed":
+        if outcome == UNANSWERED:  # the file has no row for this item
+            pred = Text("(no answer)", style="dim")
+        elif outcome == "unparsed":
             pred = Text("(unparsed)", style="dim")
         elif outcome == "invalid_option":
             pred = Text(visible(f"{row.pred_letter or '?'} (invalid)"), style="dim")
@@ -359,7 +364,8 @@ class FailuresScreen(OrienteerScreen):
                                "a: all answers · x: clear filters", style="dim"), layout=False)
             return
         lines = []
-        for label, value in (("reply", one_line(row.reply, 1000) or "(empty)"),
+        empty = "(none: the file has no row for this item)" if row.outcome == UNANSWERED else "(empty)"
+        for label, value in (("reply", one_line(row.reply, 1000) or empty),
                              ("Q", one_line(row.question, 1000))):
             line = Text()
             line.append(f"{label}: ", style="dim")
@@ -407,6 +413,8 @@ class FailuresScreen(OrienteerScreen):
                 values = self.service.run_names()
             else:
                 values = self.service.distinct_values(dimension, runs=filt.runs)
+                if dimension == "category" and UNANSWERED not in values and self._has_unanswered(filt.runs):
+                    values = [*values, UNANSWERED]
         except OrienteerError as exc:
             self.oapp.report_error(exc)
             return
@@ -424,6 +432,12 @@ class FailuresScreen(OrienteerScreen):
                 self.set_filter(self.filt.with_(**{field: value}))
 
         self.app.push_screen(PickerScreen(title, [ANY, *shown], current), chosen)
+
+    def _has_unanswered(self, runs: tuple[str, ...]) -> bool:
+        """Whether these runs (all when none) miss items: the stored predictions never hold an
+        unanswered row, so the picker's category values come without it. Cheap: a run that misses
+        nothing is known from the cached per-task counts."""
+        return self.service.count(PredictionFilter(runs=runs, categories=(UNANSWERED,))) > 0
 
     def action_toggle_all(self) -> None:
         self.set_filter(self.filt.with_(failures_only=not self.filt.failures_only))
