@@ -87,6 +87,33 @@ def test_report_marks_tasks_a_run_never_saw(cli_ws, tmp_path, vs_items):
     assert "not run" not in lines["Overall"]
 
 
+def test_a_narrow_report_splits_runs_so_every_accuracy_and_delta_shows(cli_ws):
+    """A narrow terminal (60 columns here; 80 holds two runs) gets as many tables as it takes: every run's name, accuracy and Δ whole,
+    no line wider than the terminal (one table crushed its Δ columns to nothing)."""
+    from rich.console import Console
+
+    from orienteer.data.queries.report import task_report
+    from orienteer.data.workspace import Workspace
+    from orienteer.tui.cli.render import report_tables
+
+    with Workspace(cli_ws).read() as con:
+        [report] = task_report(con)
+    assert len(report.runs) == 2
+    console = Console(width=60, record=True, force_terminal=True)
+    tables = report_tables([report], width=60)
+    console.print(*tables)
+    shown = console.export_text()
+    assert len(tables) == 2 and "(runs 1–1 of 2)" in shown and "(runs 2–2 of 2)" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 60
+    for rr in report.runs:
+        assert rr.run in shown
+        overall = f"{100 * rr.overall.accuracy:.1f}"
+        assert overall in shown
+        if rr.deltas:
+            assert f"{rr.deltas['overall'].delta * 100:+.1f}" in shown
+    assert len(report_tables([report])) == 1  # a pipe gets every run in one table
+
+
 def test_confusion_audit_failures_compare(cli_ws, vs_items):
     task = "Person perspective - Relative Direction"
     doc = _json("-w", str(cli_ws), "confusion", "--run", "flip-aug", "--task", task)

@@ -266,7 +266,7 @@ def report(
             return
         if not reports:
             note("no runs yet: import one with [bold]orienteer import preds[/]")
-        show(*report_tables(reports))
+        show(*report_tables(reports, width=None if piped() else console.width))
 
 
 @app.command("confusion")

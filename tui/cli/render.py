@@ -12,7 +12,7 @@ from rich.text import Text
 from orienteer.core.chance import EXPECTED_MEANS
 from orienteer.data.queries.compare import CompareRow
 from orienteer.data.queries.confusion import Confusion
-from orienteer.data.queries.report import OVERALL, Report, RunRow
+from orienteer.data.queries.report import OVERALL, Report, RunReport, RunRow
 from orienteer.data.rows import PredictionRow
 from orienteer.tui.labels import category_name, short_task
 from orienteer.tui.safe_text import safe, text, visible
@@ -81,44 +81,62 @@ def _delta_text(delta: float, significant: bool) -> Text:
     return Text(f"{'+' if delta >= 0 else ''}{pct(delta)}{'*' if significant else ''}", style=style)
 
 
-def report_tables(reports: list[Report]) -> list[Table]:
+RUN_COLUMNS_WIDTH = 22  # one run's accuracy and Δ columns, borders included, as narrow as they read well
+TASK_COLUMNS_WIDTH = 24  # the task and n columns
+
+
+def report_tables(reports: list[Report], width: int | None = None) -> list[Table]:
+    """One table per benchmark; in a terminal ``width`` columns wide, as many tables per benchmark as it
+    takes for every run's accuracy and Δ to show whole (``width=None``: one table, e.g. for a pipe)."""
     tables = []
     for report in reports:
-        caption = ("accuracy % and its 95% Wilson interval; missing answers count as wrong, except in a task "
-                   "a run has no answer for at all (not run)")
-        if report.baseline:
-            caption += (f"; Δ vs {safe(report.baseline)} in points, * = exact McNemar p < 0.05 after Holm correction "
-                        "across all Δ cells of this table")
-        table = Table(title=text(report.benchmark), caption=caption, header_style="bold")
-        table.add_column("task", no_wrap=True)
-        table.add_column("n", justify="right")
-        for rr in report.runs:
-            table.add_column(text(rr.run + (" (random weights)" if rr.random_weights else "")), justify="right",
-                             no_wrap=True)
-            if rr.deltas:
-                table.add_column("Δ", justify="right")
-        for task in [*report.tasks, OVERALL]:
-            cells: list[Any] = []
-            n = 0
-            for rr in report.runs:
-                cell = rr.overall if task == OVERALL else rr.tasks.get(task)
-                not_run = cell is not None and cell.answered == 0 and cell.n > 0
-                if cell is None:
-                    cells.append("")
-                elif not_run:  # no prediction in this task at all (an eval of a subset): not 0%
-                    n = cell.n
-                    cells.append(Text("not run", style="dim"))
-                else:
-                    n = cell.n
-                    interval = Text(f" {100 * cell.ci_low:.0f}–{100 * cell.ci_high:.0f}", style="dim")
-                    cells.append(Text(pct(cell.accuracy)) + interval)
-                if rr.deltas:
-                    d = None if not_run else rr.deltas.get(task)
-                    cells.append(_delta_text(d.delta, d.significant) if d else "")
-            label = Text("Overall", style="bold") if task == OVERALL else text(short_task(task))
-            table.add_row(label, str(n), *cells, end_section=task == report.tasks[-1])
-        tables.append(table)
+        per_table = len(report.runs) if width is None else max(1, (width - TASK_COLUMNS_WIDTH) // RUN_COLUMNS_WIDTH)
+        chunks = [report.runs[k:k + per_table] for k in range(0, len(report.runs), per_table)] or [report.runs]
+        for k, runs in enumerate(chunks):
+            first, shown = k * per_table + 1, k * per_table + len(runs)
+            part = "" if len(chunks) == 1 else f" (runs {first}–{shown} of {len(report.runs)})"
+            tables.append(_report_table(report, runs, part, last=k == len(chunks) - 1))
     return tables
+
+
+def _report_table(report: Report, runs: list[RunReport], part: str, last: bool) -> Table:
+    """The table of ``runs`` of one benchmark (``part``: which of them, when split); the caption on the last."""
+    caption = ("accuracy % and its 95% Wilson interval; missing answers count as wrong, except in a task "
+               "a run has no answer for at all (not run)")
+    if report.baseline:
+        caption += (f"; Δ vs {safe(report.baseline)} in points, * = exact McNemar p < 0.05 after Holm correction "
+                    "across all Δ cells of this table")
+    table = Table(title=text(report.benchmark) + part, caption=caption if last else None, header_style="bold")
+    # At 80 columns a long run name wraps in its header and an interval wraps under its accuracy; the
+    # task, n, accuracy and Δ figures themselves never shrink away (min widths).
+    table.add_column("task", no_wrap=True, min_width=7)
+    table.add_column("n", justify="right", no_wrap=True, min_width=3)
+    for rr in runs:
+        table.add_column(text(rr.run + (" (random weights)" if rr.random_weights else "")), justify="right",
+                         min_width=5)
+        if rr.deltas:
+            table.add_column("Δ", justify="right", no_wrap=True, min_width=6)
+    for task in [*report.tasks, OVERALL]:
+        cells: list[Any] = []
+        n = 0
+        for rr in runs:
+            cell = rr.overall if task == OVERALL else rr.tasks.get(task)
+            not_run = cell is not None and cell.answered == 0 and cell.n > 0
+            if cell is None:
+                cells.append("")
+            elif not_run:  # no prediction in this task at all (an eval of a subset): not 0%
+                n = cell.n
+                cells.append(Text("not run", style="dim"))
+            else:
+                n = cell.n
+                interval = Text(f" {100 * cell.ci_low:.0f}–{100 * cell.ci_high:.0f}", style="dim")
+                cells.append(Text(pct(cell.accuracy)) + interval)
+            if rr.deltas:
+                d = None if not_run else rr.deltas.get(task)
+                cells.append(_delta_text(d.delta, d.significant) if d else "")
+        label = Text("Overall", style="bold") if task == OVERALL else text(short_task(task))
+        table.add_row(label, str(n), *cells, end_section=task == report.tasks[-1])
+    return table
 
 
 def confusion_tables(c: Confusion) -> list[Table]:
