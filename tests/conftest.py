@@ -145,14 +145,19 @@ def official_letter(text: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
-def write_official_csv(path: Path, items: Sequence[dict[str, Any]], replies: dict[int, str]) -> Path:
-    """The official result CSV for the given replies, written the way evaluate.py writes it."""
+def write_official_csv(path: Path, items: Sequence[dict[str, Any]], replies: dict[int, str],
+                       flip_verdict_every: int | None = None) -> Path:
+    """The official result CSV for the given replies, written the way evaluate.py writes it (csv.writer,
+    its header, IsCorrect from its own rule); with ``flip_verdict_every=k`` every k-th verdict is flipped,
+    so ``audit`` has disagreements to list."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(OFFICIAL_HEADER)
         for i, reply in replies.items():
             item = items[i]
             correct = official_letter(reply.split("\n")[-1]) == official_letter(item["answer"])
+            if flip_verdict_every is not None and i % flip_verdict_every == 0:
+                correct = not correct
             writer.writerow([i, item["question"] + "\nReply only to the corresponding option.\nAnswer:",
                              item["question_type"], reply, item["answer"], correct])
     return path

@@ -7,7 +7,6 @@ id, status and accuracy columns keep their width.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
@@ -26,7 +25,7 @@ from typer.testing import CliRunner
 
 from orienteer.jobs.params import Param, parse_args, to_args
 from orienteer.tui.cli.main import app
-from tests.conftest import OFFICIAL_HEADER, official_letter, random_replies
+from tests.conftest import random_replies, write_official_csv
 
 runner = CliRunner()
 EXE = shutil.which("orienteer", path=str(Path(sys.executable).parent))
@@ -38,21 +37,6 @@ def cli(*args: str):
     return runner.invoke(app, list(args))
 
 
-def write_official_csv_with_verdicts(path: Path, items: list[dict], replies: dict[int, str], flip_every: int) -> Path:
-    """The official result CSV as ViewSpatial-Bench's evaluate.py writes it (csv.writer, its header,
-    IsCorrect from its own rule), except that every ``flip_every``-th verdict is flipped, so ``audit``
-    has disagreements to list."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(OFFICIAL_HEADER)
-        for i, reply in replies.items():
-            item = items[i]
-            correct = official_letter(reply.split("\n")[-1]) == official_letter(item["answer"])
-            writer.writerow([i, item["question"] + "\nReply only to the corresponding option.\nAnswer:",
-                             item["question_type"], reply, item["answer"], correct != (i % flip_every == 0)])
-    return path
-
-
 @pytest.fixture
 def pipe_ws(tmp_path: Path, vs_bench_file: Path, vs_items: list[dict]) -> Path:
     root = tmp_path / "ws"
@@ -60,7 +44,7 @@ def pipe_ws(tmp_path: Path, vs_bench_file: Path, vs_items: list[dict]) -> Path:
     replies = random_replies(vs_items, seed=3)
     replies[1] = NASTY
     for name, flip in (("base", 5), ("other-run-with-a-long-name", 7)):
-        path = write_official_csv_with_verdicts(tmp_path / f"{name}.csv", vs_items, replies, flip)
+        path = write_official_csv(tmp_path / f"{name}.csv", vs_items, replies, flip_verdict_every=flip)
         result = cli("-w", str(root), "import", "preds", str(path), "--bench", "viewspatial", "--run", name)
         assert result.exit_code == 0, result.output
     return root
@@ -256,7 +240,7 @@ def test_warnings_go_to_stderr(tmp_path: Path, vs_bench_file: Path) -> None:
 def test_import_preds_json(tmp_path: Path, vs_bench_file: Path, vs_items: list[dict]) -> None:
     ws = str(tmp_path / "ws")
     assert cli("-w", ws, "import", "bench", str(vs_bench_file), "--name", "b").exit_code == 0
-    path = write_official_csv_with_verdicts(tmp_path / "r.csv", vs_items, random_replies(vs_items), 10**9)
+    path = write_official_csv(tmp_path / "r.csv", vs_items, random_replies(vs_items))
     result = cli("-w", ws, "import", "preds", str(path), "--bench", "b", "--run", "r", "--json")
     [doc] = json.loads(result.stdout)
     assert doc["run"] == "r" and doc["items"] == len(vs_items) and doc["answers"] == len(vs_items)
