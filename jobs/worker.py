@@ -84,7 +84,7 @@ def run_job(job_dir: Path) -> int:
         _record_state(job, "running", gpu, started_at, ctx.device)
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
         print(f"[{time.strftime('%H:%M:%S')}] job {job.job_id}: {kind.name} on {ctx.device}", flush=True)
-        kind.entry()(ctx)
+        kind.run(ctx)
         if ctx.should_stop():
             raise JobCancelled("cancelled")
         write_manifest(ctx.out_dir, ctx.outputs)

@@ -108,12 +108,6 @@ class KindDef:
         """The typed spec of a params dict (a job folder's, or a form's once completed)."""
         return spec_from_params(self.spec, params, self.name)
 
-    def entry(self) -> Callable[..., None]:
-        """The kind's ``run`` (the worker calls it with the job's context)."""
-        if not self.available:
-            raise OrienteerError(f"job kind {self.name!r} is not implemented yet")
-        return self.run
-
     def output_names(self, params: Mapping[str, Any]) -> list[NewName]:
         return list(self.outputs(self.make_spec(params)))
 
@@ -123,10 +117,9 @@ class NoOptions:
     """The spec of a kind whose module does not exist yet."""
 
 
-def _not_implemented(ctx: Any) -> None:
-    raise OrienteerError(f"job kind {ctx.kind!r} is not implemented yet")
-
-
 def missing_kind(name: str) -> KindDef:
-    """A registered kind whose module is not there: listed, marked, never started."""
-    return KindDef(name=name, spec=NoOptions, summary="", run=_not_implemented, available=False)
+    """A registered kind whose module is not there: listed, marked, never started (its ``run`` refuses)."""
+    def not_implemented(ctx: Any) -> None:
+        raise OrienteerError(f"job kind {name!r} is not implemented yet")
+
+    return KindDef(name=name, spec=NoOptions, summary="", run=not_implemented, available=False)

@@ -342,7 +342,7 @@ def test_replay_accepts_multi_turn_examples_and_counts_them(tmp_path, ws: Worksp
                                                              "name": "mixed"}))
     ctx.out_dir.mkdir(parents=True)
     ctx.resume_dir.mkdir()
-    kind.entry()(ctx)
+    kind.run(ctx)
     write_manifest(ctx.out_dir, ctx.outputs)
     ingest_job(ws, ctx.job_id, ctx.kind, ctx.out_dir)
     mixed = get_dataset(ws, "mixed")

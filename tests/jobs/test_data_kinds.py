@@ -62,7 +62,7 @@ def make_ctx(ws: Workspace, kind: str, values: dict[str, Any], tmp: Path, job_id
 def run_kind(ctx: JobContext, ingest: bool = False) -> None:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
-    get_kind(ctx.kind).entry()(ctx)
+    get_kind(ctx.kind).run(ctx)
     if ingest:
         write_manifest(ctx.out_dir, ctx.outputs)
         ingest_job(ctx.workspace, ctx.job_id, ctx.kind, ctx.out_dir)

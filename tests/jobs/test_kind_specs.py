@@ -79,7 +79,7 @@ def test_the_registry_marks_a_kind_without_a_module_and_refuses_an_unknown_one(m
     dream = get_kind("dream")
     assert not dream.available and dream.params == ()
     with pytest.raises(OrienteerError, match="not implemented yet"):
-        dream.entry()
+        dream.run(None)
     with pytest.raises(OrienteerError, match="unknown job kind 'nope'"):
         get_kind("nope")
     assert spec_from_params(get_kind("sleep").spec, {}).steps == 10

@@ -114,7 +114,7 @@ def test_a_planted_kind_runs_with_its_typed_spec(lamp, tmp_path):
     ctx = JobContext(job_id="j1", kind="lamp", params=params, workspace=Workspace(tmp_path / "ws"), job_dir=job_dir,
                      out_dir=job_dir / "outputs", resume_dir=tmp_path / "resume")
     assert type(ctx.spec).__name__ == "LampSpec" and ctx.spec.lamps == 5
-    lamp.entry()(ctx)
+    lamp.run(ctx)
     assert (ctx.out_dir / "lit.txt").read_text() == "5 blue True"
     assert [tuple(n) for n in lamp.output_names(params)] == [("r1", "runs", "--run")]
 

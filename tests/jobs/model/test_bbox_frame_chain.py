@@ -38,7 +38,7 @@ def _run_job(ws: Workspace, kind: str, params: dict[str, Any], root: Path, make_
     """Run a kind in-process as the runner would, then ingest its manifest (one transaction)."""
     ctx = make_ctx(ws, kind, params, root)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    get_kind(kind).entry()(ctx)
+    get_kind(kind).run(ctx)
     write_manifest(ctx.out_dir, ctx.outputs)
     ingest_job(ws, ctx.job_id, kind, ctx.out_dir)
     return ctx
