@@ -9,7 +9,7 @@ from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.data.workspace import Workspace
-from orienteer.jobs.gpu_queue import normalize_gpu
+from orienteer.jobs.gpu_queue import job_gpus, normalize_gpu
 from orienteer.jobs.kinds import get_kind
 from orienteer.jobs.kinds.base import KindDef, NewName
 from orienteer.jobs.params import complete, parse_args, to_args
@@ -22,7 +22,9 @@ def resolve_params(kind: KindDef, values: dict[str, Any]) -> dict[str, Any]:
     if not kind.available:
         raise OrienteerError(f"job kind {kind.name!r} is not implemented yet")
     params = complete(kind.name, kind.params, values)
-    params["gpu"] = normalize_gpu(params.get("gpu"), kind.needs_gpu)
+    params["gpu"] = normalize_gpu(params.get("gpu"), kind.wants_gpu(params))
+    if "gpus" in params:  # --gpus against --gpu (a GPU list cannot run on the CPU), before a job exists
+        job_gpus(params["gpu"], params["gpus"])
     return params
 
 
@@ -34,6 +36,8 @@ def command_argv(kind: KindDef, params: dict[str, Any], workspace: Workspace | N
     shown = dict(params)
     if shown.get("gpu") is None:
         shown["gpu"] = "none" if kind.needs_gpu else None
+    if shown.get("runner") == "local" and (workspace is None or default_runner(workspace) == "local"):
+        shown["runner"] = None  # the default needs no flag
     return argv + ["job", "run", kind.name, *to_args(kind.params, shown)]
 
 
@@ -41,12 +45,30 @@ def command_line(kind: KindDef, params: dict[str, Any], workspace: Workspace | N
     return shlex.join(command_argv(kind, params, workspace))
 
 
-def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = "local") -> JobDir:
-    """Validate, create the job folder, start it detached; returns as soon as it is started."""
+def default_runner(ws: Workspace) -> str:
+    """The workspace's ``runner`` setting (``orienteer config set runner slurm``), else local."""
+    from orienteer.data.ws_config import get_setting
+
+    return get_setting(ws, "runner") or "local"
+
+
+def job_runner(spec: dict[str, Any]) -> str:
+    """The runner a job was started with (jobs from before runners were recorded ran locally)."""
+    return str((spec.get("params") or {}).get("runner") or "local")
+
+
+def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str | None = None) -> JobDir:
+    """Validate, create the job folder, start it detached; returns as soon as it is started.
+
+    The runner is the params' ``runner`` (``--runner``), else ``runner``, else the workspace's default;
+    the spec records the one used. When the runner cannot start the job (sbatch refuses it), the new
+    job folder is removed again: the workspace is as it was."""
     kind = get_kind(kind_name)
     params = resolve_params(kind, params)
     if not ws.exists():
         ws.ensure()
+    params["runner"] = params.get("runner") or runner or default_runner(ws)
+    runner_impl = get_runner(params["runner"])
     params = resolve_model_names(ws, params, kind.models)
     check_inputs(ws, kind, params)
     spec = kind.make_spec(params)
@@ -57,7 +79,13 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str = 
     _refuse_taken_names(ws, kind, params)
     _refuse_live_clash(ws, kind, params)
     job = create_job(ws, kind.name, params, command_argv(kind, params, ws))
-    get_runner(runner).submit(job)
+    try:
+        runner_impl.submit(job)
+    except (OrienteerError, OSError):
+        import shutil
+
+        shutil.rmtree(job.path, ignore_errors=True)
+        raise
     return job
 
 
@@ -195,19 +223,26 @@ def _refuse_live_clash(ws: Workspace, kind: KindDef, params: dict[str, Any]) -> 
             )
 
 
-def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str = "local") -> JobDir:
+def submit_args(ws: Workspace, kind_name: str, args: Sequence[str], runner: str | None = None) -> JobDir:
     kind = get_kind(kind_name)
     if not kind.available:
         raise OrienteerError(f"job kind {kind.name!r} is not implemented yet")
     return submit(ws, kind_name, parse_args(kind.name, kind.params, args), runner)
 
 
-def rerun(ws: Workspace, job_id: str, runner: str = "local") -> JobDir:
-    """A new job with the same spec (it resumes from the old one's partial results when the kind can)."""
+def rerun(ws: Workspace, job_id: str, runner: str | None = None) -> JobDir:
+    """A new job with the same spec (it resumes from the old one's partial results when the kind can), on
+    the old job's runner unless ``runner`` names another."""
     old = find_job(ws, job_id)
     spec = old.spec()
-    return submit(ws, spec["kind"], dict(spec["params"]), runner)
+    params = dict(spec["params"])
+    params["runner"] = runner or job_runner(spec)
+    if params.get("gpu") is None:
+        params["gpu"] = "none"  # the spec's None is the CPU; left empty it would mean "the default GPU"
+    return submit(ws, spec["kind"], params)
 
 
-def cancel(ws: Workspace, job_id: str, runner: str = "local") -> bool:
-    return get_runner(runner).cancel(find_job(ws, job_id))
+def cancel(ws: Workspace, job_id: str) -> bool:
+    """Stop a job through the runner it was started with (scancel for a Slurm job)."""
+    job = find_job(ws, job_id)
+    return get_runner(job_runner(job.spec())).cancel(job)

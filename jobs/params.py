@@ -89,7 +89,10 @@ class Param:
 COMMON_PARAMS: tuple[Param, ...] = (
     Param("gpu", "str", None, help="GPU index to run on (queues behind other jobs on it), or 'none' for the CPU"),
     Param("note", "str", None, help="free text recorded with the job"),
+    Param("runner", "choice", None, help="where the job runs: local (this machine) or slurm (sbatch); default: the "
+                                         "workspace's runner setting, else local", choices=("local", "slurm")),
 )
+RUNTIME_KEYS = tuple(p.name for p in COMMON_PARAMS)  # not part of a job's identity (``store.spec_key``)
 
 
 def _field_type(hint: Any) -> str:
@@ -123,7 +126,7 @@ def spec_params(spec: type) -> tuple[Param, ...]:
 
 def spec_from_params(spec: type, params: Mapping[str, Any], kind: str = "") -> Any:
     """The typed spec from a params dict (a job folder's, or ``complete``'s): values as the fields'
-    types, a missing or ``None`` value the field's default, the runtime's own keys (gpu, note) and
+    types, a missing or ``None`` value the field's default, the runtime's own keys (gpu, note, runner) and
     keys an older version recorded left out."""
     values: dict[str, Any] = {}
     for p in spec_params(spec):

@@ -60,7 +60,9 @@ def reconcile(ws: Workspace, ingest: bool = True) -> list[JobView]:
 
     reap_children()
     views: list[JobView] = []
-    for job in list_job_dirs(ws):
+    jobs = list_job_dirs(ws)
+    _ask_slurm(jobs)
+    for job in jobs:
         try:
             if ingest:
                 ingest_finished(ws, job)
@@ -70,6 +72,15 @@ def reconcile(ws: Workspace, ingest: bool = True) -> list[JobView]:
     return views
 
 
+def _ask_slurm(jobs: list[JobDir]) -> None:
+    """One squeue call for every Slurm job that has not ended yet (the views below read its answer)."""
+    from orienteer.jobs.slurm import QUEUE, unsettled_ids
+
+    ids = unsettled_ids(jobs)
+    if ids:
+        QUEUE.prefetch(ids)
+
+
 def summary_line(view: JobView) -> dict[str, Any]:
     """A JSON-friendly row for ``job list --json``."""
     p = view.progress
@@ -77,7 +88,8 @@ def summary_line(view: JobView) -> dict[str, Any]:
         "job_id": view.job_id, "kind": view.kind, "status": view.status, "gpu": view.gpu, "device": view.device,
         "done": p.done, "total": p.total, "unit": p.unit, "rate": p.rate, "eta_s": p.eta_s,
         "elapsed_s": view.elapsed_s, "exit_code": view.exit_code, "error": view.error,
-        "ingest": view.ingest, "argv": view.argv,
+        "ingest": view.ingest, "argv": view.argv, "runner": view.runner, "slurm_job_id": view.slurm_job_id,
+        "node": view.node, "slurm_state": view.slurm_state, "reason": view.reason,
     }
 
 

@@ -1,7 +1,7 @@
-"""Runners start and stop job processes. The local runner is the only one so far.
+"""Runners start and stop job processes: ``local`` (a detached process here) and ``slurm`` (``jobs.slurm``).
 
-A cluster runner (Slurm) would implement the same three methods: the TUI and the CLI only call
-``submit``/``cancel`` through :func:`get_runner`, and read state from the job folder.
+Both implement the same methods: the TUI and the CLI only call ``submit``/``cancel`` through
+:func:`get_runner` (by way of ``jobs.api``), and read state from the job folder.
 """
 
 from __future__ import annotations
@@ -102,9 +102,17 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def get_runner(name: str = "local") -> Runner:
-    if name != "local":
-        from orienteer.data.errors import OrienteerError
+RUNNERS = ("local", "slurm")
 
-        raise OrienteerError(f"unknown runner {name!r} (only 'local' exists so far)")
-    return LocalRunner()
+
+def get_runner(name: str = "local") -> Runner:
+    """The one door to the runners, by the name a job's spec records."""
+    if name == "local":
+        return LocalRunner()
+    if name == "slurm":
+        from orienteer.jobs.slurm import SlurmRunner
+
+        return SlurmRunner()
+    from orienteer.data.errors import OrienteerError
+
+    raise OrienteerError(f"--runner: unknown runner {name!r} (expected one of {', '.join(RUNNERS)})")

@@ -7,6 +7,11 @@
 ``failed``    non-zero exit code, or its outputs could not be ingested
 ``cancelled`` asked to stop and stopped
 ``lost``      the process is gone without an exit code (killed, machine rebooted)
+
+A Slurm job (``runner`` slurm in its spec) is read the same way once it has written ``exit.json``;
+until then its liveness is Slurm's, not a pid's (the process runs on another machine): PENDING is
+``queued`` with Slurm's reason, RUNNING is ``running`` on its node, and a job Slurm ended (TIMEOUT,
+OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, CANCELLED...) is ``failed`` or ``cancelled`` with that state named.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ class JobView:
     device: str | None = None  # where it really runs ("cuda" or "cpu"), once the job has started
     progress: Progress = field(default_factory=Progress)
     ingest: dict[str, Any] | None = None
+    runner: str = "local"
+    slurm_job_id: str | None = None
+    node: str | None = None  # the Slurm node it runs (or ran) on
+    slurm_state: str | None = None  # Slurm's state of it (PENDING, RUNNING, TIMEOUT...), when asked
+    reason: str | None = None  # why Slurm keeps it pending (Resources, Priority, BeginTime...)
 
     @property
     def elapsed_s(self) -> float | None:
@@ -73,7 +83,10 @@ class JobView:
 
     @property
     def where(self) -> str:
-        """Where it runs: ``cpu``, or ``gpu N`` once it really runs on that GPU (or is meant to)."""
+        """Where it runs: ``cpu``, or ``gpu N`` once it really runs on that GPU (or is meant to); a Slurm
+        job: ``slurm NODE`` once it has one, else ``slurm #ID``."""
+        if self.runner == "slurm":
+            return f"slurm {self.node}" if self.node else (f"slurm #{self.slurm_job_id}" if self.slurm_job_id else "slurm")
         return "cpu" if self.gpu is None or self.device == "cpu" else f"gpu {self.gpu}"
 
 
@@ -182,20 +195,11 @@ def _job_view(job: JobDir) -> JobView:
         gpu=(state or {}).get("gpu", spec.get("params", {}).get("gpu")), device=(state or {}).get("device"),
         started_at=(state or {}).get("started_at"), progress=read_progress(job), ingest=read_json(job.ingest_path),
     )
+    view.runner = str(view.params.get("runner") or "local")
+    if view.runner == "slurm":
+        return _slurm_view(job, view, state, exit_info)
     if exit_info is not None:
-        view.exit_code = int(exit_info.get("code", 1))
-        view.ended_at = exit_info.get("ended_at")
-        view.error = exit_info.get("error")
-        if exit_info.get("cancelled"):
-            view.status = "cancelled"
-        elif view.exit_code == 0:
-            view.status = "done"
-            if view.ingest is not None and not view.ingest.get("ok", True):
-                view.status = "failed"
-                view.error = f"ingest: {view.ingest.get('error')}"
-        else:
-            view.status = "failed"
-        return view
+        return _ended(view, exit_info)
     if state is None:
         if time.time() - view.created_at < STARTING_GRACE_S:
             view.status = "starting"
@@ -210,6 +214,63 @@ def _job_view(job: JobDir) -> JobView:
         return _job_view(job)  # it wrote exit.json and ended between the two reads: not lost
     view.status = "cancelled" if job.cancel_path.exists() else "lost"
     view.error = "the job process vanished without an exit code (killed, or the machine restarted)"
+    return view
+
+
+def _ended(view: JobView, exit_info: dict[str, Any]) -> JobView:
+    """The view of a job whose ``exit.json`` says how it ended."""
+    view.exit_code = int(exit_info.get("code", 1))
+    view.ended_at = exit_info.get("ended_at")
+    view.error = exit_info.get("error")
+    view.slurm_state = exit_info.get("slurm_state") or view.slurm_state
+    if exit_info.get("cancelled"):
+        view.status = "cancelled"
+    elif view.exit_code == 0:
+        view.status = "done"
+        if view.ingest is not None and not view.ingest.get("ok", True):
+            view.status = "failed"
+            view.error = f"ingest: {view.ingest.get('error')}"
+    else:
+        view.status = "failed"
+    return view
+
+
+def _slurm_view(job: JobDir, view: JobView, state: dict[str, Any] | None, exit_info: dict[str, Any] | None) -> JobView:
+    """A Slurm job: its own ``exit.json`` when it wrote one, else what Slurm says (``jobs.slurm``)."""
+    from orienteer.jobs.slurm import QUEUE, settle, slurm_job_id
+
+    view.slurm_job_id = slurm_job_id(job)
+    view.node = (state or {}).get("node")
+    if exit_info is not None and not exit_info.get("slurm_signal"):
+        return _ended(view, exit_info)
+    if view.slurm_job_id is None:  # sbatch has not answered yet (or the folder lost slurm.json)
+        if time.time() - view.created_at < STARTING_GRACE_S:
+            return view
+        view.status = "lost"
+        view.error = "no Slurm job id was recorded for this job"
+        return view
+    info = QUEUE.lookup(view.slurm_job_id)
+    if info is None:  # Slurm no longer knows it
+        exit_info = job.exit()
+        if exit_info is not None:
+            return _ended(view, exit_info)
+        view.status = "cancelled" if job.cancel_path.exists() else "lost"
+        view.error = f"Slurm no longer knows job {view.slurm_job_id} and it left no exit record"
+        return view
+    view.slurm_state = info.state
+    view.node = info.node or view.node
+    if info.ended:
+        settled = settle(job, info)
+        return _ended(view, settled) if settled is not None else view
+    if info.pending:
+        view.status = "queued"
+        view.reason = info.reason or None
+        view.node = None
+    elif info.running:
+        view.status = "running"
+    else:  # squeue could not be asked: the folder's word
+        view.status = "queued" if state is None or state.get("phase") == "queued" else "running"
+        view.reason = info.reason
     return view
 
 

@@ -7,6 +7,8 @@
 ``log.txt``       stdout and stderr of the job process
 ``progress.jsonl``, ``metrics.jsonl``  machine-readable progress and numbers over time
 ``outputs/``      what the job produced, with ``manifest.json`` written last
+``slurm.json``    the Slurm job id and the sbatch options (a Slurm job, written by sbatch's caller at submit)
+``slurm.sh``      the fixed batch script sbatch runs (a Slurm job)
 ``ingest.json``   the result of ingesting the outputs (a cache; the database's ``job_ingests`` is the truth)
 
 Files are written whole and renamed into place, so a reader never sees half a JSON file.
@@ -25,6 +27,7 @@ from typing import Any
 from orienteer.data.errors import OrienteerError
 from orienteer.data.job_outputs import atomic_file
 from orienteer.data.workspace import Workspace
+from orienteer.jobs.params import RUNTIME_KEYS
 
 JOBS_DIR = "jobs"
 RESUME_DIR = ".resume"
@@ -86,6 +89,10 @@ class JobDir:
         return self.path / "outputs"
 
     @property
+    def slurm_path(self) -> Path:
+        return self.path / "slurm.json"
+
+    @property
     def ingest_path(self) -> Path:
         return self.path / "ingest.json"
 
@@ -108,7 +115,7 @@ def jobs_root(ws: Workspace) -> Path:
 
 def spec_key(kind: str, params: dict[str, Any]) -> str:
     """Identifies "the same spec": re-runs of it share a resume folder (partial results, checkpoints)."""
-    relevant = {k: v for k, v in params.items() if k not in ("gpu", "note")}
+    relevant = {k: v for k, v in params.items() if k not in RUNTIME_KEYS}  # gpu, note, runner
     text = json.dumps({"kind": kind, "params": relevant}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -3,6 +3,11 @@
 It records who it is (pid + start time + boot id), waits for its GPU if it needs one, runs the
 kind, writes the manifest and ``exit.json``, then ingests its outputs. stdout and stderr are the
 job's log. SIGTERM asks the kind to stop at its next check (a canceller escalates to SIGKILL).
+
+Under the Slurm runner (``jobs.slurm``) the same process runs on a compute node: it records the Slurm
+job id and node, takes no GPU lock and keeps Slurm's ``CUDA_VISIBLE_DEVICES`` (``--gres`` queues GPU
+jobs there), and a SIGTERM without the ``cancel`` file (time limit, preemption) is recorded as a stop
+by Slurm, never as a cancel: the state Slurm ends the job in is filled in by ``jobs.slurm.settle``.
 """
 
 from __future__ import annotations
@@ -18,17 +23,29 @@ from types import FrameType
 from orienteer.data.job_outputs import write_manifest
 from orienteer.data.workspace import Workspace
 from orienteer.jobs.context import JobCancelled, JobContext
-from orienteer.jobs.gpu_queue import GpuLock
+from orienteer.jobs.gpu_queue import GpuLocks, job_gpus
 from orienteer.jobs.kinds import get_kind
 from orienteer.jobs.procinfo import boot_id, start_ticks
 from orienteer.jobs.store import JobDir, resume_dir, write_json
 
 
 def _record_state(job: JobDir, phase: str, gpu: str | None, started_at: float, device: str | None = None) -> None:
-    write_json(job.state_path, {
+    state = {
         "pid": os.getpid(), "ticks": start_ticks(os.getpid()), "boot_id": boot_id(), "phase": phase,
         "gpu": gpu, "device": device, "started_at": started_at, "host": os.uname().nodename,
-    })
+    }
+    if _on_slurm(job):
+        state |= {"slurm_job_id": os.environ.get("SLURM_JOB_ID"), "node": os.environ.get("SLURMD_NODENAME"),
+                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    write_json(job.state_path, state)
+
+
+def _on_slurm(job: JobDir) -> bool:
+    """Whether this job was submitted through the Slurm runner (and this process is its batch step)."""
+    return (job.spec().get("params") or {}).get("runner") == "slurm" and bool(os.environ.get("SLURM_JOB_ID"))
+
+
+SLURM_STOP = "stopped by Slurm (SIGTERM without a cancel request: time limit, preemption or an outside scancel)"
 
 
 def _device(gpu: str | None, needs_gpu: bool) -> str:
@@ -66,22 +83,26 @@ def run_job(job_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not end the job
-    lock: GpuLock | None = None
+    lock: GpuLocks | None = None
     try:
-        if gpu is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-            lock = GpuLock(ws.dir("jobs"), str(gpu))
+        held = job_gpus(gpu, params.get("gpus"))  # every GPU of the job's --gpus plan, sorted
+        if _on_slurm(job):
+            held = ()  # Slurm's --gres queued the job and set CUDA_VISIBLE_DEVICES: no flock, no override
+        shown = ",".join(held) if len(held) > 1 else gpu  # what the jobs screen shows: every GPU the job holds
+        if held:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(held)
+            lock = GpuLocks(ws.dir("jobs"), held)
             if not lock.try_acquire():
-                _record_state(job, "queued", gpu, started_at)
-                print(f"[{time.strftime('%H:%M:%S')}] queued: waiting for GPU {gpu}", flush=True)
+                _record_state(job, "queued", shown, started_at)
+                print(f"[{time.strftime('%H:%M:%S')}] queued: waiting for GPU {','.join(held)}", flush=True)
                 queued["waiting"] = True
                 lock.acquire()
                 queued["waiting"] = False
-        _record_state(job, "running", gpu, started_at)
+        _record_state(job, "running", shown, started_at)
         if job.cancel_path.exists():
             raise JobCancelled("cancelled before it started")
         ctx.device = _device(gpu, kind.needs_gpu)
-        _record_state(job, "running", gpu, started_at, ctx.device)
+        _record_state(job, "running", shown, started_at, ctx.device)
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
         print(f"[{time.strftime('%H:%M:%S')}] job {job.job_id}: {kind.name} on {ctx.device}", flush=True)
         kind.run(ctx)
@@ -90,6 +111,11 @@ def run_job(job_dir: Path) -> int:
         write_manifest(ctx.out_dir, ctx.outputs)
         write_json(job.exit_path, {"code": 0, "cancelled": False, "ended_at": time.time()})
     except (JobCancelled, KeyboardInterrupt) as exc:
+        if _on_slurm(job) and not job.cancel_path.exists():
+            print(f"[{time.strftime('%H:%M:%S')}] {SLURM_STOP}", flush=True)
+            write_json(job.exit_path, {"code": 143, "cancelled": False, "ended_at": time.time(), "error": SLURM_STOP,
+                                       "slurm_signal": True})
+            return 143
         print(f"[{time.strftime('%H:%M:%S')}] cancelled: {exc}", flush=True)
         write_json(job.exit_path, {"code": 130, "cancelled": True, "ended_at": time.time(), "error": "cancelled"})
         return 130

@@ -84,7 +84,8 @@ class KindDef:
     job is created. ``models``: options that name a model to load (a registered name becomes its
     folder). ``outputs(spec)``: the catalog names the job will create. ``check(spec)``: refuse a spec
     that cannot work, cheaply; ``preflight(ws, spec)``: the same with the workspace at hand.
-    ``prefill(here)``: option values for a form opened from ``here``.
+    ``prefill(here)``: option values for a form opened from ``here``. ``gpu_when(params)``: for a kind
+    that needs a GPU, whether these params do (default: always).
     """
 
     name: str
@@ -98,7 +99,13 @@ class KindDef:
     check: Callable[[Any], None] | None = None
     preflight: Callable[[Workspace, Any], None] | None = None
     prefill: Callable[[Here], dict[str, Any]] = _no_prefill
+    gpu_when: Callable[[Mapping[str, Any]], bool] | None = None
     available: bool = field(default=True)
+
+    def wants_gpu(self, params: Mapping[str, Any]) -> bool:
+        """Whether a job with ``params`` takes a GPU when ``--gpu`` is not given: ``needs_gpu``, unless the
+        kind's ``gpu_when`` says these params need none (an eval that only sends requests to a server)."""
+        return self.needs_gpu and (self.gpu_when is None or self.gpu_when(params))
 
     @property
     def params(self) -> tuple[Param, ...]:

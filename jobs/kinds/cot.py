@@ -35,6 +35,20 @@ from typing import Any
 from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.engines.options import (
+    HF,
+    OPENAI,
+    api_key_env_option,
+    api_model_option,
+    check_engine,
+    concurrency_option,
+    endpoint_option,
+    engine_option,
+    needs_local_gpu,
+    retries_option,
+    serve_option,
+)
+from orienteer.jobs.gpus import parse_gpus
 from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
 from orienteer.jobs.params import option
 from orienteer.jobs.settings import COT_MODES, PROMPT_NAMES, RATIONALIZE, SOLVE
@@ -60,6 +74,15 @@ class CotSpec:
     max_new_tokens: int = option(256, help="longest rationale the teacher may write (tokens)")
     batch_size: int = option(8, help="items per generate call")
     max_pixels: int = option(640 * 480, help="pixel cap per image")
+    engine: str = engine_option()
+    endpoint: str | None = endpoint_option()
+    serve: str | None = serve_option()
+    api_model: str | None = api_model_option("--teacher")
+    concurrency: int = concurrency_option()
+    api_key_env: str = api_key_env_option()
+    retries: int = retries_option()
+    gpus: str = option("1", help="--serve: the engine's GPUs (its --tensor-parallel-size): a count N (GPUs 0..N-1) or a list "
+                                 "(0,2); the in-process teacher uses one")
 
 
 REPLIES = "teacher_replies.jsonl"
@@ -80,6 +103,19 @@ def check(spec: CotSpec) -> None:
     for name in ("max_new_tokens", "batch_size"):
         if getattr(spec, name) < 1:
             raise OrienteerError(f"cot: --{name.replace('_', '-')} must be at least 1, got {getattr(spec, name)}")
+    try:
+        check_engine(spec)
+    except OrienteerError as exc:
+        raise OrienteerError(f"cot: {exc}") from None
+    if parse_gpus(spec.gpus)[0] > 1 and not spec.serve:
+        raise OrienteerError("cot: --gpus N is the tensor-parallel size of an engine the job starts (--engine openai --serve "
+                             "vllm|sglang); the in-process teacher runs on one GPU")
+    if spec.serve:
+        from orienteer.jobs.model.loading import resolve_model_ref
+
+        if resolve_model_ref(spec.teacher)[1]:
+            raise OrienteerError(f"cot: --serve {spec.serve}: --teacher is a LoRA adapter folder, which the engine cannot "
+                                 "load as a model; merge it into its base first, or serve it yourself and use --endpoint")
 
 
 def temperature(spec: CotSpec) -> float | None:
@@ -195,6 +231,11 @@ def ask_teacher(ctx: JobContext, items: Sequence[Item], root: Path, generate: Ge
     todo = [b for b, batch in enumerate(plan) if any(missing(batch, k) for k in range(k_samples))]
     if not todo:
         return samples
+    if p.engine == OPENAI:  # one request per item and sample, to a server (--batch-size does not apply)
+        from orienteer.jobs.engines.teacher import ask_teacher_openai
+
+        ask_teacher_openai(ctx, p, items, root, samples, path, done, total, unit, temp)
+        return samples
 
     from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, to_device
     from orienteer.jobs.model.images import PixelBudget
@@ -272,6 +313,10 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
     if temp:
         composition["seed"] = p.seed
     composition["benches"] = source_benches(ctx, benches)
+    if p.engine != HF:
+        from orienteer.jobs.engines.teacher import teacher_engine
+
+        composition["teacher_engine"] = teacher_engine(p, ctx.resume_dir / REPLIES)
     if mode == RATIONALIZE:
         composition["teacher_prompt"] = "rationalize: the gold option given (teacher only)"
     if n_free:
@@ -300,6 +345,14 @@ def run(ctx: JobContext, generate: Generate | None = None) -> None:
     ctx.add_output(DatasetOutput(name=p.name, file=DATASET, composition=composition, notes=summary))
 
 
+def preflight(ws: Any, spec: CotSpec) -> None:
+    """``--serve``: the engine's executable is a workspace setting; refuse before a job exists when it is missing."""
+    if spec.serve:
+        from orienteer.jobs.engines.serve import engine_executable
+
+        engine_executable(ws, spec.serve)
+
+
 def outputs(spec: CotSpec) -> list[NewName]:
     return new_names(spec, name="datasets")
 
@@ -311,5 +364,5 @@ def prefill(here: Here) -> dict[str, Any]:
 KIND = KindDef(
     name="cot", spec=CotSpec, summary="distil chain-of-thought rationales from a teacher model", run=run,
     needs_gpu=True, reads=(("dataset", "datasets"), ("bench", "benchmarks")), models=("teacher",), outputs=outputs,
-    check=check, prefill=prefill,
+    check=check, preflight=preflight, prefill=prefill, gpu_when=needs_local_gpu,
 )

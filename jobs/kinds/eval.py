@@ -12,6 +12,18 @@ from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.engines.options import (
+    api_key_env_option,
+    api_model_option,
+    check_engine,
+    concurrency_option,
+    endpoint_option,
+    engine_option,
+    needs_local_gpu,
+    retries_option,
+    serve_option,
+)
+from orienteer.jobs.gpus import gpus_option, parse_gpus
 from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
 from orienteer.jobs.kinds.shared import vision_attention_option, workers_option
 from orienteer.jobs.params import option
@@ -43,7 +55,8 @@ class EvalSpec:
     max_pixels: int | None = option(None, help="--resize budget: pixel cap per image (default 307200 = 640x480)")
     item_pixels: int | None = option(
         None, help="--resize budget: pixels per item, split across its frames (default 4 x max-pixels)")
-    adapter: str | None = option(None, path=True, help="peft (LoRA) adapter folder to apply")
+    adapter: str | None = option(None, path=True, help="peft (LoRA) adapter folder to apply (--serve: merged into its "
+                                                        "base first; not with --endpoint)")
     prompt: str = option("official", choices=PROMPT_NAMES,
                          help="prompt style (official = ViewSpatial evaluate.py exactly; official-newline = a newline "
                               "after the question)")
@@ -54,6 +67,14 @@ class EvalSpec:
         False, help="evaluate a model that a train job trained on items of this benchmark anyway; the run records it")
     workers: int = workers_option()
     vision_attention: str = vision_attention_option()
+    gpus: str = gpus_option()
+    engine: str = engine_option()
+    endpoint: str | None = endpoint_option()
+    serve: str | None = serve_option()
+    api_model: str | None = api_model_option()
+    concurrency: int = concurrency_option()
+    api_key_env: str = api_key_env_option()
+    retries: int = retries_option()
 
     @property
     def pixels_given(self) -> bool:
@@ -84,6 +105,7 @@ def validate(spec: EvalSpec) -> None:
         raise OrienteerError(f"--mode expects score or generate, got {spec.mode!r}")
     if spec.batch_size < 1:
         raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
+    parse_gpus(spec.gpus)  # a count or a GPU list; checked against --gpu when the job is submitted
     if spec.pixel_cap < 28 * 28:
         raise OrienteerError(f"--max-pixels must be at least {28 * 28}, got {spec.pixel_cap}")
     if spec.max_new_tokens < 1:
@@ -98,7 +120,10 @@ def check(spec: EvalSpec) -> None:
     from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
 
     validate(spec)
-    resolve_model_ref(spec.model)
+    check_engine(spec)
+    if spec.engine == "openai" and not spec.serve:
+        return  # --model only names the model for the run: the server at --endpoint holds it
+    resolve_model_ref(spec.model)  # with --serve, an adapter (--adapter, or --model an adapter folder) is merged first
     check_adapter(spec.adapter)
 
 
@@ -108,6 +133,10 @@ def preflight(ws: Any, spec: EvalSpec) -> None:
     from orienteer.jobs.kinds.train import check_trained_model
 
     check_trained_model(ws, spec.bench, (spec.model, spec.adapter), spec.allow_overlap)
+    if spec.serve:  # the engine's executable is a workspace setting: refuse before a job exists when it is missing
+        from orienteer.jobs.engines.serve import engine_executable
+
+        engine_executable(ws, spec.serve)
 
 
 def outputs(spec: EvalSpec) -> list[NewName]:
@@ -124,11 +153,16 @@ def run(ctx: JobContext) -> None:
 
     spec = ctx.spec_of(EvalSpec)
     check(spec)
+    if spec.engine == "openai":  # one process asks a server, whatever --gpus says (the engine uses the GPUs)
+        from orienteer.jobs.engines.openai_eval import run_openai_eval
+
+        run_openai_eval(ctx, spec)
+        return
     run_eval(ctx, spec)
 
 
 KIND = KindDef(
     name="eval", spec=EvalSpec, summary="evaluate a model on a benchmark (score or generate mode)", run=run,
     needs_gpu=True, reads=(("bench", "benchmarks"),), models=("model",), outputs=outputs, check=check,
-    preflight=preflight, prefill=prefill,
+    preflight=preflight, prefill=prefill, gpu_when=needs_local_gpu,
 )

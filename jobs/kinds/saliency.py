@@ -12,6 +12,7 @@ from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.context import JobContext
+from orienteer.jobs.gpus import gpus_option, parse_gpus
 from orienteer.jobs.kinds.base import Here, KindDef
 from orienteer.jobs.kinds.shared import vision_attention_option, workers_option
 from orienteer.jobs.params import option
@@ -33,6 +34,7 @@ class SaliencySpec:
     batch_size: int = option(4, help="items per forward+backward pass")
     workers: int = workers_option()
     vision_attention: str = vision_attention_option()
+    gpus: str = gpus_option()
 
 
 def check(spec: SaliencySpec) -> None:
@@ -43,6 +45,7 @@ def check(spec: SaliencySpec) -> None:
         raise OrienteerError(f"--target expects predicted, gold or an option letter, got {spec.target!r}")
     if spec.batch_size < 1:
         raise OrienteerError(f"--batch-size must be at least 1, got {spec.batch_size}")
+    parse_gpus(spec.gpus)  # a count or a GPU list; checked against --gpu when the job is submitted
     if spec.resize is not None and spec.resize not in RESIZE_MODES:
         raise OrienteerError(f"--resize expects one of {', '.join(RESIZE_MODES)}, got {spec.resize!r}")
     if spec.model:

@@ -5,6 +5,12 @@ the kind or building its form never loads torch. Checkpoints live in the resume 
 job re-run with the same spec continues from its last one; the finished model is saved there too (``final/``), so a kill after
 training (during the eval, say) never trains again. The result (adapter or model folder) is linked
 into the outputs and registered as a model; ``--eval-bench`` then evaluates it and adds the run.
+
+``--gpus N`` trains with N processes (``jobs.model.train_dist``: accelerate, started by torchrun as a
+child of the job process; ``--strategy ddp|fsdp``); the global batch is batch size x accumulation x N.
+One process (the default) trains in the job process itself, as before. The closing eval always runs
+in the job process, on one device, after the training processes have ended; with ``--eval-engine openai``
+it asks an engine the job starts (``--eval-serve``), which uses all of the job's GPUs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import Any
 
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.context import JobCancelled, JobContext
+from orienteer.jobs.engines.options import HF, OPENAI, check_served_engine, concurrency_option, engine_option, serve_option
+from orienteer.jobs.gpus import GpuPlan, gpu_plan, gpus_option
 from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
 from orienteer.jobs.params import option
 from orienteer.jobs.settings import BUDGET, EVAL_MODES, PROMPT_NAMES, RESIZE_MODES, TRAIN_METHODS, UPSTREAM, default_resize
@@ -51,7 +59,16 @@ class TrainSpec:
     eval_max_new_tokens: int | None = option(
         None, help="generate-mode eval: reply length cap (default 512 with --eval-prompt think, so a rationale reaches "
                    "its answer line; else the eval kind's 128)")
+    eval_engine: str = engine_option("the closing eval asks an engine this job starts on the trained model "
+                                     "(--eval-serve; a LoRA adapter is merged into its base first)")
+    eval_serve: str | None = serve_option("--eval-engine")
+    eval_concurrency: int = concurrency_option("--eval-engine")
     seed: int = option(0, help="seed for initialisation and data order")
+    lora_dropout: float = option(0.05, help="LoRA dropout on the adapters' input (0: none)")
+    gpus: str = gpus_option()
+    strategy: str = option("ddp", choices=("ddp", "fsdp"),
+                           help="with --gpus 2 or more: ddp (each GPU holds the model) or fsdp (the model sharded over the "
+                                "GPUs; GPUs only)")
     allow_overlap: bool = option(
         False, help="train even though the dataset shares items (id, parent id or image) with --eval-bench; the run "
                     "records it")
@@ -89,15 +106,28 @@ def train_config(spec: TrainSpec) -> Any:
         model=spec.model, method=spec.method, epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size,
         grad_accum=spec.grad_accum, max_pixels=spec.max_pixels, resize=train_resize(spec), max_steps=spec.max_steps,
         save_every=spec.save_every, lora_r=spec.lora_r, lora_alpha=spec.lora_alpha, seed=spec.seed,
+        lora_dropout=spec.lora_dropout,
     )
 
 
+def check(spec: TrainSpec) -> None:
+    """Refuse closing-eval engine settings that cannot work before a job is created (not after the training)."""
+    check_served_engine(spec.eval_engine, spec.eval_serve, spec.eval_concurrency, "--eval-")
+    if spec.eval_engine == OPENAI and not spec.eval_bench:
+        raise OrienteerError("--eval-engine openai: there is no closing eval without --eval-bench")
+
+
 def preflight(ws: Any, spec: TrainSpec) -> None:
-    """Before a job is created: refuse a dataset that shares items with ``--eval-bench`` (unless allowed)."""
+    """Before a job is created: refuse a dataset that shares items with ``--eval-bench`` (unless allowed),
+    and an ``--eval-serve`` engine the workspace does not name."""
     if spec.eval_bench and ws.exists():
         from orienteer.data.overlap import check_dataset_against
 
         check_dataset_against(ws, spec.dataset, spec.eval_bench, spec.allow_overlap)
+    if spec.eval_serve:
+        from orienteer.jobs.engines.serve import engine_executable
+
+        engine_executable(ws, spec.eval_serve)
 
 
 def check_trained_model(ws: Any, bench: str | None, folders: tuple[str | None, ...], allow_overlap: bool) -> None:
@@ -143,33 +173,52 @@ def run(ctx: JobContext) -> None:
     from orienteer.jobs.model.train import TRAIN_INFO
 
     spec = ctx.spec_of(TrainSpec)
+    check(spec)  # the closing eval's engine settings, before any training
     cfg = train_config(spec)
+    plan = process_plan(ctx, spec)
     overlap = check_overlap(ctx, spec)  # before any training: a refused overlap costs nothing
     ctx.resume_dir.mkdir(parents=True, exist_ok=True)
     final = ctx.resume_dir / "final"
     if (final / TRAIN_INFO).is_file():
         ctx.log(f"training already finished in an earlier attempt of this spec: using {final}")
     else:
-        train_to(ctx, spec.dataset, cfg, final)
+        train_to(ctx, spec.dataset, cfg, final, plan, spec.strategy)
     info = json.loads((final / TRAIN_INFO).read_text(encoding="utf-8"))
     folder = ctx.out_dir / "model"
     link_tree(final, folder)
     name = spec.name or ctx.job_id
     loss = f"{info['final_loss']:.4f}" if info.get("final_loss") is not None else "n/a"
+    processes = int(info.get("processes") or 1)
+    batch = f"{cfg.batch_size}x{cfg.grad_accum}" + (f"x{processes} processes" if processes > 1 else "")
     notes = (f"{cfg.method} on {spec.dataset} ({info['n_examples']} examples), {info['steps']} steps, "
-             f"batch {cfg.batch_size}x{cfg.grad_accum}, lr {cfg.learning_rate:g}, final loss {loss}")
+             f"batch {batch}, lr {cfg.learning_rate:g}, final loss {loss}")
     ctx.add_output(ModelOutput(name=name, path="model", base_model=info["base_model"], method=cfg.method, notes=notes))
     ctx.log(f"model {name}: {folder} ({notes})")
     if spec.eval_bench:
         evaluate_trained(ctx, spec, folder, name, overlap)
 
 
-def train_to(ctx: JobContext, dataset: str, cfg: Any, final: Path) -> None:
+def process_plan(ctx: JobContext, spec: TrainSpec) -> GpuPlan:
+    """The training processes (``--gpus`` on the job's device) and a check that ``--strategy`` can run on them."""
+    from orienteer.jobs.model.train_dist import check_strategy
+
+    plan = gpu_plan(ctx.params.get("gpu"), spec.gpus)
+    if ctx.device == "cpu" and not plan.on_cpu:  # no CUDA visible after all: the processes share the CPU
+        plan = GpuPlan(plan.processes, (None,) * plan.processes)
+    check_strategy(spec.strategy, plan.processes, plan.on_cpu)
+    return plan
+
+
+def train_to(ctx: JobContext, dataset: str, cfg: Any, final: Path, plan: GpuPlan | None = None,
+             strategy: str = "ddp") -> None:
     """Train (resuming from the checkpoints in the resume folder) and save the result into ``final``."""
     from orienteer.jobs.model.train import Stopped, load_for_training, save_trained, train_loop
 
     examples, path = read_dataset(ctx, dataset)
     ctx.log(f"dataset {dataset}: {len(examples)} examples from {path}")
+    if plan is not None and plan.processes > 1:
+        train_processes(ctx, dataset, cfg, final, plan, strategy, examples)
+        return
     model, processor, model_ref = load_for_training(cfg, ctx.device)
     try:
         result = train_loop(model, processor, examples, cfg, device=ctx.device, resume_dir=ctx.resume_dir,
@@ -183,17 +232,38 @@ def train_to(ctx: JobContext, dataset: str, cfg: Any, final: Path) -> None:
     del model
 
 
+def train_processes(ctx: JobContext, dataset: str, cfg: Any, final: Path, plan: GpuPlan, strategy: str,
+                    examples: list[dict[str, Any]]) -> None:
+    """``train_to`` with ``plan.processes`` ranks: they train, rank 0 saves the model into ``final``."""
+    from orienteer.jobs.model.train import Stopped
+    from orienteer.jobs.model.train_dist import launch
+
+    where = "the CPU" if plan.on_cpu else f"GPUs {','.join(plan.gpus)}"
+    ctx.log(f"training with {plan.processes} processes ({strategy}) on {where}")
+    job = {"job_id": ctx.job_id, "job_dir": str(ctx.job_dir), "workspace": str(ctx.workspace.root),
+           "resume_dir": str(ctx.resume_dir), "progress": str(ctx._progress_path or ctx.job_dir / "progress.jsonl")}
+    try:
+        launch(processes=plan.processes, visible=plan.visible, strategy=strategy, cfg=cfg, examples=examples,
+               where=f"dataset {dataset}", final=final, info={"dataset": dataset, "n_examples": len(examples),
+                                                               "resize": cfg.resize, "job": ctx.job_id},
+               resume_dir=ctx.resume_dir, job=job, should_stop=ctx.should_stop)
+    except Stopped as stop:
+        raise JobCancelled(f"job {ctx.job_id} was cancelled at step {stop.step}; re-run it to resume") from None
+
+
 def evaluate_trained(ctx: JobContext, spec: TrainSpec, folder: Path, name: str, overlap: Any = None) -> None:
     """Run the eval kind's own code on the trained model; its run joins this job's outputs.
 
     The eval works in a context of its own (eval parameters, ``resume_dir/eval`` for its partial
     results) that shares this job's folders, outputs list and stop request, so a kill during the eval
-    resumes the eval (the training is already saved) and a cancel stops it.
+    resumes the eval (the training is already saved) and a cancel stops it. With ``--eval-engine openai``
+    it starts ``--eval-serve`` on the trained model (a LoRA adapter merged into its base first, in
+    ``resume_dir/eval``), with the job's GPUs as its tensor-parallel size.
     """
     import dataclasses
 
     from orienteer.jobs.kinds import eval as eval_kind
-    from orienteer.jobs.params import complete, spec_values
+    from orienteer.jobs.params import RUNTIME_KEYS, complete, spec_values
 
     bench = str(spec.eval_bench)
     values: dict[str, Any] = {"model": str(folder), "bench": bench, "run": spec.eval_run or f"{name}-{bench}",
@@ -204,14 +274,18 @@ def evaluate_trained(ctx: JobContext, spec: TrainSpec, folder: Path, name: str, 
     cap = eval_max_new_tokens(spec)
     if cap is not None:
         values["max_new_tokens"] = cap
+    if spec.eval_engine != HF:
+        values.update(engine=spec.eval_engine, serve=spec.eval_serve, concurrency=spec.eval_concurrency, gpus=spec.gpus)
     eval_spec = eval_kind.EvalSpec(**values)
     kind = eval_kind.KIND
-    params = complete(kind.name, kind.params, spec_values(eval_spec))
+    runtime = {key: ctx.params[key] for key in RUNTIME_KEYS if key in ctx.params}  # the job's --gpu (the engine's GPUs)
+    params = complete(kind.name, kind.params, {**spec_values(eval_spec), **runtime})
     sub = dataclasses.replace(ctx, kind=kind.name, params=params, resume_dir=ctx.resume_dir / "eval")
     sub.should_stop = ctx.should_stop  # type: ignore[method-assign]
     sub.check_stop = ctx.check_stop  # type: ignore[method-assign]
     sub.resume_dir.mkdir(parents=True, exist_ok=True)
-    ctx.log(f"evaluating {name} on {bench} as run {eval_spec.run} ({eval_spec.mode} mode, prompt {eval_spec.prompt})")
+    ctx.log(f"evaluating {name} on {bench} as run {eval_spec.run} ({eval_spec.mode} mode, prompt {eval_spec.prompt}"
+            + (f", engine {eval_spec.serve} through --engine openai" if eval_spec.serve else "") + ")")
     kind.run(sub)
     record_training(ctx, spec, overlap)
 
@@ -255,5 +329,5 @@ def prefill(here: Here) -> dict[str, Any]:
 KIND = KindDef(
     name="train", spec=TrainSpec, summary="LoRA or full language-model fine-tuning on a dataset", run=run,
     needs_gpu=True, reads=(("dataset", "datasets"), ("eval_bench", "benchmarks")), models=("model",),
-    outputs=outputs, preflight=preflight, prefill=prefill,
+    outputs=outputs, check=check, preflight=preflight, prefill=prefill,
 )

@@ -5,6 +5,12 @@ and the batch size, and every finished batch is appended (and fsynced) to
 ``resume_dir/predictions.partial.jsonl`` tagged with its batch number. A re-run of the same spec
 skips the batches already there and recomputes any batch cut short, so the final run is identical
 to an uninterrupted one. Items whose images are missing are reported and left out of the run.
+
+With ``--gpus N`` the same batches are scored by N processes (``shards.py``): this process plans
+(with the processor only), each rank appends its batches to its own
+``predictions.partial.rank<R>.jsonl``, and this process merges the union of all partial files
+with the very code (``write_run``) of the 1-process path, so the run is the same item for item.
+Which process scored a batch never matters: resuming reads every partial file.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +30,7 @@ from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.job_files import append_records, read_records
 
 if TYPE_CHECKING:
+    from orienteer.jobs.gpus import GpuPlan
     from orienteer.jobs.kinds.eval import EvalSpec
 
 PARTIAL = "predictions.partial.jsonl"
@@ -145,26 +153,72 @@ def _batch_records(ctx: JobContext, spec: EvalSpec, loaded: Any,
         yield k, failed, records
 
 
-def run_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
-    """Evaluate ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; writes
-    ``out_dir/predictions.jsonl`` and adds the run."""
+@dataclass
+class ModelInfo:
+    """What the job process of a sharded eval knows of the model without loading its weights: the
+    same identity ``loading.load_model`` gives (name, base, adapter, random weights) and its
+    processor (for the length estimates the plan is made of). Duck-types ``LoadedModel`` for
+    ``run_notes``, ``run_config`` and ``write_run``."""
+
+    processor: Any
+    name: str
+    base: str
+    adapter: str | None
+    random_weights: bool
+
+
+def describe_model(model: str, adapter: str | None) -> ModelInfo:
+    """The model's identity and processor, as ``load_model`` would resolve them, without its weights."""
+    from transformers import AutoProcessor
+
+    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
+    from orienteer.jobs.model.tiny import is_random_weights
+
+    base, implied = resolve_model_ref(model)
+    adapter_path = check_adapter(adapter) or implied
+    try:
+        processor = AutoProcessor.from_pretrained(base)
+    except Exception as exc:  # noqa: BLE001 - any load failure becomes one line for the user
+        raise OrienteerError(f"cannot load the processor of model {base}: {' '.join(str(exc).split())[:300]}") from None
+    name = base if adapter_path is None else f"{base}+{adapter_path}"
+    random_weights = is_random_weights(base) or (adapter_path is not None and is_random_weights(adapter_path))
+    return ModelInfo(processor, name, base, adapter_path, random_weights)
+
+
+@dataclass
+class EvalPlan:
+    """The eval's items and batches: a pure function of the items, their lengths and the batch size."""
+
+    items: list[Item]  # selected, benchmark order (the run's order)
+    root: Path
+    present: list[Item]  # those whose images exist
+    skipped: list[dict[str, str]]  # missing images
+    costs: list[int]  # per batch: items x the longest's estimated tokens (what it costs padded)
+    batches: list[list[Item]]
+    fingerprint: str
+
+    @property
+    def total(self) -> int:
+        return len(self.present)
+
+
+def select_items(ctx: JobContext, spec: EvalSpec) -> tuple[list[Item], Path]:
+    """The benchmark's items ``--items`` selects (benchmark order) and its image root; none is an error."""
     from orienteer.jobs.selection import load_items
 
     items, root = load_items(ctx.workspace, spec.bench, spec.items)
     if not items:
         raise OrienteerError(f"benchmark {spec.bench}: no items match --items {spec.items!r}")
+    return items, root
 
-    from orienteer.jobs.model.loading import load_model
 
-    started = time.time()
-    loaded = load_model(spec.model, spec.adapter, ctx.device, vision_attention=spec.vision_attention)
-    ctx.log(f"model {loaded.name} on {ctx.device} ({str(loaded.dtype).replace('torch.', '')}, vision attention "
-            f"{loaded.vision_attention}) loaded in {time.time() - started:.1f} s"
-            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
-
-    from orienteer.jobs.model.batching import Prefetcher, estimate_length, item_encoder, plan_batches, rope_positions
+def plan_eval(ctx: JobContext, spec: EvalSpec, selected: tuple[list[Item], Path], processor: Any,
+              model_name: str) -> EvalPlan:
+    """Set aside the items with missing images and plan the batches of the rest."""
+    from orienteer.jobs.model.batching import estimate_length, plan_batches
     from orienteer.jobs.model.images import first_missing, image_paths
 
+    items, root = selected
     budget = frame_sizing_of(spec)
     present: list[Item] = []
     skipped: list[dict[str, str]] = []
@@ -175,61 +229,107 @@ def run_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
             skipped.append({"item_id": item.item_id, "reason": f"missing image {missing}"})
         else:
             present.append(item)
-    lengths = [estimate_length(loaded.processor, it, image_paths(it, root), budget, spec.prompt) for it in present]
+    lengths = [estimate_length(processor, it, image_paths(it, root), budget, spec.prompt) for it in present]
     plan = plan_batches(lengths, spec.batch_size)
-    plan_items = [[present[i] for i in batch] for batch in plan]
-    fingerprint = _fingerprint(spec, loaded.name, [[it.item_id for it in b] for b in plan_items])
+    batches = [[present[i] for i in batch] for batch in plan]
+    fingerprint = _fingerprint(spec, model_name, [[it.item_id for it in b] for b in batches])
+    costs = [len(batch) * max(lengths[i] for i in batch) for batch in plan]
+    return EvalPlan(items, root, present, skipped, costs, batches, fingerprint)
 
-    partial_path = ctx.resume_dir / PARTIAL
+
+def _read_all_partials(resume_dir: Path) -> dict[int, dict[str, dict[str, Any]]]:
+    """The union of every process's partial file (``shards.partial_files``), keyed by batch."""
+    from orienteer.jobs.model.shards import partial_files
+
+    batches: dict[int, dict[str, dict[str, Any]]] = {}
+    for path in partial_files(resume_dir, PARTIAL):
+        for k, recs in _read_partial(path).items():
+            batches.setdefault(k, {}).update(recs)
+    return batches
+
+
+def finished_batches(ctx: JobContext, spec: EvalSpec, plan: EvalPlan) -> set[int]:
+    """The batches an earlier attempt of this spec finished (any process); partial results made with
+    another plan are dropped. Logs what is resumed and what is to do."""
+    from orienteer.jobs.model.shards import partial_files
+
     plan_path = ctx.resume_dir / PLAN
     previous = json.loads(plan_path.read_text(encoding="utf-8")).get("fingerprint") if plan_path.is_file() else None
-    if previous != fingerprint:
-        if partial_path.exists():
+    if previous != plan.fingerprint:
+        stale = partial_files(ctx.resume_dir, PARTIAL)
+        if stale:
             ctx.log("earlier partial results were made with another plan; starting over")
-        partial_path.unlink(missing_ok=True)
-        plan_path.write_text(json.dumps({"fingerprint": fingerprint, "batches": len(plan)}) + "\n", encoding="utf-8")
-    done = _read_partial(partial_path)
-    finished = {k for k, recs in done.items() if k < len(plan_items) and len(recs) == len(plan_items[k])}
-    total = len(present)
-    n_done = sum(len(plan_items[k]) for k in finished)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        plan_path.write_text(json.dumps({"fingerprint": plan.fingerprint, "batches": len(plan.batches)}) + "\n",
+                             encoding="utf-8")
+    done = _read_all_partials(ctx.resume_dir)
+    finished = {k for k, recs in done.items() if k < len(plan.batches) and len(recs) == len(plan.batches[k])}
+    n_done = sum(len(plan.batches[k]) for k in finished)
     if finished:
-        ctx.log(f"resuming: {len(finished)} of {len(plan)} batches ({n_done} items) already done")
-    ctx.log(f"{total} items in {len(plan)} batches of up to {spec.batch_size}; mode {spec.mode}, prompt {spec.prompt}, "
-            f"resize {spec.sizing}"
-            + (f"; {len(skipped)} skipped (missing images)" if skipped else ""))
-    ctx.progress(n_done, total, "items", "resumed" if finished else "starting")
+        ctx.log(f"resuming: {len(finished)} of {len(plan.batches)} batches ({n_done} items) already done")
+    ctx.log(f"{plan.total} items in {len(plan.batches)} batches of up to {spec.batch_size}; mode {spec.mode}, "
+            f"prompt {spec.prompt}, resize {spec.sizing}"
+            + (f"; {len(plan.skipped)} skipped (missing images)" if plan.skipped else ""))
+    ctx.progress(n_done, plan.total, "items", "resumed" if finished else "starting")
+    return finished
 
-    todo = [k for k in range(len(plan_items)) if k not in finished]
-    score_mode = spec.mode == "score"
+
+def load_for_eval(ctx: JobContext, spec: EvalSpec) -> Any:
+    """The model on ``ctx.device``, with a log line saying how it was loaded."""
+    from orienteer.jobs.model.loading import load_model
+
+    started = time.time()
+    loaded = load_model(spec.model, spec.adapter, ctx.device, vision_attention=spec.vision_attention)
+    ctx.log(f"model {loaded.name} on {ctx.device} ({str(loaded.dtype).replace('torch.', '')}, vision attention "
+            f"{loaded.vision_attention}) loaded in {time.time() - started:.1f} s"
+            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
+    return loaded
+
+
+def score_batches(ctx: JobContext, spec: EvalSpec, loaded: Any, root: Path, work: Sequence[tuple[int, list[Item]]],
+                  partial_path: Path, n_done: int, total: int) -> None:
+    """Score (or generate) batches ``(number, items)`` in order, appending each finished batch's
+    records to ``partial_path``; progress counts from ``n_done`` of ``total``. The loop of the
+    1-process eval and of every shard."""
+    from orienteer.jobs.model.batching import Prefetcher, item_encoder, rope_positions
+
+    budget = frame_sizing_of(spec)
     # one forward per batch in score mode: its rope positions are computed by the encoder threads
-    positions = rope_positions(loaded.model) if score_mode else None
+    positions = rope_positions(loaded.model) if spec.mode == "score" else None
     encode = item_encoder(loaded.processor, root, spec.prompt, budget, device=ctx.device, positions=positions)
-    prefetch = Prefetcher([plan_items[k] for k in todo], encode, workers=spec.workers or None)
+    prefetch = Prefetcher([items for _, items in work], encode, workers=spec.workers or None)
+    sizes = dict((k, len(items)) for k, items in work)
     t0, n_new = time.time(), 0
-    for k, failed, records in _batch_records(ctx, spec, loaded, zip(todo, prefetch)):
+    for k, failed, records in _batch_records(ctx, spec, loaded, zip([k for k, _ in work], prefetch)):
         for f in failed:
             ctx.warn(f"item {f.item.item_id}: {f.error}; skipped")
         records = [{"batch": k, "item_id": f.item.item_id, "skipped": f.error} for f in failed] + records
         append_records(partial_path, records)
-        n_done += len(plan_items[k])
-        n_new += len(plan_items[k])
+        n_done += sizes[k]
+        n_new += sizes[k]
         rate = n_new / max(1e-9, time.time() - t0)
         ctx.progress(n_done, total, "items", f"{rate:.1f} items/s, ETA {_eta((total - n_done) / rate if rate else 0)}")
         ctx.check_stop()  # a stop asked for now leaves the batch in flight unread: a resume recomputes it
     ctx.check_stop()
 
-    final = _read_partial(partial_path)
+
+def write_run(ctx: JobContext, spec: EvalSpec, model: Any, plan: EvalPlan) -> RunOutput:
+    """Merge every process's partial results into ``out_dir/predictions.jsonl`` (benchmark order)
+    and add the run. ``model``: a ``LoadedModel`` or a ``ModelInfo``."""
+    final = _read_all_partials(ctx.resume_dir)
     by_item: dict[str, dict[str, Any]] = {}
     for k in sorted(final):
         by_item.update(final[k])
-    lost = [it.item_id for it in present if it.item_id not in by_item]
+    lost = [it.item_id for it in plan.present if it.item_id not in by_item]
     if lost:
         raise RuntimeError(f"eval: {len(lost)} planned items have no result (first {lost[0]}); run the job again")
+    skipped = list(plan.skipped)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     n_written = 0
     n_truncated = 0
     with open(ctx.out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
-        for item in items:
+        for item in plan.items:
             rec = by_item.get(item.item_id)
             if rec is None:
                 continue
@@ -248,10 +348,10 @@ def run_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
         with open(ctx.out_dir / SKIPPED, "w", encoding="utf-8") as fh:
             for rec in skipped:
                 fh.write(json.dumps(rec) + "\n")
-    output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=loaded.base,
-                       random_weights=bool(loaded.random_weights),
-                       notes=run_notes(spec, loaded, len(skipped)), parser="viewspatial",
-                       config=run_config(spec, loaded, len(skipped),
+    output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=model.base,
+                       random_weights=bool(model.random_weights),
+                       notes=run_notes(spec, model, len(skipped)), parser="viewspatial",
+                       config=run_config(spec, model, len(skipped),
                                          n_truncated if spec.mode == "generate" else None))
     ctx.add_output(output)
     ctx.log(f"run {spec.run}: {n_written} predictions written"
@@ -259,3 +359,53 @@ def run_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
             + (f"; {n_truncated} replies cut at --max-new-tokens {spec.max_new_tokens} before their end"
                if n_truncated else ""))
     return output
+
+
+def run_eval(ctx: JobContext, spec: EvalSpec, plan: GpuPlan | None = None) -> RunOutput:
+    """Evaluate ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; writes
+    ``out_dir/predictions.jsonl`` and adds the run. ``plan`` (default: the job's ``--gpu``/``--gpus``)
+    with several processes runs the batches in shards (``shards.py``) and merges them here."""
+    from orienteer.jobs.gpus import gpu_plan
+
+    plan = plan or gpu_plan(ctx.params.get("gpu"), spec.gpus)
+    if plan.processes > 1:
+        return _run_sharded(ctx, spec, plan)
+    selected = select_items(ctx, spec)
+    loaded = load_for_eval(ctx, spec)
+    eval_plan = plan_eval(ctx, spec, selected, loaded.processor, loaded.name)
+    finished = finished_batches(ctx, spec, eval_plan)
+    todo = [(k, batch) for k, batch in enumerate(eval_plan.batches) if k not in finished]
+    n_done = sum(len(batch) for k, batch in enumerate(eval_plan.batches) if k in finished)
+    score_batches(ctx, spec, loaded, eval_plan.root, todo, ctx.resume_dir / PARTIAL, n_done, eval_plan.total)
+    return write_run(ctx, spec, loaded, eval_plan)
+
+
+def _run_sharded(ctx: JobContext, spec: EvalSpec, gpus: GpuPlan) -> RunOutput:
+    """Plan here (the processor only: no weights in this process), score the unfinished batches in
+    ``gpus.processes`` shards (each batch to one rank, balanced by its padded length), merge here."""
+    from orienteer.jobs.model.shards import assign, item_to_json, run_shards
+
+    selected = select_items(ctx, spec)
+    info = describe_model(spec.model, spec.adapter)
+    eval_plan = plan_eval(ctx, spec, selected, info.processor, info.name)
+    finished = finished_batches(ctx, spec, eval_plan)
+    todo = [k for k in range(len(eval_plan.batches)) if k not in finished]
+    n_done = sum(len(eval_plan.batches[k]) for k in finished)
+    if todo:
+        shares = [[todo[i] for i in share] for share in assign([eval_plan.costs[k] for k in todo], gpus.processes)]
+        payload = {"root": str(eval_plan.root),
+                   "batches": [[k, [item_to_json(it) for it in eval_plan.batches[k]]] for k in todo]}
+        run_shards(ctx, gpus, "eval", shares, payload, n_done, eval_plan.total)
+    return write_run(ctx, spec, info, eval_plan)
+
+
+def run_eval_shard(ctx: Any, spec: EvalSpec, share: list[int], payload: dict[str, Any]) -> None:
+    """One rank of a sharded eval: load the model on its device, score its batches into its own partial file."""
+    from orienteer.jobs.model.shards import item_of, rank_file
+
+    batches = {int(k): [item_of(d) for d in items] for k, items in payload["batches"]}
+    work = [(k, batches[k]) for k in share]
+    loaded = load_for_eval(ctx, spec)
+    ctx.log(f"{len(work)} batches ({sum(len(b) for _, b in work)} items)")
+    score_batches(ctx, spec, loaded, Path(payload["root"]), work, rank_file(ctx.resume_dir, PARTIAL, ctx.rank), 0,
+                  sum(len(b) for _, b in work))

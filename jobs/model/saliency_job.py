@@ -8,6 +8,8 @@ image size (kind ``saliency``, coloured and blended by the TUI), a ready-made ov
 (``saliency-overlay``) and the raw float map (``saliency-raw``, ``.npy``). The box numbers
 (``saliency.metrics``) go on the frame the box is on, the item's ``bbox_frame``, with that index
 recorded. Finished items are kept in ``resume_dir`` so a re-run of the same spec only computes the rest.
+With ``--gpus N`` the chunks of items are computed by N processes (``shards.py``), each appending to its
+own ``saliency.partial.rank<R>.jsonl``; every reader takes the union of the partial files.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from orienteer.jobs.context import JobContext
 from orienteer.jobs.model.job_files import append_records, link_tree, read_records, safe_name
 
 if TYPE_CHECKING:
+    from orienteer.jobs.gpus import GpuPlan
     from orienteer.jobs.kinds.saliency import SaliencySpec
 
 ARTIFACTS = "artifacts.jsonl"
@@ -111,38 +114,46 @@ def _read_partial(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {rec["item_id"]: rec["lines"] for rec in read_records(path)}
 
 
-def run_saliency(ctx: JobContext, spec: SaliencySpec) -> ArtifactsOutput:
-    """Maps for ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; adds the artifacts."""
+def _read_all_partials(resume_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The union of every process's partial file (``shards.partial_files``), keyed by item."""
+    from orienteer.jobs.model.shards import partial_files
+
+    done: dict[str, list[dict[str, Any]]] = {}
+    for path in partial_files(resume_dir, PARTIAL):
+        done.update(_read_partial(path))
+    return done
+
+
+Work = tuple[Item, str, str]  # an item, the letter to explain, and why that letter
+
+
+def run_saliency(ctx: JobContext, spec: SaliencySpec, plan: GpuPlan | None = None) -> ArtifactsOutput:
+    """Maps for ``spec`` (checked by the kind), resuming from ``ctx.resume_dir``; adds the artifacts.
+    ``plan`` (default: the job's ``--gpu``/``--gpus``) with several processes computes the chunks
+    of items in shards (``shards.py``: each chunk to one rank, each rank its own partial file) and
+    merges them here, with the same code as one process."""
     from orienteer.data.service import WorkspaceService
+    from orienteer.jobs.gpus import gpu_plan
     from orienteer.jobs.selection import load_items
 
+    plan = plan or gpu_plan(ctx.params.get("gpu"), spec.gpus)
     with WorkspaceService(ctx.workspace) as service:
         info = service.run_detail(spec.run)
     inputs = _resolved(spec, info.model, info.config)
     if inputs.warning:
         ctx.warn(inputs.warning)
-    prompt = inputs.prompt
     item_spec = spec.items or f"failures:{spec.run};limit:{DEFAULT_LIMIT}"
     items, root = load_items(ctx.workspace, info.bench, item_spec)
     if not items:
         raise OrienteerError(f"run {spec.run}: no items match {item_spec!r}")
 
-    from orienteer.jobs.model.loading import load_model
+    loaded = None
+    if plan.processes == 1:
+        loaded = _load(ctx, spec, inputs, len(items))
+    from orienteer.jobs.model.images import first_missing
 
-    loaded = load_model(inputs.model, inputs.adapter, ctx.device, vision_attention=spec.vision_attention)
-    ctx.log(f"model {loaded.name} on {ctx.device}; {len(items)} items; target {spec.target}; prompt {prompt}; "
-            f"resize {inputs.resize}"
-            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
-
-    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
-    from orienteer.jobs.model.images import first_missing, frame_sizing, load_images
-    from orienteer.jobs.model.saliency import metrics, saliency_batch, write_frame_files
-    from orienteer.jobs.model.score import letter_token_id
-
-    files_dir = ctx.resume_dir / FILES
-    partial = ctx.resume_dir / PARTIAL
-    done = _read_partial(partial)
-    work: list[tuple[Item, str, str]] = []
+    done = _read_all_partials(ctx.resume_dir)
+    work: list[Work] = []
     for item in items:
         if item.item_id in done:
             continue
@@ -156,14 +167,49 @@ def run_saliency(ctx: JobContext, spec: SaliencySpec) -> ArtifactsOutput:
             continue
         work.append((item, letter, why))
     total = len(work) + len(done)
-    n_done = len(done)
-    ctx.progress(n_done, total, "items", "resumed" if done else "starting")
+    ctx.progress(len(done), total, "items", "resumed" if done else "starting")
+    chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]
+    if loaded is not None:
+        saliency_chunks(ctx, spec, loaded, inputs, root, chunks, ctx.resume_dir / PARTIAL, len(done), total)
+    elif chunks:
+        from orienteer.jobs.model.shards import assign, item_to_json, run_shards
+
+        ctx.log(f"{len(items)} items; target {spec.target}; prompt {inputs.prompt}; resize {inputs.resize}")
+        shares = assign([len(chunk) for chunk in chunks], plan.processes)
+        payload = {"root": str(root), "inputs": asdict(inputs),
+                   "chunks": [[[item_to_json(w[0]), w[1], w[2]] for w in chunk] for chunk in chunks]}
+        run_shards(ctx, plan, "saliency", shares, payload, len(done), total)
+    return _write_artifacts(ctx, spec, items)
+
+
+def _load(ctx: JobContext, spec: SaliencySpec, inputs: Inputs, n_items: int) -> Any:
+    """The model on ``ctx.device``, with a log line saying how it was loaded."""
+    from orienteer.jobs.model.loading import load_model
+
+    loaded = load_model(inputs.model, inputs.adapter, ctx.device, vision_attention=spec.vision_attention)
+    ctx.log(f"model {loaded.name} on {ctx.device}; {n_items} items; target {spec.target}; prompt {inputs.prompt}; "
+            f"resize {inputs.resize}"
+            + ("; RANDOM WEIGHTS" if loaded.random_weights else ""))
+    return loaded
+
+
+def saliency_chunks(ctx: JobContext, spec: SaliencySpec, loaded: Any, inputs: Inputs, root: Path,
+                    chunks: list[list[Work]], partial: Path, n_done: int, total: int) -> None:
+    """Maps for ``chunks`` of items (one forward+backward each), appending each finished chunk's
+    records to ``partial``; progress counts from ``n_done`` of ``total``. The loop of the 1-process
+    job and of every shard."""
+    from orienteer.jobs.model.batching import Prefetcher, collate, item_encoder, rope_positions, to_device
+    from orienteer.jobs.model.images import frame_sizing, load_images
+    from orienteer.jobs.model.saliency import metrics, saliency_batch, write_frame_files
+    from orienteer.jobs.model.score import letter_token_id
+
+    files_dir = ctx.resume_dir / FILES
     budget = frame_sizing(inputs.resize, inputs.max_pixels, inputs.item_pixels)
     # one forward (and backward) per batch: rope positions come from the encoder threads, as in score mode
-    encode = item_encoder(loaded.processor, root, prompt, budget, device=ctx.device, positions=rope_positions(loaded.model))
-    chunks = [work[i:i + spec.batch_size] for i in range(0, len(work), spec.batch_size)]
+    encode = item_encoder(loaded.processor, root, inputs.prompt, budget, device=ctx.device,
+                          positions=rope_positions(loaded.model))
     prefetch = Prefetcher([[w[0] for w in chunk] for chunk in chunks], encode, workers=spec.workers or None)
-    t0 = time.time()
+    t0, start = time.time(), n_done
     for chunk, (encoded, failed) in zip(chunks, prefetch):
         ctx.check_stop()
         for f in failed:
@@ -194,11 +240,15 @@ def run_saliency(ctx: JobContext, spec: SaliencySpec) -> ArtifactsOutput:
             records.append({"item_id": e.item.item_id, "lines": lines})
         append_records(partial, records)
         n_done += len(encoded) + len(failed)
-        rate = (n_done - len(done)) / max(1e-9, time.time() - t0)
+        rate = (n_done - start) / max(1e-9, time.time() - t0)
         ctx.progress(n_done, total, "items", f"{rate:.2f} items/s")
     ctx.check_stop()
 
-    final = _read_partial(partial)
+
+def _write_artifacts(ctx: JobContext, spec: SaliencySpec, items: list[Item]) -> ArtifactsOutput:
+    """Merge every process's finished items into ``out_dir/artifacts.jsonl`` (item order) and add them."""
+    final = _read_all_partials(ctx.resume_dir)
+    files_dir = ctx.resume_dir / FILES
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     if files_dir.is_dir():
         link_tree(files_dir, ctx.out_dir / FILES)
@@ -212,3 +262,14 @@ def run_saliency(ctx: JobContext, spec: SaliencySpec) -> ArtifactsOutput:
     ctx.add_output(output)
     ctx.log(f"saliency for {len(final)} items of run {spec.run}: {n_lines} files listed in {ARTIFACTS}")
     return output
+
+
+def run_saliency_shard(ctx: Any, spec: SaliencySpec, share: list[int], payload: dict[str, Any]) -> None:
+    """One rank of a sharded saliency job: load the model on its device, compute its chunks into its own partial file."""
+    from orienteer.jobs.model.shards import item_of, rank_file
+
+    inputs = Inputs(**payload["inputs"])
+    chunks: list[list[Work]] = [[(item_of(w[0]), w[1], w[2]) for w in payload["chunks"][i]] for i in share]
+    loaded = _load(ctx, spec, inputs, sum(len(c) for c in chunks))
+    saliency_chunks(ctx, spec, loaded, inputs, Path(payload["root"]), chunks, rank_file(ctx.resume_dir, PARTIAL, ctx.rank),
+                    0, sum(len(c) for c in chunks))

@@ -23,6 +23,8 @@ weights, optimizer, scheduler, step and RNG states; the data order is a pure fun
 and the epoch, so a resumed run sees the same batches as an uninterrupted one. Each is written to a
 temporary folder and renamed into place, with a ``COMPLETE`` marker written last: a kill mid-save
 leaves the previous checkpoint usable.
+
+Several processes (``--gpus N``) run this loop's steps under accelerate: ``jobs.model.train_dist``.
 """
 
 from __future__ import annotations
@@ -355,15 +357,18 @@ def collate_train(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any
     return out
 
 
-def plan_steps(n_examples: int, cfg: TrainConfig) -> list[list[list[int]]]:
+def plan_steps(n_examples: int, cfg: TrainConfig, processes: int = 1) -> list[list[list[int]]]:
     """Every optimizer step as its micro-batches of example indices: epoch ``e`` is a shuffle seeded by
-    ``(seed, e)``, cut into batches, grouped ``grad_accum`` at a time (the epoch's last step may be short)."""
+    ``(seed, e)``, cut into batches, grouped ``grad_accum x processes`` at a time (the epoch's last step
+    may be short). With several processes each takes its share of a step's micro-batches
+    (``jobs.model.train_dist``), so the plan is the one-process plan with ``grad_accum x processes``."""
+    per_step = cfg.grad_accum * processes
     steps: list[list[list[int]]] = []
     for epoch in range(cfg.epochs):
         order = list(range(n_examples))
         random.Random(f"{cfg.seed}:{epoch}").shuffle(order)
         micro = [order[i:i + cfg.batch_size] for i in range(0, n_examples, cfg.batch_size)]
-        steps.extend(micro[i:i + cfg.grad_accum] for i in range(0, len(micro), cfg.grad_accum))
+        steps.extend(micro[i:i + per_step] for i in range(0, len(micro), per_step))
     if cfg.max_steps:
         steps = steps[:cfg.max_steps]
     return steps
@@ -394,7 +399,7 @@ def answer_loss_sum(model: Any, batch: Mapping[str, Any]) -> tuple[Any, int]:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -404,7 +409,7 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: Mapping[str, Any]) -> None:
+def set_rng_state(state: Mapping[str, Any]) -> None:
     import numpy as np
     import torch
 
@@ -426,6 +431,15 @@ def latest_checkpoint(resume_dir: Path) -> Path | None:
 
 def save_checkpoint(resume_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any, meta: Mapping[str, Any]) -> Path:
     """Write into ``step-N.tmp``, mark complete, rename to ``step-N``, then drop older checkpoints."""
+    weights = {n: p.detach().to("cpu") for n, p in trainable_parameters(model)}
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()}
+    return write_checkpoint(resume_dir, step, weights, state, meta)
+
+
+def write_checkpoint(resume_dir: Path, step: int, weights: Mapping[str, Any], state: Mapping[str, Any],
+                     meta: Mapping[str, Any]) -> Path:
+    """``save_checkpoint``'s files from weights and states already on the CPU (a multi-process run's
+    rank 0 writes what all ranks gathered)."""
     import torch
 
     root = resume_dir / CHECKPOINTS
@@ -434,10 +448,8 @@ def save_checkpoint(resume_dir: Path, step: int, model: Any, optimizer: Any, sch
     tmp = root / f"step-{step:08d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {n: p.detach().to("cpu") for n, p in trainable_parameters(model)}
-    torch.save(weights, tmp / "trainable.pt")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
-               tmp / "state.pt")
+    torch.save(dict(weights), tmp / "trainable.pt")
+    torch.save(dict(state), tmp / "state.pt")
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=1), encoding="utf-8")
     (tmp / COMPLETE).write_text("ok\n", encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
@@ -452,11 +464,7 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, meta
     """Restore a checkpoint; refuses one written for another model, method or dataset."""
     import torch
 
-    saved = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    for key in ("model", "method", "n_examples", "seed", "batch_size", "grad_accum"):
-        if saved.get(key) != meta.get(key):
-            raise OrienteerError(f"checkpoint {path}: it was written with {key}={saved.get(key)!r}, this run has "
-                                 f"{meta.get(key)!r} (delete {path.parent} to start afresh)")
+    check_checkpoint(path, meta)
     weights = torch.load(path / "trainable.pt", map_location="cpu")
     params = dict(trainable_parameters(model))
     if set(weights) != set(params):
@@ -467,7 +475,21 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, meta
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
+    return check_checkpoint(path, meta)
+
+
+def check_checkpoint(path: Path, meta: Mapping[str, Any]) -> int:
+    """The step of the checkpoint at ``path``; refuses one written for another model, method, dataset or
+    global batch (``processes``: a checkpoint without it was written by one process)."""
+    saved = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    for key in ("model", "method", "n_examples", "seed", "batch_size", "grad_accum", "processes"):
+        was, now = saved.get(key), meta.get(key)
+        if key == "processes":
+            was, now = was or 1, now or 1
+        if was != now:
+            raise OrienteerError(f"checkpoint {path}: it was written with {key}={was!r}, this run has "
+                                 f"{now!r} (delete {path.parent} to start afresh)")
     return int(saved["step"])
 
 
@@ -608,8 +630,13 @@ def _optimizer_step(model: Any, optimizer: Any, scheduler: Any, micro: Sequence[
 # ----------------------------------------------------------------------------- output
 
 
-def save_trained(model: Any, processor: Any, folder: Path, cfg: TrainConfig, base_ref: str, info: Mapping[str, Any]) -> Path:
-    """The adapter (LoRA) or the whole model + processor (full-llm) in ``folder``, with a note of how it was made."""
+def save_trained(model: Any, processor: Any, folder: Path, cfg: TrainConfig, base_ref: str, info: Mapping[str, Any],
+                 state_dict: dict[str, Any] | None = None) -> Path:
+    """The adapter (LoRA) or the whole model + processor (full-llm) in ``folder``, with a note of how it was made.
+
+    ``state_dict`` (keys as ``model.state_dict()`` names them) replaces the model's own weights: a
+    multi-process run passes the full weights its ranks gathered (under FSDP no rank holds them all).
+    """
     import torch
 
     from orienteer.jobs.model.tiny import RANDOM_WEIGHTS_MARKER, is_random_weights
@@ -618,16 +645,19 @@ def save_trained(model: Any, processor: Any, folder: Path, cfg: TrainConfig, bas
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if cfg.method == "lora":
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         config_path = tmp / "adapter_config.json"
         config = json.loads(config_path.read_text(encoding="utf-8"))
         config["base_model_name_or_path"] = base_ref
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     else:
         inner = hf_model(model)
-        if next(inner.parameters()).device.type == "cuda":
+        on_gpu = next(inner.parameters()).device.type == "cuda"
+        if on_gpu and state_dict is None:
             inner.to(torch.bfloat16)
-        inner.save_pretrained(tmp)
+        if on_gpu and state_dict is not None:
+            state_dict = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state_dict.items()}
+        inner.save_pretrained(tmp, state_dict=state_dict)
         processor.save_pretrained(tmp)
         if is_random_weights(base_ref):
             (tmp / RANDOM_WEIGHTS_MARKER).write_text(json.dumps({"random_weights": True, "trained_from": base_ref}) + "\n",

@@ -39,7 +39,7 @@ def test_a_job_folders_params_give_the_typed_spec_and_back(name):
     stored = json.loads(json.dumps(params))  # what the job folder's spec.json holds
     spec = kind.make_spec(stored)
     assert isinstance(spec, kind.spec)
-    assert spec_values(spec) == {k: v for k, v in params.items() if k not in ("gpu", "note")}
+    assert spec_values(spec) == {k: v for k, v in params.items() if k not in ("gpu", "note", "runner")}
     assert to_args(kind.params, params) == [arg for p in kind.params if p.required for arg in (p.flag, "x")]
 
 

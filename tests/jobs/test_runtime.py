@@ -294,3 +294,26 @@ def test_outputs_inputs_and_paths_are_checked_before_a_job_exists(ws_with_bench:
     with pytest.raises(OrienteerError, match="--weights: '.*loop': a symlink loop"):
         api.submit(ws_with_bench, "box-prompt", {"bench": "vs", "name": "boxed", "weights": str(loop)})
     assert count() == before + 1  # only the live job was ever created
+
+
+def test_a_cpu_job_of_a_gpu_kind_is_rerun_on_the_cpu(ws_with_bench: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--gpu none`` is recorded as None; a rerun must not read that as "the default GPU"."""
+    from orienteer.jobs.kinds import KINDS
+    from orienteer.jobs.store import write_json
+
+    monkeypatch.setitem(KINDS, "gpu-sleep", "tests.jobs.gpu_sleep_kind")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+
+    def ended(job: JobDir) -> JobDir:
+        # the job process knows no planted kind and dies at once; record an end so the same spec may run again
+        write_json(job.exit_path, {"code": 1, "cancelled": False, "ended_at": time.time(), "error": "test"})
+        return job
+
+    first = ended(api.submit(ws_with_bench, "gpu-sleep", {"steps": 1, "seconds": 0.01, "gpu": "none"}))
+    assert first.spec()["params"]["gpu"] is None
+    again = ended(api.rerun(ws_with_bench, first.job_id))
+    assert again.spec()["params"]["gpu"] is None
+    assert again.spec()["argv"][again.spec()["argv"].index("--gpu") + 1] == "none"
+    on_gpu = ended(api.submit(ws_with_bench, "gpu-sleep", {"steps": 2, "seconds": 0.01}))
+    assert on_gpu.spec()["params"]["gpu"] == "3"
+    assert api.rerun(ws_with_bench, on_gpu.job_id).spec()["params"]["gpu"] == "3"

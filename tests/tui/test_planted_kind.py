@@ -106,7 +106,8 @@ def test_a_planted_kind_is_listed_and_parsed_by_the_cli(lamp, tmp_path):
 def test_a_planted_kind_runs_with_its_typed_spec(lamp, tmp_path):
     params = parse_args("lamp", lamp.params, ["--bench", "demo", "--run", "r1", "--lamps", "5", "--colour", "blue",
                                                 "--dim"])
-    assert params == {"bench": "demo", "run": "r1", "lamps": 5, "colour": "blue", "dim": True, "gpu": None, "note": None}
+    assert params == {"bench": "demo", "run": "r1", "lamps": 5, "colour": "blue", "dim": True, "gpu": None, "note": None,
+                      "runner": None}
     with pytest.raises(OrienteerError, match="--colour expects one of amber, blue"):
         parse_args("lamp", lamp.params, ["--bench", "demo", "--run", "r1", "--colour", "red"])
     job_dir = tmp_path / "job"

@@ -178,7 +178,8 @@ def list_jobs(
             prog = f"{p.done}/{p.total}" if p.total else (str(p.done) if p.done else "-")
             rate = f"{p.rate:.2f}/s" if p.rate else ""
             eta = format_duration(p.eta_s) if v.active and p.eta_s is not None else ""
-            remark = v.error or "; ".join((v.ingest or {}).get("summary") or [])
+            pending = f"Slurm: pending ({v.reason})" if v.status == "queued" and v.reason else ""
+            remark = v.error or pending or "; ".join((v.ingest or {}).get("summary") or [])
             rows.append(tuple(visible(c) for c in (v.job_id, v.kind, v.status, prog, rate, eta,
                                                   format_duration(v.elapsed_s), v.where, remark)))
         headers = ("job", "kind", "status", "progress", "rate", "eta", "elapsed", "on", "note")
@@ -246,7 +247,7 @@ def logs(
 
 @job_app.command("cancel")
 def cancel(job_id: Annotated[str, typer.Argument(help="Job id (a unique prefix or suffix is enough).")]) -> None:
-    """Stop a job: SIGTERM to its process group, SIGKILL after a grace period."""
+    """Stop a job: SIGTERM to its process group, SIGKILL after a grace period (a Slurm job: scancel)."""
     with errors():
         from orienteer.jobs.api import cancel as cancel_job
 
@@ -261,7 +262,7 @@ def rerun(
     job_id: Annotated[str, typer.Argument(help="Job id to run again with the same spec.")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow the new job until it ends.")] = False,
 ) -> None:
-    """Run a job again with the same spec (eval and train pick up where a killed run stopped)."""
+    """Run a job again with the same spec and runner (eval and train pick up where a killed run stopped)."""
     with errors():
         from orienteer.jobs.api import rerun as rerun_job
 

@@ -489,8 +489,9 @@ def saliency_summary(
 
 
 def _register_subcommands() -> None:
-    from orienteer.tui.cli import jobs, prompt, workspace
+    from orienteer.tui.cli import config, jobs, prompt, workspace
 
+    config.register(app)
     jobs.register(app)
     prompt.register(app)
     workspace.register(app)

@@ -4,7 +4,9 @@ Answers "what did the model actually read?" without running a model: the prompt 
 style byte for byte (control characters shown as escapes, markup escaped: item text is untrusted),
 and, with ``--model``, the processor alone (``AutoProcessor``, offline) to count the whole chat
 input's tokens and each frame's processed size under ``--resize``, exactly as ``batching.encode_item``
-builds them for the eval. transformers is imported only then, inside the command.
+builds them for the eval. transformers is imported only then, inside the command. With ``--engine
+openai``, the chat-completions request body an eval through a server sends (``jobs.engines.request``:
+the same text, each frame resized to the size the processor gives it), with the images' base64 elided.
 """
 
 from __future__ import annotations
@@ -44,11 +46,19 @@ def prompt(
     model: Annotated[Optional[str], typer.Option("--model", help="Model folder or registered model: count tokens and "
                                                                  "frame sizes with its processor (offline, no weights).")] = None,
     max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", help="--resize budget: pixel cap per image.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="hf (the in-process model) or openai: also show the request "
+                                                        "body an eval through a server sends (images elided).")] = "hf",
+    api_model: Annotated[Optional[str], typer.Option("--api-model", help="--engine openai: the served model name "
+                                                                         "(default: --model, else MODEL).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="--engine openai: score or generate.")] = "score",
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="--engine openai, generate mode.")] = 128,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the exact user turn an eval sends for one item (and, with --model, its tokens and frame sizes)."""
     with errors():
         result = describe(bench, item, style, resize, model, max_pixels)
+        if engine != "hf":
+            result["request"] = request_preview(result, engine, api_model or model or "MODEL", mode, max_new_tokens)
     if as_json:
         print_json(result)
         return
@@ -83,6 +93,25 @@ def describe(bench: str, item_id: str, style: str, resize: str | None, model: st
         folder = resolve_model_names(ws, {"model": model})["model"]  # a registered model's name works too
         result.update(_measure(folder, found, root, style, sizing))
     return result
+
+
+def request_preview(result: dict[str, Any], engine: str, api_model: str, mode: str, max_new_tokens: int) -> dict[str, Any]:
+    """The chat-completions body ``--engine openai`` sends for the item ``describe`` found, images elided."""
+    from orienteer.data.errors import OrienteerError
+    from orienteer.jobs.engines.request import chat_body, elided, item_frames
+    from orienteer.jobs.model.images import frame_sizing
+    from orienteer.jobs.selection import load_item
+
+    if engine != "openai":
+        raise OrienteerError(f"--engine expects hf or openai, got {engine!r}")
+    if mode not in ("score", "generate"):
+        raise OrienteerError(f"--mode expects score or generate, got {mode!r}")
+    found, root = load_item(current_workspace(), result["bench"], result["item_id"])
+    if found is None:  # describe found it a moment ago
+        raise OrienteerError(f"benchmark {result['bench']!r} has no item {result['item_id']!r}")
+    sizing = result["sizing"]
+    frames = item_frames(found, root, frame_sizing(sizing["resize"], sizing.get("max_pixels") or 640 * 480))
+    return elided(chat_body(api_model, result["text"], frames, mode, max_new_tokens), frames)
 
 
 def _measure(model: str, item: Any, root: Any, style: str, sizing: Any) -> dict[str, Any]:
@@ -125,6 +154,11 @@ def _print(result: dict[str, Any]) -> None:
     if "tokens" in result:
         console.print(f"chat input: {result['tokens']} tokens ({result['image_tokens']} of them image tokens) with "
                       f"{one_line(result['model'])}'s processor", highlight=False, soft_wrap=True)
+    if "request" in result:
+        import json
+
+        console.print("[dim]request body (POST /v1/chat/completions):[/]", highlight=False)
+        console.print(safe(json.dumps(result["request"], indent=1, ensure_ascii=False)), highlight=False, soft_wrap=True)
     for k, frame in enumerate(result["frames"]):
         if "tokens" in frame:
             console.print(f"  frame {k}: {frame['height']}x{frame['width']} -> {frame['processed_height']}x"

@@ -55,6 +55,21 @@ def job_row(view: JobView) -> list[Text]:
     ]
 
 
+def slurm_line(view: JobView) -> str:
+    """A Slurm job's id, node and state, and why Slurm keeps it pending (Slurm's words: escaped); empty for a
+    local job."""
+    if view.runner != "slurm":
+        return ""
+    line = f"Slurm job {view.slurm_job_id or '(not submitted yet)'}"
+    if view.node:
+        line += f" on {view.node}"
+    if view.status == "queued" and view.reason:
+        line += f" · pending: {view.reason}"
+    elif view.slurm_state:
+        line += f" · {view.slurm_state}"
+    return visible(line)
+
+
 def dataset_notes(out_dir: Any) -> list[str]:
     """For a finished job that made a cot dataset (whatever its kind): its kept / tried / agreement
     per task, from the job's own manifest (a file read, no database); nothing for any other job."""
@@ -208,6 +223,9 @@ class JobsScreen(OrienteerScreen):
         if view.progress.note:
             text.append(f"  {visible(view.progress.note)}", style="dim")
         text.append("\n$ " + visible(shlex.join(map(str, view.argv))), style="dim")
+        slurm = slurm_line(view)
+        if slurm:
+            text.append("\n" + slurm, style="yellow" if view.status == "queued" else "dim")
         if view.error:
             text.append(f"\n{visible(view.error)}", style="red")
         if view.ingest and view.ingest.get("summary"):

@@ -131,6 +131,7 @@ class LaunchScreen(ModalScreen[str | None]):
                         yield self._field(param)
                     if param.help:
                         yield Static(param.help, classes="field-help")
+                yield from self._runner_field()
             yield Static(id="launch-command")
             yield Static(id="launch-dataset")
             yield Static(self._refused_note(), id="launch-refused", classes="field-help")
@@ -143,6 +144,24 @@ class LaunchScreen(ModalScreen[str | None]):
         for name, value in self.refused.items():
             note.append(f"{name}: not filled in, the name has control characters ({visible(value)})\n")
         return note
+
+    def _runner_field(self) -> ComposeResult:
+        """Where the job runs (``--runner``, a runtime option of every kind): blank is the workspace's default."""
+        from orienteer.jobs.params import COMMON_PARAMS
+
+        param = next(p for p in COMMON_PARAMS if p.name == "runner")
+        try:
+            from orienteer.jobs.api import default_runner
+
+            default = default_runner(self.oapp.workspace)
+        except OrienteerError:
+            default = "local"
+        value = self.values.get("runner")
+        with Horizontal(classes="field"):
+            yield Static(param.flag, classes="field-label")
+            yield Select([(c, c) for c in param.choices], value=value if value in param.choices else Select.NULL,
+                         id="param-runner", allow_blank=True, prompt=f"workspace default ({default})")
+        yield Static(param.help, classes="field-help")
 
     def _field(self, param: Param) -> Any:
         value = self.values.get(param.name, param.default)
@@ -184,6 +203,8 @@ class LaunchScreen(ModalScreen[str | None]):
             elif isinstance(widget, Input):
                 text = widget.value.strip()
                 values[param.name] = param.convert(text) if text else None
+        runner = self.query_one("#param-runner", Select)
+        values["runner"] = None if runner.is_blank() else runner.value
         return values
 
     def _update_command(self) -> None:

@@ -1,0 +1,150 @@
+"""The HTTP side: chat-completions requests with bounded concurrency, retries with backoff, and the key.
+
+httpx rather than the ``openai`` package: httpx is already installed with the model stack (huggingface_hub
+uses it), it returns the raw JSON (score mode reads vLLM's ``logprobs`` as the server wrote them, and any
+OpenAI-compatible server's extra fields survive), and its async client cancels in-flight requests cleanly
+when a job is cancelled or one item fails. The ``openai`` package would add pydantic and its own retry
+policy to the job's environment for no gain here. The retry policy is small and written out below:
+429, 408, 409 and 5xx answers, timeouts and lost connections are retried ``retries`` times with
+exponential backoff and jitter (honouring ``Retry-After``); any other answer fails at once.
+
+The API key is read from the environment (``--api-key-env``) when the client is made, sent only as the
+``Authorization`` header, and cut out of every message this module raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from orienteer.data.errors import OrienteerError
+from orienteer.jobs.context import JobCancelled
+from orienteer.jobs.engines.options import Endpoint
+
+RETRY_STATUS = frozenset({408, 409, 429})
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 600.0  # a long rationale from a busy server
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 30.0
+RETRY_AFTER_CAP_S = 60.0
+STOP_POLL_S = 0.2
+
+T = TypeVar("T")
+
+
+class EndpointError(OrienteerError):
+    """A request that failed for good (after the retries, or at once for an answer that retrying cannot fix)."""
+
+
+def api_key(env_name: str) -> str | None:
+    """The key from the environment variable ``env_name``; None when unset or empty."""
+    value = os.environ.get(env_name, "").strip()
+    return value or None
+
+
+class ChatClient:
+    """Posts chat-completions requests to one endpoint; ``redact`` keeps the key out of messages."""
+
+    def __init__(self, endpoint: Endpoint, key: str | None, concurrency: int, retries: int,
+                 trust_env: bool = True, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+        import httpx
+
+        self.endpoint = endpoint
+        self.retries = retries
+        self._key = key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.AsyncClient(
+            headers=headers, trust_env=trust_env,
+            timeout=httpx.Timeout(read_timeout_s, connect=CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def redact(self, text: str) -> str:
+        """``text`` on one line, at most 300 characters, with the key (if any) replaced by ``***``."""
+        if self._key:
+            text = text.replace(self._key, "***")
+        text = " ".join(str(text).split())
+        return text[:300] + ("..." if len(text) > 300 else "")
+
+    async def complete(self, body: dict[str, Any], what: str) -> dict[str, Any]:
+        """The JSON answer to ``body``; ``what`` names the request (``item 12``) in the one-line error."""
+        import httpx
+
+        url = self.endpoint.url("chat/completions")
+        tries = self.retries + 1
+        reason = ""
+        for attempt in range(tries):
+            delay: float | None = None
+            try:
+                response = await self._http.post(url, json=body)
+            except httpx.TimeoutException as exc:
+                reason = f"timed out ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                reason = f"connection failed ({type(exc).__name__}: {exc})" if str(exc) else type(exc).__name__
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        data = response.json()
+                    except ValueError:
+                        raise EndpointError(f"{what}: {self.endpoint.host} answered 200 with a body that is not JSON") from None
+                    if not isinstance(data, dict) or not data.get("choices"):
+                        raise EndpointError(f"{what}: {self.endpoint.host} answered without choices: "
+                                            f"{self.redact(response.text)}")
+                    return data
+                reason = f"HTTP {status}: {self.redact(response.text)}"
+                if status not in RETRY_STATUS and status < 500:
+                    raise EndpointError(f"{what}: {self.endpoint.host} refused the request ({reason})")
+                delay = _retry_after(response.headers.get("retry-after"))
+            if attempt + 1 < tries:
+                await asyncio.sleep(delay if delay is not None else backoff(attempt))
+        raise EndpointError(f"{what}: {self.endpoint.host} gave no answer after {tries} "
+                            f"tr{'y' if tries == 1 else 'ies'} ({self.redact(reason)})")
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before try ``attempt + 2``: 1, 2, 4, ... capped at 30, times a random 0.5-1 (jitter)."""
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(RETRY_AFTER_CAP_S, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None
+
+
+async def run_bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]], concurrency: int,
+                      should_stop: Callable[[], bool]) -> None:
+    """``work(item)`` for every item, ``concurrency`` at a time. The first failure (or a stop request:
+    ``JobCancelled``) cancels the rest, whose requests are dropped unrecorded, and is raised."""
+    source = iter(items)
+
+    async def worker() -> None:
+        for item in source:  # one shared iterator: each item goes to exactly one worker
+            await work(item)
+
+    async def watch() -> None:
+        while not should_stop():
+            await asyncio.sleep(STOP_POLL_S)
+        raise JobCancelled("cancelled")
+
+    workers = {asyncio.ensure_future(worker()) for _ in range(max(1, concurrency))}
+    watcher = asyncio.ensure_future(watch())
+    pending: set[asyncio.Future[None]] = workers | {watcher}
+    try:
+        while any(not w.done() for w in workers):
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""One job's conversation with an endpoint: open it (or start the engine), send what is missing, record.
+
+``ask_all`` sends one request per ``Ask`` with bounded concurrency. Bodies are built in threads (image
+decode, resize, PNG) while earlier requests are in flight. Each answer is handed to ``on_answer`` as it
+arrives, in the event loop's thread, so the caller appends it to its resume file (fsynced) at once: a
+killed job loses only the requests in flight. With ``probe`` the first request goes alone and its answer
+is checked before anything else is sent (score mode: does the server return log-probabilities at all?).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orienteer.jobs.context import JobContext
+from orienteer.jobs.engines.client import ChatClient, api_key, run_bounded
+from orienteer.jobs.engines.options import Endpoint, parse_endpoint
+
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request to make: ``label`` names it in errors (``item 12``); ``build`` returns its body, or
+    None when the request is not to be sent (the builder recorded why)."""
+
+    key: Any
+    label: str
+    build: Callable[[], dict[str, Any] | None]
+
+
+@contextlib.contextmanager
+def open_endpoint(ctx: JobContext, spec: Any, model: str, served_name: str) -> Iterator[Endpoint]:
+    """The spec's ``--endpoint``, or the engine ``--serve`` names, started for the block and stopped after."""
+    if not spec.serve:
+        yield parse_endpoint(spec.endpoint)
+        return
+    from orienteer.jobs.engines.serve import ServeRequest, engine_executable, served, tensor_parallel_size
+
+    request = ServeRequest(spec.serve, engine_executable(ctx.workspace, spec.serve), model, served_name,
+                           tensor_parallel_size(ctx.params.get("gpu"), getattr(spec, "gpus", None)))
+    with served(request, ctx.log, ctx.should_stop) as url:
+        yield parse_endpoint(url)
+
+
+def describe_key(env_name: str) -> str:
+    """What the log says about the key: the variable's name only."""
+    return f"API key from ${env_name}" if api_key(env_name) else f"no API key (${env_name} is not set)"
+
+
+class Progress:
+    """``ctx.progress`` at most every half second, with the rate of this session's answers and an ETA."""
+
+    def __init__(self, ctx: JobContext, done: int, total: int, unit: str) -> None:
+        self.ctx, self.done, self.total, self.unit = ctx, done, total, unit
+        self.new = 0
+        self.t0 = time.time()
+        self.last = 0.0
+        ctx.progress(done, total, unit, "resumed" if done else "starting")
+
+    def add(self, n: int = 1) -> None:
+        self.done += n
+        self.new += n
+        now = time.time()
+        if now - self.last < PROGRESS_EVERY_S and self.done < self.total:
+            return
+        self.last = now
+        rate = self.new / max(1e-9, now - self.t0)
+        eta = int((self.total - self.done) / rate) if rate else 0
+        self.ctx.progress(self.done, self.total, self.unit, f"{rate:.1f} {self.unit}/s, ETA {eta // 60}:{eta % 60:02d}")
+
+
+def ask_all(ctx: JobContext, spec: Any, endpoint: Endpoint, asks: Sequence[Ask],
+            on_answer: Callable[[Ask, dict[str, Any]], None],
+            probe: Callable[[Ask, dict[str, Any]], None] | None = None, trust_env: bool = True) -> None:
+    """Send every ask (``probe`` checks the first answer before the rest are sent); raises the first
+    failure (``client.EndpointError``: one line naming the item) or ``JobCancelled``."""
+    if not asks:
+        return
+    asyncio.run(_ask_all(ctx, spec, endpoint, asks, on_answer, probe, trust_env))
+
+
+async def _ask_all(ctx: JobContext, spec: Any, endpoint: Endpoint, asks: Sequence[Ask],
+                   on_answer: Callable[[Ask, dict[str, Any]], None],
+                   probe: Callable[[Ask, dict[str, Any]], None] | None, trust_env: bool) -> None:
+    client = ChatClient(endpoint, api_key(spec.api_key_env), spec.concurrency, spec.retries, trust_env=trust_env)
+
+    async def one(ask: Ask, check: Callable[[Ask, dict[str, Any]], None] | None = None) -> bool:
+        body = await asyncio.to_thread(ask.build)
+        if body is None:
+            return False
+        answer = await client.complete(body, ask.label)
+        if check is not None:
+            check(ask, answer)
+        on_answer(ask, answer)
+        return True
+
+    async def each(ask: Ask) -> None:
+        await one(ask)
+
+    try:
+        rest = list(asks)
+        while probe is not None and rest:  # the first ask that is sent goes alone, and is checked
+            ctx.check_stop()
+            if await one(rest.pop(0), probe):
+                break
+        await run_bounded(rest, each, spec.concurrency, ctx.should_stop)
+    finally:
+        await client.aclose()
