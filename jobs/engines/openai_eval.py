@@ -31,7 +31,7 @@ from orienteer.data.items import Item
 from orienteer.data.job_outputs import RunOutput
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.engines.options import OPENAI, api_model
-from orienteer.jobs.engines.session import Ask, Progress, ask_all, describe_key, open_endpoint
+from orienteer.jobs.engines.session import Ask, Progress, ask_all, describe_key, open_endpoint, served_model
 
 if TYPE_CHECKING:
     from orienteer.jobs.kinds.eval import EvalSpec
@@ -106,7 +106,7 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
         raise OrienteerError(f"benchmark {spec.bench}: no items match --items {spec.items!r}")
     sizing = frame_sizing_of(spec)
     ctx.check_stop()
-    served, adapter = served_model(ctx, spec)
+    served, adapter = served_model(ctx, spec.serve, spec.model, spec.adapter)
     name = api_model(spec, served)
     present: list[Item] = []
     skipped: list[dict[str, str]] = []
@@ -170,22 +170,6 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
         host = endpoint.host
     ctx.check_stop()
     return _write_run(ctx, spec, items, partial, skipped, name, host, adapter, served)
-
-
-def served_model(ctx: JobContext, spec: EvalSpec) -> tuple[str, str | None]:
-    """What the engine loads, and the adapter merged into it: ``--model`` as given (an ``--endpoint``
-    holds its own model; ``--serve`` without an adapter), else the adapter merged into its base."""
-    if not spec.serve:
-        return spec.model, None
-    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
-
-    base, implied = resolve_model_ref(spec.model)
-    adapter = check_adapter(spec.adapter) or implied  # --adapter wins over an adapter folder as --model, as in-process
-    if adapter is None:
-        return spec.model, None
-    from orienteer.jobs.model.merge import merged_for_serving
-
-    return str(merged_for_serving(base, adapter, ctx.resume_dir, ctx.log)), adapter
 
 
 def _write_run(ctx: JobContext, spec: EvalSpec, items: list[Item], partial: Path, skipped: list[dict[str, str]],

@@ -47,6 +47,23 @@ def open_endpoint(ctx: JobContext, spec: Any, model: str, served_name: str) -> I
         yield parse_endpoint(url)
 
 
+def served_model(ctx: JobContext, serve: str | None, model: str, adapter: str | None = None) -> tuple[str, str | None]:
+    """What the engine loads, and the adapter merged into it: ``model`` as given (an ``--endpoint``
+    holds its own model; ``--serve`` without an adapter), else the adapter (``adapter``, which wins over an
+    adapter folder given as ``model``, as in-process) merged into its base in the job's resume folder."""
+    if not serve:
+        return model, None
+    from orienteer.jobs.model.loading import check_adapter, resolve_model_ref
+
+    base, implied = resolve_model_ref(model)
+    adapter = check_adapter(adapter) or implied
+    if adapter is None:
+        return model, None
+    from orienteer.jobs.model.merge import merged_for_serving
+
+    return str(merged_for_serving(base, adapter, ctx.resume_dir, ctx.log)), adapter
+
+
 def describe_key(env_name: str) -> str:
     """What the log says about the key: the variable's name only."""
     return f"API key from ${env_name}" if api_key(env_name) else f"no API key (${env_name} is not set)"

@@ -22,7 +22,7 @@ from orienteer.data.errors import OrienteerError
 from orienteer.data.items import Item
 from orienteer.jobs.context import JobContext
 from orienteer.jobs.engines.options import OPENAI, api_model
-from orienteer.jobs.engines.session import Ask, Progress, ask_all, describe_key, open_endpoint
+from orienteer.jobs.engines.session import Ask, Progress, ask_all, describe_key, open_endpoint, served_model
 
 
 def request_seed(seed: int, item_id: str, sample: int) -> int:
@@ -42,7 +42,8 @@ def ask_teacher_openai(ctx: JobContext, spec: Any, items: Sequence[Item], root: 
     from orienteer.jobs.model.prompt import prompt_text
     from orienteer.jobs.settings import RATIONALIZE
 
-    name = api_model(spec, spec.teacher)
+    served, _ = served_model(ctx, spec.serve, spec.teacher)  # a LoRA teacher with --serve: merged into its base
+    name = api_model(spec, served)
     sizing = PixelBudget(spec.max_pixels or 640 * 480)
     lock = threading.Lock()
 
@@ -78,7 +79,7 @@ def ask_teacher_openai(ctx: JobContext, spec: Any, items: Sequence[Item], root: 
         if progress is not None:
             progress.add()
 
-    with open_endpoint(ctx, spec, spec.teacher, name) as endpoint:
+    with open_endpoint(ctx, spec, served, name) as endpoint:
         ctx.log(f"teacher {name!r} at {endpoint.host}: {len(asks)} of {total} replies to ask for, {spec.concurrency} at a "
                 f"time; {spec.samples} sample{'s' if spec.samples > 1 else ''} per item, "
                 + (f"temperature {temperature:g}, seed {spec.seed}" if temperature else "greedy")
@@ -97,6 +98,11 @@ def teacher_engine(spec: Any, path: Path) -> dict[str, Any]:
         info["endpoint_host"] = parse_endpoint(spec.endpoint).host
     else:
         info["served_by"] = spec.serve
+        from orienteer.jobs.model.loading import resolve_model_ref
+
+        adapter = resolve_model_ref(spec.teacher)[1]
+        if adapter:
+            info |= {"adapter": str(adapter), "merged_for_serving": True}
     served = Counter(str(r["server_model"]) for r in read_records(path) if r.get("server_model"))
     if served:
         ids = [m for m, _ in served.most_common()]

@@ -110,12 +110,6 @@ def check(spec: CotSpec) -> None:
     if parse_gpus(spec.gpus)[0] > 1 and not spec.serve:
         raise OrienteerError("cot: --gpus N is the tensor-parallel size of an engine the job starts (--engine openai --serve "
                              "vllm|sglang); the in-process teacher runs on one GPU")
-    if spec.serve:
-        from orienteer.jobs.model.loading import resolve_model_ref
-
-        if resolve_model_ref(spec.teacher)[1]:
-            raise OrienteerError(f"cot: --serve {spec.serve}: --teacher is a LoRA adapter folder, which the engine cannot "
-                                 "load as a model; merge it into its base first, or serve it yourself and use --endpoint")
 
 
 def temperature(spec: CotSpec) -> float | None:

@@ -210,3 +210,24 @@ def test_refusals_are_one_line_and_create_no_job(ws: Path, trained: Path, served
         assert result.returncode != 0 and message in out, out
         assert len([line for line in out.splitlines() if line.strip()]) == 1, out
     assert sorted(p.name for p in (ws / "jobs").iterdir()) == before
+
+
+def test_cot_serves_a_lora_teacher_merged_into_its_base(ws: Path, trained: Path, served_tiny: Path) -> None:
+    """``cot --serve`` with a LoRA adapter folder as ``--teacher`` asks the engine serving the merged model."""
+    adapter = (trained / "outputs" / "model").resolve()
+    result = _cli(ws, "job", "run", "cot", "--engine", "openai", "--serve", "vllm", "--teacher", str(adapter), "--bench",
+                  "demo", "--items", "limit:2", "--name", "cot-lora", "--max-new-tokens", "4", "--max-pixels", PIXELS,
+                  "--gpu", "none", "--wait")
+    job = _job_folder(ws, result)
+    log = (job / "log.txt").read_text()
+    assert "merging adapter" in log and "vllm healthy after" in log and "vllm stopped" in log, log
+    [merged] = re.findall(r"merged model saved: (\S+)", log)
+    spec = json.loads((job / "spec.json").read_text())
+    from orienteer.data.workspace import Workspace
+    from orienteer.jobs.store import resume_dir
+
+    replies = [json.loads(line) for line in (resume_dir(Workspace(ws), "cot", spec["params"]) / "teacher_replies.jsonl")
+               .read_text().splitlines()]
+    assert len(replies) == 2 and {r["server_model"] for r in replies} == {merged}
+    # the tiny random teacher never reaches the gold letter, so cot ends in its own refusal, not an engine error
+    assert result.returncode != 0 and "nothing to train on" in log, result.stdout + log
