@@ -74,6 +74,10 @@ def submit(ws: Workspace, kind_name: str, params: dict[str, Any], runner: str | 
     spec = kind.make_spec(params)
     if kind.check is not None:
         kind.check(spec)
+    if kind.check_devices is not None:
+        from orienteer.jobs.gpus import gpu_plan
+
+        kind.check_devices(spec, gpu_plan(params.get("gpu"), params.get("gpus")))
     if kind.preflight is not None:  # checks that read the workspace (e.g. train's test overlap)
         kind.preflight(ws, spec)
     _refuse_taken_names(ws, kind, params)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -52,3 +54,21 @@ def boot_id() -> str | None:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return None
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child the job starts (torchrun, a serving engine): the kernel sends it SIGTERM
+    when the job process dies, however it dies (SIGKILL, the OOM killer), so no orphan keeps writing into
+    the resume folder while a re-run starts. Linux only (``prctl(PR_SET_PDEATHSIG)``); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def set_pdeathsig() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_pdeathsig

@@ -113,9 +113,18 @@ def jobs_root(ws: Workspace) -> Path:
     return ws.dir(JOBS_DIR)
 
 
+# Options that change how a job goes about its work, never what it makes: a re-run that changes them (more
+# requests in flight, more tries, another key variable, more preprocessing threads) resumes the same work
+# instead of starting over (which, against a hosted API, would pay for every request again).
+HOW_NOT_WHAT = ("concurrency", "eval_concurrency", "retries", "api_key_env", "workers")
+
+
 def spec_key(kind: str, params: dict[str, Any]) -> str:
-    """Identifies "the same spec": re-runs of it share a resume folder (partial results, checkpoints)."""
-    relevant = {k: v for k, v in params.items() if k not in RUNTIME_KEYS}  # gpu, note, runner
+    """Identifies "the same spec": re-runs of it share a resume folder (partial results, checkpoints).
+    The runtime's keys (gpu, note, runner) and ``HOW_NOT_WHAT`` are left out. ``gpus`` is in: train's
+    checkpoints hold one process count's state (and eval's shard files would serve any count, but one
+    rule for every kind keeps "the same spec" simple)."""
+    relevant = {k: v for k, v in params.items() if k not in RUNTIME_KEYS and k not in HOW_NOT_WHAT}
     text = json.dumps({"kind": kind, "params": relevant}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

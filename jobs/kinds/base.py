@@ -19,6 +19,7 @@ from orienteer.jobs.params import Param, spec_from_params, spec_params
 
 if TYPE_CHECKING:
     from orienteer.data.workspace import Workspace
+    from orienteer.jobs.gpus import GpuPlan
 
 
 class NewName(NamedTuple):
@@ -85,7 +86,8 @@ class KindDef:
     folder). ``outputs(spec)``: the catalog names the job will create. ``check(spec)``: refuse a spec
     that cannot work, cheaply; ``preflight(ws, spec)``: the same with the workspace at hand.
     ``prefill(here)``: option values for a form opened from ``here``. ``gpu_when(params)``: for a kind
-    that needs a GPU, whether these params do (default: always).
+    that needs a GPU, whether these params do (default: always). ``check_devices(spec, plan)``: refuse a
+    spec its processes and devices (``--gpus`` on ``--gpu``, ``jobs.gpus.gpu_plan``) cannot run.
     """
 
     name: str
@@ -100,6 +102,7 @@ class KindDef:
     preflight: Callable[[Workspace, Any], None] | None = None
     prefill: Callable[[Here], dict[str, Any]] = _no_prefill
     gpu_when: Callable[[Mapping[str, Any]], bool] | None = None
+    check_devices: Callable[[Any, GpuPlan], None] | None = None
     available: bool = field(default=True)
 
     def wants_gpu(self, params: Mapping[str, Any]) -> bool:

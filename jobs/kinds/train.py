@@ -26,7 +26,17 @@ from orienteer.jobs.engines.options import HF, OPENAI, check_served_engine, conc
 from orienteer.jobs.gpus import GpuPlan, gpu_plan, gpus_option
 from orienteer.jobs.kinds.base import Here, KindDef, NewName, new_names, unique_name
 from orienteer.jobs.params import option
-from orienteer.jobs.settings import BUDGET, EVAL_MODES, PROMPT_NAMES, RESIZE_MODES, TRAIN_METHODS, UPSTREAM, default_resize
+from orienteer.jobs.settings import (
+    BUDGET,
+    EVAL_MODES,
+    PROMPT_NAMES,
+    RESIZE_MODES,
+    STRATEGIES,
+    TRAIN_METHODS,
+    UPSTREAM,
+    check_strategy,
+    default_resize,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +76,7 @@ class TrainSpec:
     seed: int = option(0, help="seed for initialisation and data order")
     lora_dropout: float = option(0.05, help="LoRA dropout on the adapters' input (0: none)")
     gpus: str = gpus_option()
-    strategy: str = option("ddp", choices=("ddp", "fsdp"),
+    strategy: str = option("ddp", choices=STRATEGIES,
                            help="with --gpus 2 or more: ddp (each GPU holds the model) or fsdp (the model sharded over the "
                                 "GPUs; GPUs only)")
     allow_overlap: bool = option(
@@ -200,13 +210,16 @@ def run(ctx: JobContext) -> None:
 
 def process_plan(ctx: JobContext, spec: TrainSpec) -> GpuPlan:
     """The training processes (``--gpus`` on the job's device) and a check that ``--strategy`` can run on them."""
-    from orienteer.jobs.model.train_dist import check_strategy
-
     plan = gpu_plan(ctx.params.get("gpu"), spec.gpus)
     if ctx.device == "cpu" and not plan.on_cpu:  # no CUDA visible after all: the processes share the CPU
         plan = GpuPlan(plan.processes, (None,) * plan.processes)
     check_strategy(spec.strategy, plan.processes, plan.on_cpu)
     return plan
+
+
+def check_devices(spec: TrainSpec, plan: GpuPlan) -> None:
+    """Before a job is created: ``--strategy`` against the processes and devices ``--gpus``/``--gpu`` give."""
+    check_strategy(spec.strategy, plan.processes, plan.on_cpu)
 
 
 def train_to(ctx: JobContext, dataset: str, cfg: Any, final: Path, plan: GpuPlan | None = None,
@@ -329,5 +342,5 @@ def prefill(here: Here) -> dict[str, Any]:
 KIND = KindDef(
     name="train", spec=TrainSpec, summary="LoRA or full language-model fine-tuning on a dataset", run=run,
     needs_gpu=True, reads=(("dataset", "datasets"), ("eval_bench", "benchmarks")), models=("model",),
-    outputs=outputs, check=check, preflight=preflight, prefill=prefill,
+    outputs=outputs, check=check, preflight=preflight, prefill=prefill, check_devices=check_devices,
 )

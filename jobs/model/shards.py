@@ -19,7 +19,8 @@ Why this shape:
 - Each rank appends its records to its own partial file in the resume folder
   (``<name>.rank<R>.jsonl`` beside the 1-process ``<name>.jsonl``), so no two processes ever
   write one file. Readers take the union of all of them (``partial_files``), keyed by batch or
-  item, so a re-run skips every finished unit whichever process (or process count) made it.
+  item, so a re-run skips every finished unit whichever process made it. (A re-run with another
+  ``--gpus`` is another spec, with a resume folder of its own: ``store.spec_key``.)
 - Progress: each rank appends its own ``shards/progress-<R>.jsonl`` (its ``JobContext.progress``
   pointed there); the job process polls them every 0.5 s and appends the sum to the job's
   ``progress.jsonl``, so the jobs screen shows one bar for the job. Each rank also records its
@@ -194,7 +195,9 @@ def run_shards(ctx: JobContext, plan: GpuPlan, task: str, shares: list[list[Any]
     sys.stdout.flush()
     sys.stderr.flush()
     # stdout/stderr inherited: the shards write into the job's log; same process group: a cancel reaches them
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env)
+    from orienteer.jobs.procinfo import die_with_parent
+
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent())
     started, last = time.time(), None
     try:
         while True:

@@ -73,24 +73,12 @@ from orienteer.jobs.model.train import (
     write_checkpoint,
 )
 
-STRATEGIES = ("ddp", "fsdp")
 RUN_DIR = "dist"  # under the resume folder: the request, the stop file and the outcome of one launch
 REQUEST = "request.json"
 STOP = "stop"
 STOPPED = "stopped.json"
 FAILED = "error.json"  # rank 0's one-line error (a refused checkpoint, say), for the job's exit.json
 POLL_S = 0.2
-
-
-def check_strategy(strategy: str, processes: int, on_cpu: bool) -> None:
-    """Refuse a strategy these processes cannot run, in one line naming the option."""
-    if strategy not in STRATEGIES:
-        raise OrienteerError(f"--strategy expects one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if strategy == "fsdp" and on_cpu:
-        raise OrienteerError("--strategy fsdp needs GPUs (accelerate shards with FSDP on GPUs only); use --strategy ddp "
-                             "on the CPU")
-    if strategy == "fsdp" and processes < 2:
-        raise OrienteerError("--strategy fsdp shards the model over several processes: give --gpus 2 or more")
 
 
 # ----------------------------------------------------------------------------- the job process's side
@@ -119,7 +107,9 @@ def launch(*, processes: int, visible: str | None, strategy: str, cfg: TrainConf
         env["CUDA_VISIBLE_DEVICES"] = visible
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
             "-m", "orienteer.jobs.model.train_dist", str(run_dir / REQUEST)]
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, close_fds=True)
+    from orienteer.jobs.procinfo import die_with_parent
+
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, close_fds=True, preexec_fn=die_with_parent())
     try:
         while child.poll() is None:
             if should_stop() and not (run_dir / STOP).exists():

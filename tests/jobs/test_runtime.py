@@ -317,3 +317,17 @@ def test_a_cpu_job_of_a_gpu_kind_is_rerun_on_the_cpu(ws_with_bench: Workspace, m
     on_gpu = ended(api.submit(ws_with_bench, "gpu-sleep", {"steps": 2, "seconds": 0.01}))
     assert on_gpu.spec()["params"]["gpu"] == "3"
     assert api.rerun(ws_with_bench, on_gpu.job_id).spec()["params"]["gpu"] == "3"
+
+
+def test_options_that_change_how_not_what_keep_the_resume_folder() -> None:
+    """More requests in flight, more tries, another key variable or more threads resume the same work; a change
+    of what is made (the mode, the process count) starts a spec of its own."""
+    from orienteer.jobs.store import spec_key
+
+    base = {"model": "m", "bench": "b", "run": "r", "mode": "score", "concurrency": 16, "retries": 5,
+            "api_key_env": "OPENAI_API_KEY", "workers": 0, "gpus": "1", "gpu": "0", "runner": "local", "note": None}
+    same = {**base, "concurrency": 64, "retries": 9, "api_key_env": "MY_KEY", "workers": 4, "gpu": "3",
+            "runner": "slurm", "note": "again"}
+    assert spec_key("eval", base) == spec_key("eval", same)
+    assert spec_key("eval", base) != spec_key("eval", {**base, "mode": "generate"})
+    assert spec_key("eval", base) != spec_key("eval", {**base, "gpus": "2"})

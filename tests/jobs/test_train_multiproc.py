@@ -223,3 +223,15 @@ def test_a_checkpoint_of_another_process_count_is_refused_in_one_line(ws, tmp_pa
                                              r"has 2 \(delete .*checkpoints to start afresh\)$"):
         kind.run(two)
     assert not (one.resume_dir / "final").exists() and not (two.job_dir / "metrics.jsonl").exists()
+
+
+def test_a_strategy_its_devices_cannot_run_is_refused_before_a_job_exists(ws, root):
+    from orienteer.jobs import api
+    from orienteer.jobs.store import list_job_dirs
+
+    before = [j.job_id for j in list_job_dirs(ws)]
+    for extra, message in (({"gpus": "2", "gpu": "none"}, "needs GPUs"), ({"gpus": "1", "gpu": "0"}, "give --gpus 2 or more")):
+        params = {k: v for k, v in _params(root, strategy="fsdp", **extra).items() if v is not None}
+        with pytest.raises(OrienteerError, match=message):
+            api.submit(ws, "train", params)
+    assert [j.job_id for j in list_job_dirs(ws)] == before

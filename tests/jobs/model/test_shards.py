@@ -236,3 +236,23 @@ def test_a_stop_asked_of_the_job_process_stops_its_shards(shard_ws: Workspace, t
     assert not (ctx.out_dir / "predictions.jsonl").exists() and not ctx.outputs
     done = sum(len(_lines(p)) for p in ctx.resume_dir.glob("predictions.partial.rank*.jsonl"))
     assert 1 <= done < 24  # stopped part way; what was finished stays for a resume
+
+
+def test_shards_die_with_a_killed_job_process(shard_ws: Workspace, tiny_model_dir: Path) -> None:
+    """SIGKILL of the job process itself (the OOM killer, ``kill -9``): torchrun and its ranks get SIGTERM from
+    the kernel (parent-death signal) and go, rather than writing on into the resume folder."""
+    from orienteer.jobs.procinfo import is_alive, start_ticks
+
+    params = {"model": str(tiny_model_dir), "bench": "demo", "batch_size": 1, "max_pixels": SMALL, "workers": 1,
+              "mode": "generate", "max_new_tokens": 256, "prompt": "letter", "run": "orphans"}  # all 24 items
+    job = api.submit(shard_ws, "eval", {**params, "gpu": "none", "gpus": "2"})
+    shards = job.path / "shards"
+    ranks = [shards / f"rank-{r}.json" for r in (0, 1)]
+    wait_for(lambda: all(p.is_file() for p in ranks) and job.exit() is None, JOB_TIMEOUT_S, "both ranks to start")
+    pids = [json.loads(p.read_text())["pid"] for p in ranks]
+    ticks = [start_ticks(pid) for pid in pids]
+    os.kill(int((job.state() or {})["pid"]), signal.SIGKILL)
+    wait_for(lambda: not any(is_alive(pid, t) for pid, t in zip(pids, ticks)), 60.0, "the ranks to end")
+    assert wait_status(job, "lost", timeout=30.0) == "lost"
+    done = sum(_lines(p)[-1]["done"] for p in shards.glob("progress-*.jsonl") if p.read_text().strip())
+    assert done < 24, "the ranks finished their work instead of being stopped"  # they went, they did not finish
