@@ -40,7 +40,8 @@ def settings_line(config: Any) -> str:
     engine = config.get("engine")
     # Orienteer's own eval (transformers) is the default, and an imported run shows its file format elsewhere
     if engine and engine not in ("hf", "imported"):
-        parts.append(f"engine {engine}")
+        host = config.get("endpoint_host")
+        parts.append(f"engine {engine}" + (f" at {host}" if host else ""))
     if config.get("mode"):
         parts.append(str(config.get("mode")))
     if config.get("prompt"):

@@ -10,6 +10,12 @@ exponential backoff and jitter (honouring ``Retry-After``); any other answer fai
 
 The API key is read from the environment (``--api-key-env``) when the client is made, sent only as the
 ``Authorization`` header, and cut out of every message this module raises.
+
+A 200 answer is untrusted input: ``complete`` checks the shape that the callers read (``choices[0]`` and
+its ``message`` objects, ``content`` a string or null, ``logprobs`` as the OpenAI schema has it) and fails
+naming the item rather than letting a malformed reply surface later as an ``AttributeError``; the
+server-supplied ``model`` string (it goes into log lines, errors and the run's settings) is cut to one
+line of at most ``MODEL_CHARS`` characters, with the key taken out.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 60.0
 STOP_POLL_S = 0.2
+MODEL_CHARS = 200  # a served model id is a name or a path; anything longer is not one
 
 T = TypeVar("T")
 
@@ -65,12 +72,14 @@ class ChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def redact(self, text: str) -> str:
-        """``text`` on one line, at most 300 characters, with the key (if any) replaced by ``***``."""
+    def redact(self, text: str, limit: int = 300) -> str:
+        """``text`` on one line, at most ``limit`` printable characters, with the key (if any) replaced by ``***``."""
+        text = str(text)
         if self._key:
             text = text.replace(self._key, "***")
-        text = " ".join(str(text).split())
-        return text[:300] + ("..." if len(text) > 300 else "")
+        text = " ".join(text.split())
+        cut = "".join(c if c.isprintable() else "?" for c in text[:limit])  # no terminal control characters
+        return cut + ("..." if len(text) > limit else "")
 
     async def complete(self, body: dict[str, Any], what: str) -> dict[str, Any]:
         """The JSON answer to ``body``; ``what`` names the request (``item 12``) in the one-line error."""
@@ -97,6 +106,11 @@ class ChatClient:
                     if not isinstance(data, dict) or not data.get("choices"):
                         raise EndpointError(f"{what}: {self.endpoint.host} answered without choices: "
                                             f"{self.redact(response.text)}")
+                    problem = reply_problem(data)
+                    if problem is not None:
+                        raise EndpointError(f"{what}: {self.endpoint.host} answered 200 with a malformed reply: {problem}")
+                    model = data.get("model")
+                    data["model"] = self.redact(model, MODEL_CHARS) if isinstance(model, str) else ""
                     return data
                 reason = f"HTTP {status}: {self.redact(response.text)}"
                 if status not in RETRY_STATUS and status < 500:
@@ -106,6 +120,48 @@ class ChatClient:
                 await asyncio.sleep(delay if delay is not None else backoff(attempt))
         raise EndpointError(f"{what}: {self.endpoint.host} gave no answer after {tries} "
                             f"tr{'y' if tries == 1 else 'ies'} ({self.redact(reason)})")
+
+
+def _kind(value: object) -> str:
+    """A JSON value's type in JSON's words (for an error line: never the value, which may be huge)."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def reply_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a 200 answer's shape, in a few words; None when the parts the jobs read are well-formed."""
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        return f"choices is {_kind(choices)}, not an array"
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        return f"choices[0] is {_kind(choice)}, not an object"
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        return f"choices[0].message is {_kind(message)}, not an object"
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        return f"choices[0].message.content is {_kind(content)}, not a string or null"
+    logprobs = choice.get("logprobs")
+    if logprobs is None:
+        return None
+    if not isinstance(logprobs, dict):
+        return f"choices[0].logprobs is {_kind(logprobs)}, not an object or null"
+    tokens = logprobs.get("content")
+    if tokens is None:
+        return None
+    if not isinstance(tokens, list):
+        return f"choices[0].logprobs.content is {_kind(tokens)}, not an array or null"
+    for i, token in enumerate(tokens):
+        if not isinstance(token, dict):
+            return f"choices[0].logprobs.content[{i}] is {_kind(token)}, not an object"
+        top = token.get("top_logprobs")
+        if top is not None and not isinstance(top, list):
+            return f"choices[0].logprobs.content[{i}].top_logprobs is {_kind(top)}, not an array"
+        for j, entry in enumerate(top or []):
+            if not isinstance(entry, dict):
+                return f"choices[0].logprobs.content[{i}].top_logprobs[{j}] is {_kind(entry)}, not an object"
+    return None
 
 
 def backoff(attempt: int) -> float:

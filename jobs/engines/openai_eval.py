@@ -161,7 +161,7 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
 
     with open_endpoint(ctx, spec, served, name) as endpoint:
         ctx.log(f"{len(present)} items to {endpoint.host} as model {name!r} ({len(todo)} to send, {spec.concurrency} at a "
-                f"time); mode {spec.mode}, prompt {spec.prompt}, resize {spec.sizing}; {describe_key(spec.api_key_env)}"
+                f"time); mode {spec.mode}, prompt {spec.prompt}, resize {spec.sizing}; {describe_key(ctx, spec, endpoint)}"
                 + (f"; {len(skipped)} skipped (missing images)" if skipped else ""))
         progress = Progress(ctx, len(present) - len(todo), len(present), "items")
         asks = [Ask(it.item_id, f"item {it.item_id}", functools.partial(build, it)) for it in todo]

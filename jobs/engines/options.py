@@ -7,6 +7,7 @@ it, so no spec, log, run or command preview can carry it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,22 @@ class Endpoint:
         """``host:port``: what a run records of the endpoint (never a path, query or credentials)."""
         parts = urlsplit(self.base_url)
         return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the host is this machine: ``localhost``, 127.0.0.0/8 or ::1 (traffic never leaves it)."""
+        name = str(urlsplit(self.base_url).hostname or "").rstrip(".").lower()
+        if name == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def unencrypted_remote(self) -> bool:
+        """Plain ``http://`` to another machine: whatever is sent (the API key too) crosses the network in clear."""
+        return urlsplit(self.base_url).scheme == "http" and not self.loopback
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")

@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from orienteer.data.errors import OrienteerError
 from orienteer.jobs.context import JobCancelled
+from orienteer.jobs.procinfo import die_with_parent
 
 START_TIMEOUT_S = 1800.0  # a 72B checkpoint loading over several GPUs
 HEALTH_POLL_S = 0.5
@@ -78,21 +78,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the engine get SIGTERM when the job process dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-
-    def set_pdeathsig() -> None:
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return set_pdeathsig
-
-
 def _pump(stream: object, name: str) -> None:
     """Copy the engine's output into the job's log, one prefixed line at a time."""
     for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
@@ -132,7 +117,7 @@ def served(request: ServeRequest, log: Callable[[str], None], should_stop: Calla
     log(f"starting {request.engine} on {HOST}:{port} (tensor parallel {request.tensor_parallel}): {Path(argv[0]).name} "
         + " ".join(argv[1:]))
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, close_fds=True, preexec_fn=_die_with_parent())
+                            start_new_session=True, close_fds=True, preexec_fn=die_with_parent())
     pump = threading.Thread(target=_pump, args=(proc.stdout, request.engine), daemon=True)
     pump.start()
     try:

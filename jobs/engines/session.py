@@ -5,6 +5,11 @@ decode, resize, PNG) while earlier requests are in flight. Each answer is handed
 arrives, in the event loop's thread, so the caller appends it to its resume file (fsynced) at once: a
 killed job loses only the requests in flight. With ``probe`` the first request goes alone and its answer
 is checked before anything else is sent (score mode: does the server return log-probabilities at all?).
+
+The API key goes only where it may be needed: never to an engine the job starts itself (``--serve``, on
+loopback: it asks for none, and the user's hosted-API key has no business there), and to an
+``--endpoint`` as given, with one warning in the job's log when that is plain ``http://`` to another
+machine (the key then crosses the network unencrypted; refusing would break private clusters).
 """
 
 from __future__ import annotations
@@ -64,9 +69,21 @@ def served_model(ctx: JobContext, serve: str | None, model: str, adapter: str | 
     return str(merged_for_serving(base, adapter, ctx.resume_dir, ctx.log)), adapter
 
 
-def describe_key(env_name: str) -> str:
-    """What the log says about the key: the variable's name only."""
-    return f"API key from ${env_name}" if api_key(env_name) else f"no API key (${env_name} is not set)"
+def request_key(spec: Any) -> str | None:
+    """The key sent with the requests: none to an engine the job starts (``--serve``), else ``--api-key-env``'s."""
+    return None if getattr(spec, "serve", None) else api_key(spec.api_key_env)
+
+
+def describe_key(ctx: JobContext, spec: Any, endpoint: Endpoint) -> str:
+    """What the log says about the key (the variable's name only); warns once when it would travel unencrypted."""
+    if getattr(spec, "serve", None):
+        return "no API key (the engine this job started, on loopback)"
+    if request_key(spec) is None:
+        return f"no API key (${spec.api_key_env} is not set)"
+    if endpoint.unencrypted_remote:
+        ctx.warn(f"the API key from ${spec.api_key_env} is sent to {endpoint.host} over plain http://: it travels "
+                 "unencrypted (use https://, a loopback address, or unset the variable if the server needs no key)")
+    return f"API key from ${spec.api_key_env}"
 
 
 class Progress:
@@ -104,7 +121,7 @@ def ask_all(ctx: JobContext, spec: Any, endpoint: Endpoint, asks: Sequence[Ask],
 async def _ask_all(ctx: JobContext, spec: Any, endpoint: Endpoint, asks: Sequence[Ask],
                    on_answer: Callable[[Ask, dict[str, Any]], None],
                    probe: Callable[[Ask, dict[str, Any]], None] | None, trust_env: bool) -> None:
-    client = ChatClient(endpoint, api_key(spec.api_key_env), spec.concurrency, spec.retries, trust_env=trust_env)
+    client = ChatClient(endpoint, request_key(spec), spec.concurrency, spec.retries, trust_env=trust_env)
 
     async def one(ask: Ask, check: Callable[[Ask, dict[str, Any]], None] | None = None) -> bool:
         body = await asyncio.to_thread(ask.build)

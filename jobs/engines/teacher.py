@@ -83,7 +83,7 @@ def ask_teacher_openai(ctx: JobContext, spec: Any, items: Sequence[Item], root: 
         ctx.log(f"teacher {name!r} at {endpoint.host}: {len(asks)} of {total} replies to ask for, {spec.concurrency} at a "
                 f"time; {spec.samples} sample{'s' if spec.samples > 1 else ''} per item, "
                 + (f"temperature {temperature:g}, seed {spec.seed}" if temperature else "greedy")
-                + f"; {describe_key(spec.api_key_env)}")
+                + f"; {describe_key(ctx, spec, endpoint)}")
         progress = Progress(ctx, done, total, unit)
         ask_all(ctx, spec, endpoint, asks, on_answer, trust_env=not spec.serve)
 

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,18 +68,32 @@ class VllmFormatServer:
     among a top list; a text containing ``no_letter_marker`` gets a top list without any letter.
     Generate requests get a short rationale ending in the letter that a rationalize prompt names ("The
     correct answer is X."), else "A". The first ``fail_first`` requests get 503 with ``Retry-After: 0``.
-    Every request's body and Authorization header are kept in ``requests``."""
+    Every request's body and Authorization header are kept in ``requests`` (and appended, as JSON lines of
+    the header alone, to ``record`` when given: for a server run as another process).
+
+    For the hardening tests (a misbehaving server): ``statuses`` are the statuses of the first answers
+    (each with ``Retry-After: 0`` and the request's Authorization header echoed in an OpenAI-style error
+    body, as a careless proxy might); ``reply_model`` is the ``model`` string of the answers (default: the
+    served name); ``mangle`` rewrites each 200 answer before it is sent; ``logprobs=False`` leaves them
+    out, as servers that ignore the request field do."""
 
     letter_logprobs = staticmethod(letter_logprobs)
 
     def __init__(self, served_name: str = "Qwen/Qwen2.5-VL-3B-Instruct", fail_first: int = 0,
-                 no_letter_marker: str | None = None) -> None:
+                 no_letter_marker: str | None = None, port: int = 0, statuses: Sequence[int] = (),
+                 reply_model: str | None = None, mangle: Callable[[dict[str, Any]], Any] | None = None,
+                 logprobs: bool = True, record: Path | None = None) -> None:
         self.served_name = served_name
         self.fail_first = fail_first
         self.no_letter_marker = no_letter_marker
+        self.statuses = list(statuses)
+        self.reply_model = reply_model
+        self.mangle = mangle
+        self.logprobs = logprobs
+        self.record = record
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -99,7 +113,7 @@ class VllmFormatServer:
         text = next(p["text"] for p in body["messages"][0]["content"] if p["type"] == "text")
         prompt_tokens = len(text.encode()) + 64 * sum(p["type"] == "image_url" for p in body["messages"][0]["content"])
         logprobs = None
-        if body.get("max_tokens") == 1 and body.get("logprobs"):
+        if body.get("max_tokens") == 1 and body.get("logprobs") and self.logprobs:
             letters = letter_logprobs(text)
             fillers = {"The": -1.1, "I": -2.3, "\n": -4.0, "Answer": -5.2, " A": -6.0}
             if self.no_letter_marker and self.no_letter_marker in text:
@@ -120,7 +134,7 @@ class VllmFormatServer:
         choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish, "stop_reason": None,
                   "token_ids": None}
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": self.served_name, "choices": [choice], "service_tier": None, "system_fingerprint": None,
+                "model": self.served_name if self.reply_model is None else self.reply_model, "choices": [choice], "service_tier": None, "system_fingerprint": None,
                 "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion,
                           "completion_tokens": completion, "prompt_tokens_details": None},
                 "prompt_logprobs": None, "prompt_token_ids": None, "kv_transfer_params": None}
@@ -155,10 +169,19 @@ class VllmFormatServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length))
+                authorization = self.headers.get("Authorization")
                 with server.lock:
-                    server.requests.append({"body": body, "authorization": self.headers.get("Authorization")})
+                    server.requests.append({"body": body, "authorization": authorization})
+                    if server.record is not None:
+                        with open(server.record, "a", encoding="utf-8") as fh:
+                            fh.write(json.dumps({"authorization": authorization}) + "\n")
                     failing = server.fail_first > 0
                     server.fail_first -= failing
+                    scripted = server.statuses.pop(0) if server.statuses else None
+                if scripted is not None:
+                    self._send(scripted, {"error": {"message": f"invalid credentials: Authorization: {authorization}",
+                                                    "type": "AuthenticationError", "code": scripted}}, {"Retry-After": "0"})
+                    return
                 if failing:
                     self._send(503, {"error": {"message": "busy", "type": "ServiceUnavailableError", "code": 503}},
                                {"Retry-After": "0"})
@@ -167,7 +190,8 @@ class VllmFormatServer:
                     self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
                                                "type": "NotFoundError", "param": "model", "code": 404}})
                     return
-                self._send(200, server.answer(body))
+                answer = server.answer(body)
+                self._send(200, server.mangle(answer) if server.mangle is not None else answer)
 
         return Handler
 
