@@ -64,9 +64,39 @@ def _name(value: str) -> str:
     return value
 
 
+# sbatch options the Slurm runner sets itself (``jobs.slurm``), each with why ``slurm.extra`` may not
+# take it over: a later option wins in sbatch, so an extra one would silently replace the runner's.
+RUNNER_SBATCH_OPTIONS = {
+    "export": "the worker needs the submitting environment (PYTHONPATH, HF_HOME...)",
+    "export-file": "the worker needs the submitting environment",
+    "wrap": "the batch script is the runner's fixed slurm.sh",
+    "chdir": "the job runs in its job folder",
+    "workdir": "the job runs in its job folder",
+    "output": "the job's output goes to its log.txt",
+    "error": "the job's output goes to its log.txt",
+    "input": "the worker reads nothing on its standard input",
+    "open-mode": "log.txt is appended to",
+    "parsable": "the runner reads the job id from sbatch's reply",
+    "wait": "sbatch must answer at once with the job id",
+    "job-name": "the runner names the job orienteer-KIND",
+    "comment": "the runner finds a job whose sbatch reply was lost by its comment orienteer:JOB_ID",
+    "array": "one job folder is one Slurm job",
+    "dependency": "a workspace setting outlives the one-shot Slurm ids it would name (jobs would wait forever)",
+}
+
+
+def _runner_option(name: str) -> str | None:
+    """The runner's option that ``--name`` is or abbreviates (sbatch takes any unambiguous prefix)."""
+    for option in RUNNER_SBATCH_OPTIONS:
+        if name and option.startswith(name):
+            return option
+    return None
+
+
 def sbatch_extra(value: str) -> list[str]:
     """``slurm.extra`` as the list of sbatch options it holds (split like a shell would, never run by one);
-    each must be an option (``--name`` or ``--name=value``), so no word can be taken for the script."""
+    each must be an option (``--name`` or ``--name=value``), so no word can be taken for the script, and
+    none may be one the runner sets itself (``RUNNER_SBATCH_OPTIONS``)."""
     try:
         words = shlex.split(value)
     except ValueError as exc:
@@ -74,6 +104,9 @@ def sbatch_extra(value: str) -> list[str]:
     for word in words:
         if not re.match(r"--[A-Za-z]", word):
             raise ValueError(f"sbatch options that each start with -- (got {word!r}; write --opt=value)")
+        taken = _runner_option(word[2:].split("=", 1)[0])
+        if taken is not None:
+            raise ValueError(f"sbatch options the runner does not set itself (--{taken}: {RUNNER_SBATCH_OPTIONS[taken]})")
     return words
 
 

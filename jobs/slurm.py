@@ -11,15 +11,24 @@ commands, each an argument vector (never a shell string):
   (``BATCH_SCRIPT``, the same for every job) that runs ``"$1" -m orienteer.jobs.worker "$2"``, so no
   path or spec value is ever seen by a shell. Its output goes to the job's ``log.txt`` (``--chdir`` the
   job folder, ``--output=log.txt --open-mode=append``: no ``%`` pattern in a workspace path can be
-  expanded). The Slurm job id is written to ``slurm.json`` as soon as sbatch returns it.
+  expanded). The Slurm job id is written to ``slurm.json`` as soon as sbatch returns it. The job carries
+  ``--comment=orienteer:JOB_ID``: when sbatch does not answer, the job it may have queued is found by
+  that comment and scancelled, as is the job whose id could not be recorded, so no Slurm job outlives
+  a submission that failed.
 - ``squeue --states=all --jobs=ID,ID,...``: one call per refresh for every unsettled Slurm job of the
   workspace (``prefetch``), cached for ``CACHE_S`` so that the per-job reads of one refresh share it.
   A job squeue has forgotten (after ``MinJobAge``) is asked of ``scontrol show job``, then ``sacct``
   where accounting exists; a job neither knows and that left no ``exit.json`` is lost.
-- ``scancel ID`` after touching the ``cancel`` file: the worker, seeing the file when SIGTERM comes,
-  records a cancel; a SIGTERM without it (time limit, preemption, an admin's scancel) is recorded as
-  "stopped by Slurm", and the state Slurm ends the job in (``TIMEOUT``, ``OUT_OF_MEMORY``...) is then
-  written to ``exit.json`` by whichever orienteer process sees it first (``settle``).
+- ``scancel ID`` after touching the ``cancel`` file (only for a job Slurm still queues or runs): the
+  worker, seeing the file when SIGTERM comes, records a cancel; a SIGTERM without it (time limit,
+  preemption, an admin's scancel) is recorded as "stopped by Slurm", and the state Slurm ends the job in
+  (``TIMEOUT``, ``OUT_OF_MEMORY``...) is then written to ``exit.json`` by whichever orienteer process
+  sees it first (``settle``).
+
+The job folder may sit on a shared file system (NFS) whose client cache shows the worker's
+``exit.json`` late, so no orienteer process ever replaces a worker's record: a missing one is settled
+with Slurm's state only ``SETTLE_GRACE_S`` after the end was first seen (``slurm_end.json``), and is
+created exclusively (a hard link, which the file server refuses when the name exists).
 
 GPU queueing is Slurm's (``--gres=gpu:N`` on one node): the worker takes no GPU lock and leaves
 ``CUDA_VISIBLE_DEVICES`` as Slurm set it.
@@ -27,6 +36,7 @@ GPU queueing is Slurm's (``--gres=gpu:N`` on one node): the worker takes no GPU 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -48,6 +58,8 @@ exec "$1" -m orienteer.jobs.worker "$2"
 CACHE_S = 2.0
 COMMAND_TIMEOUT_S = 30.0
 CANCEL_GRACE_S = 10.0
+SETTLE_GRACE_S = 60.0  # how long a job Slurm ended may show no exit.json before Slurm's state is written
+END_SEEN_FILE = "slurm_end.json"  # when Slurm's end of the job was first seen (the grace counts from it)
 PENDING = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
 RUNNING = frozenset({"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESIZING"})
 # Every other state is an end: COMPLETED, CANCELLED, FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, PREEMPTED,
@@ -113,8 +125,15 @@ def sbatch_options(ws: Any, kind: str, needs_gpu: bool, params: dict[str, Any]) 
         options.append(f"--gres=gpu:{gpus}")
     extra = _setting(ws, "slurm.extra")
     if extra:
-        options += sbatch_extra(extra)
+        try:
+            options += sbatch_extra(extra)
+        except ValueError as exc:  # a value set before the rules were what they are now
+            raise OrienteerError(f"slurm.extra: expected {exc}, got {extra!r} (orienteer config set slurm.extra ...)") from None
     return options
+
+
+class SlurmTimeout(OrienteerError):
+    """A Slurm command that did not answer in time: what it asked for may or may not have happened."""
 
 
 def _run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -124,7 +143,7 @@ def _run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]
     except FileNotFoundError:
         raise OrienteerError(f"runner slurm: {argv[0]} not found (is Slurm installed here, and on PATH?)") from None
     except subprocess.TimeoutExpired:
-        raise OrienteerError(f"runner slurm: {argv[0]} did not answer within {COMMAND_TIMEOUT_S:.0f} s") from None
+        raise SlurmTimeout(f"runner slurm: {argv[0]} did not answer within {COMMAND_TIMEOUT_S:.0f} s") from None
 
 
 def _first_line(text: str) -> str:
@@ -138,12 +157,15 @@ class SlurmRunner:
     name = "slurm"
 
     def submit(self, job: JobDir) -> None:
+        """sbatch the job folder's worker and record the Slurm id; a failure after Slurm may have taken the
+        job (slurm.json not written, sbatch not answering) scancels it, so no orphan outlives the folder."""
         from orienteer.data.workspace import Workspace
         from orienteer.jobs.kinds import get_kind
 
         spec = job.spec()
         kind = get_kind(spec["kind"])
         options = sbatch_options(Workspace(spec["workspace"]), kind.name, kind.needs_gpu, dict(spec["params"]))
+        options.append(f"--comment={comment_of(job)}")
         script = job.path / "slurm.sh"
         script.write_text(BATCH_SCRIPT, encoding="utf-8")
         script.chmod(0o755)
@@ -152,23 +174,37 @@ class SlurmRunner:
                            ("YOLO_OFFLINE", "1"), ("YOLO_AUTOINSTALL", "0")):
             env.setdefault(key, value)
         argv = ["sbatch", "--parsable", f"--chdir={job.path}", *options, str(script), sys.executable, str(job.path)]
-        done = _run(argv, cwd=str(job.path), env=env, stdin=subprocess.DEVNULL)
+        try:
+            done = _run(argv, cwd=str(job.path), env=env, stdin=subprocess.DEVNULL)
+        except SlurmTimeout:
+            found = cancel_by_comment(kind.name, comment_of(job))
+            what = f"scancelled the Slurm job it may have queued ({', '.join(found)})" if found else (
+                f"no Slurm job with comment {comment_of(job)} was found to scancel")
+            raise OrienteerError(f"runner slurm: sbatch did not answer within {COMMAND_TIMEOUT_S:.0f} s; {what}") from None
         slurm_id = done.stdout.strip().split(";")[0]
         if done.returncode != 0 or not slurm_id.isdigit():
             why = _first_line(done.stderr) or _first_line(done.stdout) or f"exit status {done.returncode}"
             raise OrienteerError(f"runner slurm: sbatch refused the job: {why}")
-        write_json(job.slurm_path, {"job_id": slurm_id, "submitted_at": time.time(), "sbatch": options})
+        try:
+            write_json(job.slurm_path, {"job_id": slurm_id, "submitted_at": time.time(), "sbatch": options})
+        except (OSError, OrienteerError) as exc:
+            _scancel_quietly(slurm_id)
+            raise OrienteerError(f"runner slurm: could not record Slurm job {slurm_id} ({exc}); it was scancelled") from None
 
     def cancel(self, job: JobDir, grace_s: float = CANCEL_GRACE_S) -> bool:
-        """Touch the cancel file (the worker records a cancel, not a Slurm stop), scancel, and wait a little
-        for Slurm to end it; True when it was queued or running."""
-        job.cancel_path.touch()
+        """Stop a job Slurm still queues or runs: touch the cancel file (the worker records a cancel, not a
+        Slurm stop), scancel, and wait a little for Slurm to end it; True when it did. A job that already
+        ended, or that Slurm no longer knows, is left as it is (no cancel file: it keeps reading as it ended)."""
+        exit_info = job.exit()
+        if exit_info is not None and not exit_info.get("slurm_signal"):
+            return False
         slurm_id = slurm_job_id(job)
         if slurm_id is None:
             return False
         info = QUEUE.lookup(slurm_id, fresh=True)
         if info is None or info.ended:
             return False
+        job.cancel_path.touch()
         done = _run(["scancel", slurm_id], stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise OrienteerError(f"runner slurm: scancel {slurm_id} failed: {_first_line(done.stderr)}")
@@ -178,10 +214,44 @@ class SlurmRunner:
             if now is None or now.ended:
                 break
             time.sleep(0.2)
-        if job.exit() is None:
-            write_json(job.exit_path, {"code": 130, "cancelled": True, "ended_at": time.time(),
-                                       "error": "cancelled (scancel)", "slurm_state": "CANCELLED"})
+        # Our own request is on record, so no grace: a record the worker left stands (created exclusively),
+        # and one it writes later replaces this one.
+        create_exit(job, {"code": 130, "cancelled": True, "ended_at": time.time(), "error": "cancelled (scancel)",
+                          "slurm_state": "CANCELLED"})
         return True
+
+
+def comment_of(job: JobDir) -> str:
+    """The ``--comment`` a job is submitted with: how a job whose sbatch reply was lost is found again."""
+    return f"orienteer:{job.job_id}"
+
+
+def _scancel_quietly(slurm_id: str, grace_s: float = CANCEL_GRACE_S) -> bool:
+    """scancel a job of a failed submission and wait a little for Slurm to end it, so that nothing it
+    runs writes into the job folder after the folder is removed; whether scancel took it."""
+    try:
+        if _run(["scancel", slurm_id], stdin=subprocess.DEVNULL).returncode != 0:
+            return False
+    except OrienteerError:
+        return False
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        now = QUEUE.lookup(slurm_id, fresh=True)
+        if now is None or now.ended:
+            break
+        time.sleep(0.2)
+    return True
+
+
+def cancel_by_comment(kind: str, comment: str) -> list[str]:
+    """scancel the jobs named ``orienteer-KIND`` whose comment is ``comment`` (a submission whose sbatch
+    did not answer); the ids it scancelled."""
+    try:
+        done = _run(["squeue", "--noheader", f"--name=orienteer-{kind}", "--format=%i|%k"], stdin=subprocess.DEVNULL)
+    except OrienteerError:
+        return []
+    ids = [line.split("|", 1)[0].strip() for line in done.stdout.splitlines() if line.split("|", 1)[-1].strip() == comment]
+    return [slurm_id for slurm_id in ids if slurm_id.isdigit() and _scancel_quietly(slurm_id)]
 
 
 def slurm_job_id(job: JobDir) -> str | None:
@@ -326,24 +396,65 @@ def unsettled_ids(jobs: Iterable[JobDir]) -> list[str]:
     return ids
 
 
-def settle(job: JobDir, info: SlurmInfo) -> dict[str, Any] | None:
+def create_exit(job: JobDir, record: dict[str, Any]) -> bool:
+    """Write ``exit.json`` only if there is none: the record goes to a temporary file that is then hard
+    linked into place, which fails when the name exists, even one this machine's cache of a shared file
+    system does not show yet (the link is made by the file server). False when a record was there."""
+    tmp = job.path / f".exit.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        os.link(tmp, job.exit_path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def end_first_seen(job: JobDir, info: SlurmInfo, now: float | None = None) -> float:
+    """When an orienteer process first saw Slurm report this job's end (kept in the job folder, first
+    writer wins, so every process, on any machine, counts the grace from the same moment)."""
+    now = time.time() if now is None else now
+    path = job.path / END_SEEN_FILE
+    seen = read_json(path)
+    if isinstance(seen, dict) and isinstance(seen.get("seen_at"), int | float):
+        return float(seen["seen_at"])
+    try:
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(json.dumps({"seen_at": now, "slurm_state": info.state}))
+    except FileExistsError:
+        seen = read_json(path)  # another process's, just written (or half written: count from now)
+        return float(seen["seen_at"]) if isinstance(seen, dict) and isinstance(seen.get("seen_at"), int | float) else now
+    except OSError:
+        return now  # a folder we cannot write to: nothing settles it from here before the grace
+    return now
+
+
+def settle(job: JobDir, info: SlurmInfo, now: float | None = None) -> dict[str, Any] | None:
     """A job Slurm ended: its ``exit.json`` as it should read. The worker's own record stands when it
-    wrote one (done, failed, cancelled by us); a job Slurm stopped (time limit, memory, node failure,
-    preemption, an outside scancel) or that died without a word gets Slurm's state, written to its
-    folder so that it stays known after squeue forgets the job. None while Slurm has not ended it."""
+    wrote one (done, failed, cancelled by us); the worker's "stopped by Slurm" record gets Slurm's state
+    (TIMEOUT, OUT_OF_MEMORY, an outside scancel), written to its folder so that it stays known after
+    squeue forgets the job. A job that left no record may only not show it yet (a shared file system
+    lags): it is settled with Slurm's state only ``SETTLE_GRACE_S`` after its end was first seen, and
+    never over a record that appeared meanwhile. None while Slurm has not ended it, or during the grace
+    (the job then reads as still running, "finishing")."""
     if not info.ended:
         return None
     exit_info = job.exit()
     if exit_info is not None and not exit_info.get("slurm_signal"):
         return exit_info
-    if info.state == "COMPLETED" and exit_info is None:
-        error = "Slurm: COMPLETED, but the worker left no exit record"
-    else:
-        error = f"Slurm: {info.state}"
-    record = {
-        "code": 130 if info.state == "CANCELLED" else int((exit_info or {}).get("code") or 1),
-        "cancelled": info.state == "CANCELLED",
-        "ended_at": (exit_info or {}).get("ended_at") or time.time(), "error": error, "slurm_state": info.state,
-    }
-    write_json(job.exit_path, record)
-    return record
+    now = time.time() if now is None else now
+    if exit_info is not None:  # the worker's last word, "stopped by Slurm": it writes nothing after it
+        record = {"code": 130 if info.state == "CANCELLED" else int(exit_info.get("code") or 1),
+                  "cancelled": info.state == "CANCELLED", "ended_at": exit_info.get("ended_at") or now,
+                  "error": f"Slurm: {info.state}", "slurm_state": info.state}
+        write_json(job.exit_path, record)
+        return record
+    if now - end_first_seen(job, info, now) < SETTLE_GRACE_S:
+        return None
+    error = "Slurm: COMPLETED, but the worker left no exit record" if info.state == "COMPLETED" else f"Slurm: {info.state}"
+    record = {"code": 130 if info.state == "CANCELLED" else 1, "cancelled": info.state == "CANCELLED", "ended_at": now,
+              "error": error, "slurm_state": info.state}
+    if create_exit(job, record):
+        return record
+    return job.exit()  # the worker's own record was there after all (None while this machine cannot read it yet)

@@ -11,7 +11,9 @@
 A Slurm job (``runner`` slurm in its spec) is read the same way once it has written ``exit.json``;
 until then its liveness is Slurm's, not a pid's (the process runs on another machine): PENDING is
 ``queued`` with Slurm's reason, RUNNING is ``running`` on its node, and a job Slurm ended (TIMEOUT,
-OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, CANCELLED...) is ``failed`` or ``cancelled`` with that state named.
+OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, CANCELLED...) is ``failed`` or ``cancelled`` with that state named;
+one that ended without an exit record this machine can see reads ``running`` ("finishing") for a grace
+period first (``jobs.slurm.settle``: a shared file system may show the worker's record late).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class JobView:
     slurm_job_id: str | None = None
     node: str | None = None  # the Slurm node it runs (or ran) on
     slurm_state: str | None = None  # Slurm's state of it (PENDING, RUNNING, TIMEOUT...), when asked
-    reason: str | None = None  # why Slurm keeps it pending (Resources, Priority, BeginTime...)
+    reason: str | None = None  # why Slurm keeps it pending (Resources, Priority...), or that it is finishing
 
     @property
     def elapsed_s(self) -> float | None:
@@ -261,7 +263,11 @@ def _slurm_view(job: JobDir, view: JobView, state: dict[str, Any] | None, exit_i
     view.node = info.node or view.node
     if info.ended:
         settled = settle(job, info)
-        return _ended(view, settled) if settled is not None else view
+        if settled is not None:
+            return _ended(view, settled)
+        view.status = "running"  # ended for Slurm, but its exit record may not be visible here yet
+        view.reason = f"finishing: Slurm says {info.state}; waiting for the job's exit record"
+        return view
     if info.pending:
         view.status = "queued"
         view.reason = info.reason or None

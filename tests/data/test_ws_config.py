@@ -41,8 +41,8 @@ def test_set_get_unset_round_trip_and_the_file_is_whole_json(cfg_ws):
     ("slurm.cpus", ["16"], ["0", "many"]),
     ("slurm.mem", ["32G", "512M", "64000"], ["32GB", "-1G", "lots"]),
     ("slurm.partition", ["gpu", "a100-long"], ["two words", "x;rm"]),
-    ("slurm.extra", ["--qos=high --constraint=a100", "--exclusive", "--comment='two words'"],
-     ["--qos=high bad", "-p gpu", "'unclosed"]),
+    ("slurm.extra", ["--qos=high --constraint=a100", "--exclusive", "--mail-user='two words'"],
+     ["--qos=high bad", "-p gpu", "'unclosed", "--output=x.log", "-D /tmp"]),
 ])
 def test_each_value_is_checked_by_its_key(cfg_ws, key, good, bad):
     for value in good:
@@ -54,8 +54,19 @@ def test_each_value_is_checked_by_its_key(cfg_ws, key, good, bad):
 
 
 def test_extra_is_split_like_a_shell_but_never_run_by_one():
-    assert sbatch_extra("--comment='a b' --qos=x") == ["--comment=a b", "--qos=x"]
-    assert sbatch_extra("--comment='$(touch x)'") == ["--comment=$(touch x)"]  # a plain word, never run
+    assert sbatch_extra("--mail-user='a b' --qos=x") == ["--mail-user=a b", "--qos=x"]
+    assert sbatch_extra("--mail-user='$(touch x)'") == ["--mail-user=$(touch x)"]  # a plain word, never run
+
+
+@pytest.mark.parametrize("word", ["--export=ALL", "--export-file=f", "--wrap=true", "--chdir=/tmp", "--workdir=/tmp",
+                                  "--output=o.log", "--error=e.log", "--input=i", "--open-mode=truncate", "--parsable",
+                                  "--wait", "--job-name=x", "--comment=x", "--array=0-3", "--dependency=afterok:1",
+                                  "--out=o.log", "--dep=afterok:1"])
+def test_extra_refuses_the_options_the_runner_sets(cfg_ws, word):
+    name = word[2:].split("=")[0]
+    with pytest.raises(OrienteerError, match=rf"^slurm.extra: expected sbatch options the runner does not set itself \(--{name}"):
+        set_setting(cfg_ws, "slurm.extra", f"--qos=high {word}")
+    assert get_setting(cfg_ws, "slurm.extra") is None
 
 
 def test_engine_paths_must_name_a_file(cfg_ws, tmp_path):

@@ -7,6 +7,8 @@ checks limits about every 30 s) and checked by the last test, so the module take
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,15 +20,16 @@ from typing import Any
 import pytest
 
 from orienteer.data.datasets import get_dataset
+from orienteer.data.errors import OrienteerError
 from orienteer.data.service import WorkspaceService
 from orienteer.data.workspace import Workspace
 from orienteer.data.ws_config import set_setting
 from orienteer.demo.build import DEMO_BENCH, build_demo_workspace
-from orienteer.jobs import api
+from orienteer.jobs import api, slurm
 from orienteer.jobs.reconcile import reconcile, summary_line
-from orienteer.jobs.slurm import QUEUE
+from orienteer.jobs.slurm import QUEUE, SETTLE_GRACE_S, SlurmRunner, settle
 from orienteer.jobs.status import JobView, job_view
-from orienteer.jobs.store import JobDir, read_json
+from orienteer.jobs.store import JobDir, create_job, list_job_dirs, read_json, write_json
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -94,13 +97,15 @@ def _start_the_slow_one_first(timed_out: Any) -> None:
 
 def test_a_sleep_job_runs_on_slurm_and_its_run_is_ingested(ws):
     set_setting(ws, "slurm.time", "5")
-    set_setting(ws, "slurm.extra", "--comment=orienteer-test")
+    set_setting(ws, "slurm.extra", "--mail-type=NONE")
     job = api.submit(ws, "sleep", {"steps": 3, "seconds": 0.2, "emit_run": "always-a", "bench": DEMO_BENCH,
                                    "runner": "slurm"})
     submitted = read_json(job.slurm_path)
     assert submitted["job_id"].isdigit()  # recorded at submit, before the worker ran
-    assert {"--time=5", "--comment=orienteer-test", "--output=log.txt", "--open-mode=append"} <= set(submitted["sbatch"])
-    assert "TimeLimit=00:05:00" in scontrol(submitted["job_id"])  # sbatch really got the workspace's options
+    assert {"--time=5", "--mail-type=NONE", "--output=log.txt", "--open-mode=append"} <= set(submitted["sbatch"])
+    shown = scontrol(submitted["job_id"])
+    assert "TimeLimit=00:05:00" in shown  # sbatch really got the workspace's options
+    assert f"Comment=orienteer:{job.job_id}" in shown  # how a submission whose reply was lost finds its job
 
     view = wait_for(job, lambda v: v.status == "done" and v.ingest is not None)
     assert view.ingest.get("ok", True) and "always-a" in run_names(ws)
@@ -182,3 +187,75 @@ def test_a_job_slurms_time_limit_killed_reads_as_timeout_and_is_not_ingested(tim
     assert "stopped by Slurm" in job.log_path.read_text()  # the worker saw SIGTERM without a cancel request
     reconcile(ws)
     assert job_view(job).ingest is None and "never" not in run_names(ws)  # no partial run
+
+
+def slurm_state(slurm_id: str, settled: bool = True) -> str:
+    """Slurm's state of a job; with ``settled``, once it is past COMPLETING (scancel takes a moment)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        found = re.search(r"JobState=(\S+)", scontrol(slurm_id))
+        state = found.group(1) if found else "(forgotten)"
+        if not settled or state not in ("PENDING", "RUNNING", "COMPLETING") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
+def test_a_job_whose_id_cannot_be_recorded_is_scancelled(ws):
+    ws.ensure()
+    job = create_job(ws, "sleep", {"steps": 600, "seconds": 0.1, "runner": "slurm", "gpu": None, "note": None}, ["orienteer"])
+    job.slurm_path.mkdir()  # writing slurm.json fails after sbatch queued the job
+    with pytest.raises(OrienteerError, match=r"could not record Slurm job (\d+) .*it was scancelled") as caught:
+        SlurmRunner().submit(job)
+    slurm_id = re.search(r"Slurm job (\d+)", str(caught.value)).group(1)
+    assert slurm_state(slurm_id) == "CANCELLED"
+
+
+def test_a_submission_whose_sbatch_does_not_answer_leaves_no_slurm_job(ws, tmp_path, monkeypatch):
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    (slow / "sbatch").write_text(f"#!/bin/bash\n{shutil.which('sbatch')} \"$@\"\nexec sleep 60\n")  # queues, then hangs
+    (slow / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow}:{os.environ['PATH']}")
+    monkeypatch.setattr(slurm, "COMMAND_TIMEOUT_S", 3.0)
+    with pytest.raises(OrienteerError, match=r"sbatch did not answer within 3 s; scancelled the Slurm job it may have queued \((\d+)\)") as caught:
+        api.submit(ws, "sleep", {"steps": 600, "seconds": 0.1, "runner": "slurm"})
+    slurm_id = re.search(r"queued \((\d+)\)", str(caught.value)).group(1)
+    assert slurm_state(slurm_id) == "CANCELLED" and list_job_dirs(ws) == []
+
+
+def test_a_job_slurm_forgot_is_not_cancelled(ws):
+    ws.ensure()
+    job = create_job(ws, "sleep", {"steps": 1, "runner": "slurm", "gpu": None, "note": None}, ["orienteer"])
+    write_json(job.slurm_path, {"job_id": "987654321"})  # an id Slurm never had (or forgot long ago)
+    assert not api.cancel(ws, job.job_id)
+    assert not job.cancel_path.exists() and job_view(job).status == "lost"
+
+
+def test_a_job_that_ended_without_a_record_reads_finishing_until_the_grace_is_over(ws, monkeypatch):
+    from orienteer.jobs.kinds import KINDS
+
+    # a kind only this process knows: the worker on the node cannot load it and dies before any exit record
+    monkeypatch.setitem(KINDS, "gpu-sleep", "tests.jobs.gpu_sleep_kind")
+    job = api.submit(ws, "gpu-sleep", {"steps": 1, "seconds": 0.01, "gpu": "none", "runner": "slurm"})
+    view = wait_for(job, lambda v: v.slurm_state not in (None, "PENDING", "RUNNING", "COMPLETING"))
+    assert view.status == "running" and view.reason.startswith(f"finishing: Slurm says {view.slurm_state}")
+    assert job.exit() is None and view.active
+    info = QUEUE.lookup(view.slurm_job_id)
+    record = settle(job, info, now=time.time() + SETTLE_GRACE_S)
+    assert record["error"] == f"Slurm: {info.state}" and job_view(job).status == "failed"
+
+
+def test_a_gpu_job_asks_slurm_for_its_gpus_and_takes_no_gpu_lock(ws):
+    job = api.submit(ws, "eval", {"model": "orienteer-test/no-such-model", "bench": DEMO_BENCH, "run": "gpu-run",
+                                  "gpu": "0", "gpus": "2", "runner": "slurm"})
+    submitted = read_json(job.slurm_path)
+    assert "--gres=gpu:2" in submitted["sbatch"]
+    shown = scontrol(submitted["job_id"])
+    assert re.search(r"TresPerNode=gres[:/]gpu[:=]2\b", shown), shown  # Slurm is asked for two GPUs
+    view = wait_for(job, lambda v: not v.active)  # no model: it fails, but only after it started on its GPUs
+    state = job.state()
+    assert state["slurm_job_id"] == submitted["job_id"] and view.status == "failed", (state, view.error)
+    detail = subprocess.run(["scontrol", "-d", "show", "job", submitted["job_id"]], capture_output=True, text=True,
+                            check=False).stdout
+    assert re.search(r"GRES=gpu:2\(IDX:0-1\)", detail), detail  # Slurm gave it both GPUs of the node
+    assert list(ws.dir("jobs").glob(".gpu-*.lock")) == []  # Slurm queued it: no flock of the local GPU queue
