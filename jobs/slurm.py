@@ -208,12 +208,7 @@ class SlurmRunner:
         done = _run(["scancel", slurm_id], stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             raise OrienteerError(f"runner slurm: scancel {slurm_id} failed: {_first_line(done.stderr)}")
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            now = QUEUE.lookup(slurm_id, fresh=True)
-            if now is None or now.ended:
-                break
-            time.sleep(0.2)
+        _wait_until_ended(slurm_id, grace_s)
         # Our own request is on record, so no grace: a record the worker left stands (created exclusively),
         # and one it writes later replaces this one.
         create_exit(job, {"code": 130, "cancelled": True, "ended_at": time.time(), "error": "cancelled (scancel)",
@@ -234,13 +229,18 @@ def _scancel_quietly(slurm_id: str, grace_s: float = CANCEL_GRACE_S) -> bool:
             return False
     except OrienteerError:
         return False
+    _wait_until_ended(slurm_id, grace_s)
+    return True
+
+
+def _wait_until_ended(slurm_id: str, grace_s: float) -> None:
+    """Wait up to ``grace_s`` for Slurm to report the job ended (or to forget it) after a scancel."""
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         now = QUEUE.lookup(slurm_id, fresh=True)
         if now is None or now.ended:
-            break
+            return
         time.sleep(0.2)
-    return True
 
 
 def cancel_by_comment(kind: str, comment: str) -> list[str]:

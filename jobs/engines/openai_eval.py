@@ -95,8 +95,7 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
     and adds the run."""
     from orienteer.jobs.engines.logprobs import NoLogprobs, first_token_logprobs
     from orienteer.jobs.engines.request import chat_body, item_frames
-    from orienteer.jobs.model.eval_loop import frame_sizing_of
-    from orienteer.jobs.model.images import first_missing
+    from orienteer.jobs.model.eval_loop import frame_sizing_of, set_aside_missing
     from orienteer.jobs.model.job_files import append_records
     from orienteer.jobs.model.prompt import prompt_text
     from orienteer.jobs.selection import load_items
@@ -108,15 +107,7 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
     ctx.check_stop()
     served, adapter = served_model(ctx, spec.serve, spec.model, spec.adapter)
     name = api_model(spec, served)
-    present: list[Item] = []
-    skipped: list[dict[str, str]] = []
-    for item in items:
-        missing = first_missing(item, root)
-        if missing is not None:
-            ctx.warn(f"item {item.item_id}: image {missing} does not exist; skipped")
-            skipped.append({"item_id": item.item_id, "reason": f"missing image {missing}"})
-        else:
-            present.append(item)
+    present, skipped = set_aside_missing(ctx, items, root)
     done = _resume(ctx, fingerprint(spec, name, sizing, [it.item_id for it in present]))
     partial = ctx.resume_dir / PARTIAL
     todo = [it for it in present if it.item_id not in done]

@@ -212,14 +212,10 @@ def select_items(ctx: JobContext, spec: EvalSpec) -> tuple[list[Item], Path]:
     return items, root
 
 
-def plan_eval(ctx: JobContext, spec: EvalSpec, selected: tuple[list[Item], Path], processor: Any,
-              model_name: str) -> EvalPlan:
-    """Set aside the items with missing images and plan the batches of the rest."""
-    from orienteer.jobs.model.batching import estimate_length, plan_batches
-    from orienteer.jobs.model.images import first_missing, image_paths
+def set_aside_missing(ctx: JobContext, items: Sequence[Item], root: Path) -> tuple[list[Item], list[dict[str, str]]]:
+    """The items whose images all exist, and a ``skipped`` record (warned in the log) for each of the others."""
+    from orienteer.jobs.model.images import first_missing
 
-    items, root = selected
-    budget = frame_sizing_of(spec)
     present: list[Item] = []
     skipped: list[dict[str, str]] = []
     for item in items:
@@ -229,6 +225,18 @@ def plan_eval(ctx: JobContext, spec: EvalSpec, selected: tuple[list[Item], Path]
             skipped.append({"item_id": item.item_id, "reason": f"missing image {missing}"})
         else:
             present.append(item)
+    return present, skipped
+
+
+def plan_eval(ctx: JobContext, spec: EvalSpec, selected: tuple[list[Item], Path], processor: Any,
+              model_name: str) -> EvalPlan:
+    """Set aside the items with missing images and plan the batches of the rest."""
+    from orienteer.jobs.model.batching import estimate_length, plan_batches
+    from orienteer.jobs.model.images import image_paths
+
+    items, root = selected
+    budget = frame_sizing_of(spec)
+    present, skipped = set_aside_missing(ctx, items, root)
     lengths = [estimate_length(processor, it, image_paths(it, root), budget, spec.prompt) for it in present]
     plan = plan_batches(lengths, spec.batch_size)
     batches = [[present[i] for i in batch] for batch in plan]
