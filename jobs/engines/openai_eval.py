@@ -165,7 +165,7 @@ def run_openai_eval(ctx: JobContext, spec: EvalSpec) -> RunOutput:
 
 def _write_run(ctx: JobContext, spec: EvalSpec, items: list[Item], partial: Path, skipped: list[dict[str, str]],
                name: str, host: str, adapter: str | None = None, served: str | None = None) -> RunOutput:
-    from orienteer.jobs.model.eval_loop import run_config, run_notes
+    from orienteer.jobs.model.eval_loop import run_config, run_notes, write_predictions
     from orienteer.jobs.model.job_files import read_records
     from orienteer.jobs.model.tiny import is_random_weights
 
@@ -174,32 +174,11 @@ def _write_run(ctx: JobContext, spec: EvalSpec, items: list[Item], partial: Path
     lost = [it.item_id for it in items if it.item_id not in by_item and it.item_id not in planned]
     if lost:
         raise RuntimeError(f"eval: {len(lost)} items have no answer (first {lost[0]}); run the job again")
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    n_written = n_truncated = n_outside = 0
-    served_ids: Counter[str] = Counter()
-    with open(ctx.out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
-        for item in items:
-            rec = by_item.get(item.item_id)
-            if rec is None:
-                continue
-            if "skipped" in rec:
-                skipped.append({"item_id": item.item_id, "reason": rec["skipped"]})
-                continue
-            line: dict[str, Any] = {"item_id": item.item_id, "reply": rec["reply"]}
-            if "probs" in rec:
-                line["probs"] = rec["probs"]
-            if rec.get("truncated"):
-                line["truncated"] = True
-                n_truncated += 1
-            n_outside += bool(rec.get("outside_top_logprobs"))
-            if rec.get("server_model"):
-                served_ids[rec["server_model"]] += 1
-            fh.write(json.dumps(line) + "\n")
-            n_written += 1
-    if skipped:
-        with open(ctx.out_dir / SKIPPED, "w", encoding="utf-8") as fh:
-            for s in skipped:
-                fh.write(json.dumps(s) + "\n")
+    written = write_predictions(ctx.out_dir, items, by_item, skipped)
+    n_written = len(written)
+    n_truncated = sum(bool(rec.get("truncated")) for rec in written)
+    n_outside = sum(bool(rec.get("outside_top_logprobs")) for rec in written)
+    served_ids: Counter[str] = Counter(rec["server_model"] for rec in written if rec.get("server_model"))
     random_weights = (is_random_weights(spec.model) if Path(spec.model).exists() else False) or is_random_weights(adapter)
     loaded = SimpleNamespace(adapter=adapter, random_weights=random_weights)
     config = run_config(spec, loaded, len(skipped), n_truncated if spec.mode == "generate" else None)

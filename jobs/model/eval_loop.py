@@ -212,6 +212,35 @@ def select_items(ctx: JobContext, spec: EvalSpec) -> tuple[list[Item], Path]:
     return items, root
 
 
+def write_predictions(out_dir: Path, items: Sequence[Item], by_item: dict[str, dict[str, Any]],
+                      skipped: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """``predictions.jsonl`` in the items' order from the result records by item (a record that says
+    ``skipped`` joins ``skipped``), and ``skipped.jsonl`` when any item was left out; the records written.
+    One writer for the in-process and the served eval, so their runs have one shape."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[dict[str, Any]] = []
+    with open(out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
+        for item in items:
+            rec = by_item.get(item.item_id)
+            if rec is None:
+                continue
+            if "skipped" in rec:
+                skipped.append({"item_id": item.item_id, "reason": rec["skipped"]})
+                continue
+            line: dict[str, Any] = {"item_id": item.item_id, "reply": rec["reply"]}
+            if "probs" in rec:
+                line["probs"] = rec["probs"]
+            if rec.get("truncated"):
+                line["truncated"] = True
+            fh.write(json.dumps(line) + "\n")
+            written.append(rec)
+    if skipped:
+        with open(out_dir / SKIPPED, "w", encoding="utf-8") as fh:
+            for rec in skipped:
+                fh.write(json.dumps(rec) + "\n")
+    return written
+
+
 def set_aside_missing(ctx: JobContext, items: Sequence[Item], root: Path) -> tuple[list[Item], list[dict[str, str]]]:
     """The items whose images all exist, and a ``skipped`` record (warned in the log) for each of the others."""
     from orienteer.jobs.model.images import first_missing
@@ -333,29 +362,9 @@ def write_run(ctx: JobContext, spec: EvalSpec, model: Any, plan: EvalPlan) -> Ru
     if lost:
         raise RuntimeError(f"eval: {len(lost)} planned items have no result (first {lost[0]}); run the job again")
     skipped = list(plan.skipped)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    n_written = 0
-    n_truncated = 0
-    with open(ctx.out_dir / PREDICTIONS, "w", encoding="utf-8") as fh:
-        for item in plan.items:
-            rec = by_item.get(item.item_id)
-            if rec is None:
-                continue
-            if "skipped" in rec:
-                skipped.append({"item_id": item.item_id, "reason": rec["skipped"]})
-                continue
-            line = {"item_id": item.item_id, "reply": rec["reply"]}
-            if "probs" in rec:
-                line["probs"] = rec["probs"]
-            if rec.get("truncated"):
-                line["truncated"] = True
-                n_truncated += 1
-            fh.write(json.dumps(line) + "\n")
-            n_written += 1
-    if skipped:
-        with open(ctx.out_dir / SKIPPED, "w", encoding="utf-8") as fh:
-            for rec in skipped:
-                fh.write(json.dumps(rec) + "\n")
+    written = write_predictions(ctx.out_dir, plan.items, by_item, skipped)
+    n_written = len(written)
+    n_truncated = sum(bool(rec.get("truncated")) for rec in written)
     output = RunOutput(name=spec.run, bench=spec.bench, predictions_file=PREDICTIONS, model=model.base,
                        random_weights=bool(model.random_weights),
                        notes=run_notes(spec, model, len(skipped)), parser="viewspatial",
